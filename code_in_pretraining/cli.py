@@ -1,0 +1,45 @@
+"""The `cip` command line: one dispatcher, each subcommand in its own module.
+
+Subcommands are imported lazily so that `cip --help` and light commands do not
+pay for TensorFlow or JAX start-up.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> ("module:function", one-line help). Each function takes argv (list of str)
+# and returns an exit code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("code_in_pretraining.demo:main", "train text-only and text+code tiny models, compare perplexity"),
+    "train": ("code_in_pretraining.train.main:main", "train from gin files: --gin_file=... --gin_bindings=..."),
+    "vocab": ("code_in_pretraining.data.vocab:main", "train a code-safe SentencePiece vocabulary"),
+    "data": ("code_in_pretraining.data.corpus:main", "obtain data: 'cip data fetch-default'"),
+    "perplexity": ("code_in_pretraining.eval.perplexity:main", "held-out per-source perplexity of a checkpoint"),
+}
+
+
+def _usage() -> str:
+    width = max(len(n) for n in COMMANDS)
+    lines = ["usage: cip COMMAND [ARGS...]", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in sorted(COMMANDS.items())]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in COMMANDS:
+        print(f"cip: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    module_name, func_name = COMMANDS[name][0].split(":")
+    func = getattr(importlib.import_module(module_name), func_name)
+    return int(func(rest) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
