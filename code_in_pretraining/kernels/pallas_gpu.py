@@ -1,0 +1,562 @@
+"""Flash attention for NVIDIA GPUs, written in Pallas (Triton backend).
+
+Why our own kernel rather than `jax.experimental.pallas.ops.gpu.attention`:
+packed pre-training batches hold many short documents per row, and a kernel
+that merely *masks* across documents still pays for the whole causal
+triangle. Here the wrapper derives, from `segment_ids`, the range of key
+blocks each query block can possibly see (and the range of query blocks each
+key block is seen by) and the kernels loop only over that dynamic range. It
+also supports grouped-query attention (query head h reads kv head h // G via
+the BlockSpec index maps) and sequence lengths that are not a multiple of the
+block size (padded internally with segment id 0, i.e. masked).
+
+Numerics: scores, the online softmax and all accumulators are float32; the
+softmax runs in base 2 (`exp2`, scores pre-multiplied by log2(e)) and the
+forward saves the base-2 logsumexp so the backward recomputes probabilities
+instead of storing them. Padding queries (segment id 0) output exact zeros
+and, because their saved logsumexp is +1e30, contribute exact zero gradients.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import pallas as pl
+
+# Finite stand-ins for -inf/+inf: masked scores must never produce inf - inf.
+_NEG = -1e30
+_POS = 1e30
+_LOG2E = math.log2(math.e)
+_INT_MAX = 2**31 - 1
+
+
+def _compiler_params(num_warps: int, num_stages: int):
+  """Triton compiler params; the class was renamed across JAX versions."""
+  from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
+
+  cls = getattr(plgpu, "CompilerParams", None) or getattr(
+      plgpu, "TritonCompilerParams"
+  )
+  return cls(num_warps=num_warps, num_stages=num_stages)
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSizes:
+  """Tile sizes and Triton launch parameters (all powers of two >= 16).
+
+  Defaults aim at H100: a 128x64 forward tile, and tall-skinny tiles for the
+  backward (the loop-invariant operand is the big one, the streamed operand
+  small, as in FlashAttention-2). `None` warps means 4 for head_dim <= 64,
+  else 8.
+  """
+
+  block_q: int = 128
+  block_k: int = 64
+  block_q_dkv: int = 32
+  block_k_dkv: int = 128
+  block_q_dq: int = 128
+  block_k_dq: int = 32
+  num_warps: int | None = None
+  num_stages: int = 3
+  num_warps_bwd: int | None = None
+  num_stages_bwd: int = 2
+
+  def clamp(self, seq_len: int) -> "BlockSizes":
+    """Shrinks tiles for short sequences so padding stays below one tile."""
+    cap = max(16, pl.next_power_of_2(seq_len))
+    blocks = {
+        f.name: min(getattr(self, f.name), cap)
+        for f in dataclasses.fields(self)
+        if f.name.startswith("block_")
+    }
+    for name, b in blocks.items():
+      if b < 16 or b & (b - 1):
+        raise ValueError(f"{name}={b} must be a power of two >= 16")
+    return dataclasses.replace(self, **blocks)
+
+  @property
+  def max_block(self) -> int:
+    return max(
+        self.block_q, self.block_k, self.block_q_dkv, self.block_k_dkv,
+        self.block_q_dq, self.block_k_dq,
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class _Config:
+  """Static (hashable) parameters of one padded attention problem."""
+
+  causal: bool
+  sm_scale: float
+  has_segments: bool
+  blocks: BlockSizes
+  interpret: bool
+
+
+# --------------------------------------------------------------------------
+# Block ranges: which tiles can contain an unmasked entry.
+# --------------------------------------------------------------------------
+
+
+def _segment_extents(seg_BxT: jax.Array):
+  """First and last position of each token's segment.
+
+  Exact when, along each row, the nonzero segment ids never decrease (the
+  usual packing: 1, 1, 2, 2, 2, 3, 0, 0). Rows where a nonzero id decreases
+  (e.g. 1, 2, 1) get start=0 and end=T-1, i.e. only the causal bound is used.
+  """
+  B, T = seg_BxT.shape
+  pos_1xT = jnp.arange(T, dtype=jnp.int32)[None, :]
+  nonzero_BxT = seg_BxT != 0
+  run_max_BxT = lax.cummax(seg_BxT, axis=1)
+  prev_max_BxT = jnp.concatenate(
+      [jnp.zeros((B, 1), seg_BxT.dtype), run_max_BxT[:, :-1]], axis=1
+  )
+  monotone_Bx1 = jnp.all(~nonzero_BxT | (seg_BxT >= prev_max_BxT), axis=1,
+                         keepdims=True)
+  is_first_BxT = nonzero_BxT & (seg_BxT > prev_max_BxT)
+  start_BxT = lax.cummax(jnp.where(is_first_BxT, pos_1xT, 0), axis=1)
+
+  seg_or_max_BxT = jnp.where(nonzero_BxT, seg_BxT, _INT_MAX)
+  next_min_BxT = jnp.concatenate(
+      [lax.cummin(seg_or_max_BxT, axis=1, reverse=True)[:, 1:],
+       jnp.full((B, 1), _INT_MAX, seg_BxT.dtype)],
+      axis=1,
+  )
+  is_last_BxT = nonzero_BxT & (seg_BxT < next_min_BxT)
+  end_BxT = lax.cummin(
+      jnp.where(is_last_BxT, pos_1xT, T - 1), axis=1, reverse=True
+  )
+  start_BxT = jnp.where(monotone_Bx1, start_BxT, 0)
+  end_BxT = jnp.where(monotone_Bx1, end_BxT, T - 1)
+  return start_BxT, end_BxT
+
+
+def _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows: int, cols: int):
+  """Per row-tile [lo, hi) range of column tiles, from per-token ranges.
+
+  Tiles with no valid (non-padding) token get the empty range [0, 0).
+  """
+  B, T = lo_BxT.shape
+  lo_BxN = jnp.where(valid_BxT, lo_BxT, _INT_MAX).reshape(B, T // rows, rows)
+  hi_BxN = jnp.where(valid_BxT, hi_BxT, 0).reshape(B, T // rows, rows)
+  lo_BxN = lo_BxN.min(axis=-1)
+  hi_BxN = hi_BxN.max(axis=-1)
+  empty_BxN = hi_BxN == 0
+  lo_tile = jnp.where(empty_BxN, 0, lo_BxN // cols)
+  hi_tile = jnp.where(empty_BxN, 0, (hi_BxN + cols - 1) // cols)
+  return lo_tile.astype(jnp.int32), hi_tile.astype(jnp.int32)
+
+
+def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
+  """Tile ranges for the query side (forward, dq) or key side (dk/dv).
+
+  Query side: query t needs keys [start(t), t] (causal) or
+  [start(t), end(t)] (not causal). Key side, the transpose: key s is needed by
+  queries [s, end(s)] (causal) or [start(s), end(s)].
+  """
+  B, T = seg_BxT.shape
+  pos_BxT = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), (B, T))
+  if cfg.has_segments:
+    start_BxT, end_BxT = _segment_extents(seg_BxT)
+    valid_BxT = seg_BxT != 0
+  else:
+    start_BxT = jnp.zeros_like(pos_BxT)
+    end_BxT = jnp.full_like(pos_BxT, T - 1)
+    valid_BxT = jnp.ones((B, T), bool)
+  if key_side:
+    lo_BxT = pos_BxT if cfg.causal else start_BxT
+    hi_BxT = end_BxT + 1
+  else:
+    lo_BxT = start_BxT
+    hi_BxT = pos_BxT + 1 if cfg.causal else end_BxT + 1
+  return _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows, cols)
+
+
+# --------------------------------------------------------------------------
+# Kernels.
+# --------------------------------------------------------------------------
+
+
+def _dot(a, b, contract_a: int, contract_b: int):
+  """2-D matmul with float32 accumulation (exact f32 for f32 inputs)."""
+  precision = lax.Precision.HIGHEST if a.dtype == jnp.float32 else None
+  return lax.dot_general(
+      a, b, (((contract_a,), (contract_b,)), ((), ())),
+      precision=precision, preferred_element_type=jnp.float32,
+  )
+
+
+def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool):
+  """[rows, cols] visibility of key k_pos from query q_pos (or None)."""
+  mask = None
+  if causal:
+    mask = q_pos[:, None] >= k_pos[None, :]
+  if q_seg is not None:
+    same = q_seg[:, None] == k_seg[None, :]
+    mask = same if mask is None else mask & same
+  return mask
+
+
+def _masked_loops(lo, hi, split, body, carry, *, masked_first: bool):
+  """Runs body over tiles [lo, hi): the part needing masks gets masked=True.
+
+  `split` is the tile index where the masked region ends (masked_first) or
+  begins (not masked_first); with split=None every tile is masked.
+  """
+  if split is None:
+    return lax.fori_loop(lo, hi, functools.partial(body, masked=True), carry)
+  mid = jnp.minimum(jnp.maximum(split, lo), hi)
+  first = functools.partial(body, masked=masked_first)
+  second = functools.partial(body, masked=not masked_first)
+  carry = lax.fori_loop(lo, mid, first, carry)
+  return lax.fori_loop(mid, hi, second, carry)
+
+
+def _fwd_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, *refs, cfg: _Config):
+  """One query tile against its key-tile range, online softmax in float32."""
+  if cfg.has_segments:
+    qseg_ref, kseg_ref, o_ref, lse_ref = refs
+  else:
+    (o_ref, lse_ref), qseg_ref, kseg_ref = refs, None, None
+  bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
+  i = pl.program_id(0)
+  q_bqxD = q_ref[...]
+  q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+  q_seg = None if qseg_ref is None else qseg_ref[...]
+  scale = cfg.sm_scale * _LOG2E
+
+  def body(j, carry, *, masked: bool):
+    acc_bqxD, m_bq, l_bq = carry
+    k_slice = pl.ds(j * bk, bk)
+    k_bkxD = k_ref[k_slice, :]
+    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+    if masked:
+      k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+      k_seg = None if kseg_ref is None else kseg_ref[k_slice]
+      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
+      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+    m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1))
+    alpha = jnp.exp2(m_bq - m_new)
+    p_bqxbk = jnp.exp2(s_bqxbk - m_new[:, None])
+    l_new = alpha * l_bq + jnp.sum(p_bqxbk, axis=1)
+    v_bkxD = v_ref[k_slice, :]
+    acc_bqxD = acc_bqxD * alpha[:, None] + _dot(
+        p_bqxbk.astype(v_bkxD.dtype), v_bkxD, 1, 0
+    )
+    return acc_bqxD, m_new, l_new
+
+  carry = (
+      jnp.zeros(q_bqxD.shape, jnp.float32),
+      jnp.full((bq,), _NEG, jnp.float32),
+      jnp.zeros((bq,), jnp.float32),
+  )
+  lo, hi = lo_ref[()], hi_ref[()]
+  if cfg.has_segments or not cfg.causal:
+    # Segments: any tile may straddle a boundary. Non-causal: nothing to mask.
+    split = None if cfg.has_segments else hi
+    acc, m, l = _masked_loops(lo, hi, split, body, carry, masked_first=False)
+  else:
+    # Key tiles entirely at or below the tile's first query need no mask.
+    n_full = lax.div(i * bq + 1, bk)
+    acc, m, l = _masked_loops(lo, hi, n_full, body, carry, masked_first=False)
+  l_safe = jnp.where(l == 0.0, 1.0, l)
+  o_bqxD = acc / l_safe[:, None]
+  lse_bq = m + jnp.log2(l_safe)
+  if q_seg is not None:
+    valid = q_seg != 0
+    o_bqxD = jnp.where(valid[:, None], o_bqxD, 0.0)
+    lse_bq = jnp.where(valid, lse_bq, _POS)
+  o_ref[...] = o_bqxD.astype(o_ref.dtype)
+  lse_ref[...] = lse_bq
+
+
+def _dq_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref,
+               *refs, cfg: _Config):
+  """dQ for one query tile: recompute P from the saved logsumexp."""
+  if cfg.has_segments:
+    qseg_ref, kseg_ref, dq_ref = refs
+  else:
+    (dq_ref,), qseg_ref, kseg_ref = refs, None, None
+  bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
+  i = pl.program_id(0)
+  q_bqxD = q_ref[...]
+  do_bqxD = do_ref[...]
+  lse_bq = lse_ref[...]
+  delta_bq = delta_ref[...]
+  q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+  q_seg = None if qseg_ref is None else qseg_ref[...]
+  scale = cfg.sm_scale * _LOG2E
+
+  def body(j, dq_bqxD, *, masked: bool):
+    k_slice = pl.ds(j * bk, bk)
+    k_bkxD = k_ref[k_slice, :]
+    v_bkxD = v_ref[k_slice, :]
+    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+    if masked:
+      k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+      k_seg = None if kseg_ref is None else kseg_ref[k_slice]
+      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
+      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+    p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
+    dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
+    ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
+    return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
+
+  dq = jnp.zeros(q_bqxD.shape, jnp.float32)
+  lo, hi = lo_ref[()], hi_ref[()]
+  if cfg.has_segments or not cfg.causal:
+    split = None if cfg.has_segments else hi
+    dq = _masked_loops(lo, hi, split, body, dq, masked_first=False)
+  else:
+    n_full = lax.div(i * bq + 1, bk)
+    dq = _masked_loops(lo, hi, n_full, body, dq, masked_first=False)
+  dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
+
+
+def _dkv_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref,
+                delta_ref, *refs, cfg: _Config):
+  """dK, dV for one key tile (one query head) over its query-tile range."""
+  if cfg.has_segments:
+    qseg_ref, kseg_ref, dk_ref, dv_ref = refs
+  else:
+    (dk_ref, dv_ref), qseg_ref, kseg_ref = refs, None, None
+  bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
+  j = pl.program_id(0)
+  k_bkxD = k_ref[...]
+  v_bkxD = v_ref[...]
+  k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+  k_seg = None if kseg_ref is None else kseg_ref[...]
+  scale = cfg.sm_scale * _LOG2E
+
+  def body(i, carry, *, masked: bool):
+    dk_bkxD, dv_bkxD = carry
+    q_slice = pl.ds(i * bq, bq)
+    q_bqxD = q_ref[q_slice, :]
+    do_bqxD = do_ref[q_slice, :]
+    lse_bq = lse_ref[q_slice]
+    delta_bq = delta_ref[q_slice]
+    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+    if masked:
+      q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+      q_seg = None if qseg_ref is None else qseg_ref[q_slice]
+      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
+      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+    p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
+    dv_bkxD = dv_bkxD + _dot(p_bqxbk.astype(do_bqxD.dtype), do_bqxD, 0, 0)
+    dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
+    ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
+    dk_bkxD = dk_bkxD + _dot(ds_bqxbk.astype(q_bqxD.dtype), q_bqxD, 0, 0)
+    return dk_bkxD, dv_bkxD
+
+  zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
+  lo, hi = lo_ref[()], hi_ref[()]
+  if cfg.has_segments or not cfg.causal:
+    split = None if cfg.has_segments else lo
+    dk, dv = _masked_loops(lo, hi, split, body, (zeros, zeros),
+                           masked_first=True)
+  else:
+    # Query tiles whose first query is at or after the key tile's last key
+    # see the whole key tile: mask only the diagonal ones before them.
+    first_full = lax.div((j + 1) * bk - 1 + bq - 1, bq)
+    dk, dv = _masked_loops(lo, hi, first_full, body, (zeros, zeros),
+                           masked_first=True)
+  dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
+  dv_ref[...] = dv.astype(dv_ref.dtype)
+
+
+# --------------------------------------------------------------------------
+# pallas_call wrappers on padded [B, Tp, H, Dp] arrays.
+# --------------------------------------------------------------------------
+
+
+def _num_warps(requested: int | None, head_dim: int) -> int:
+  if requested is not None:
+    return requested
+  return 4 if head_dim <= 64 else 8
+
+
+def _fwd_call(q, k, v, seg, cfg: _Config):
+  B, T, H, D = q.shape
+  G = H // k.shape[2]
+  bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
+  lo, hi = _ranges(seg, cfg, bq, bk, key_side=False)
+  tile_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, i))
+  in_specs = [
+      tile_spec,
+      tile_spec,
+      pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0)),
+      pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0)),
+      pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0)),
+  ]
+  args = [lo, hi, q, k, v]
+  if cfg.has_segments:
+    in_specs += [
+        pl.BlockSpec((None, bq), lambda i, b, h: (b, i)),
+        pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
+    ]
+    args += [seg, seg]
+  o, lse = pl.pallas_call(
+      functools.partial(_fwd_kernel, cfg=cfg),
+      grid=(T // bq, B, H),
+      in_specs=in_specs,
+      out_specs=[
+          pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0)),
+          pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, i)),
+      ],
+      out_shape=[
+          jax.ShapeDtypeStruct(q.shape, q.dtype),
+          jax.ShapeDtypeStruct((B, H, T), jnp.float32),
+      ],
+      compiler_params=_compiler_params(
+          _num_warps(cfg.blocks.num_warps, D), cfg.blocks.num_stages
+      ),
+      interpret=cfg.interpret,
+      name="cip_flash_fwd",
+  )(*args)
+  return o, lse
+
+
+def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
+  B, T, H, D = q.shape
+  K = k.shape[2]
+  G = H // K
+  # delta_i = sum_d dO_id * O_id = rowsum(P * dP): the softmax-Jacobian term.
+  delta = jnp.einsum(
+      "bthd,bthd->bht", o.astype(jnp.float32), do.astype(jnp.float32)
+  )
+  params = _compiler_params(
+      _num_warps(cfg.blocks.num_warps_bwd, D), cfg.blocks.num_stages_bwd
+  )
+  tile_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, i))
+  full_q = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h, 0))
+  full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
+  full_row = pl.BlockSpec((None, None, T), lambda i, b, h: (b, h, 0))
+
+  # dQ: grid over query tiles, like the forward.
+  bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
+  lo, hi = _ranges(seg, cfg, bq, bk, key_side=False)
+  q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0))
+  row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, i))
+  in_specs = [tile_spec, tile_spec, q_tile, full_kv, full_kv, q_tile,
+              row_tile, row_tile]
+  args = [lo, hi, q, k, v, do, lse, delta]
+  if cfg.has_segments:
+    in_specs += [pl.BlockSpec((None, bq), lambda i, b, h: (b, i)),
+                 pl.BlockSpec((None, T), lambda i, b, h: (b, 0))]
+    args += [seg, seg]
+  dq = pl.pallas_call(
+      functools.partial(_dq_kernel, cfg=cfg),
+      grid=(T // bq, B, H),
+      in_specs=in_specs,
+      out_specs=q_tile,
+      out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
+      compiler_params=params,
+      interpret=cfg.interpret,
+      name="cip_flash_bwd_dq",
+  )(*args)
+
+  # dK, dV: grid over key tiles and *query* heads; groups summed below.
+  bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
+  lo, hi = _ranges(seg, cfg, bk, bq, key_side=True)
+  kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
+  out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
+  in_specs = [tile_spec, tile_spec, full_q, kv_tile, kv_tile, full_q,
+              full_row, full_row]
+  args = [lo, hi, q, k, v, do, lse, delta]
+  if cfg.has_segments:
+    in_specs += [pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
+                 pl.BlockSpec((None, bk), lambda j, b, h: (b, j))]
+    args += [seg, seg]
+  # Per-query-head partial dK/dV: float32 when heads share a kv head so the
+  # group sum is not rounded G times.
+  part_dtype = k.dtype if G == 1 else jnp.float32
+  dk_h, dv_h = pl.pallas_call(
+      functools.partial(_dkv_kernel, cfg=cfg),
+      grid=(T // bk, B, H),
+      in_specs=in_specs,
+      out_specs=[out_tile, out_tile],
+      out_shape=[jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2,
+      compiler_params=params,
+      interpret=cfg.interpret,
+      name="cip_flash_bwd_dkv",
+  )(*args)
+  if G > 1:
+    dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
+    dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
+  return dq, dk_h.astype(k.dtype), dv_h.astype(v.dtype)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
+def _flash(q, k, v, seg, cfg: _Config):
+  return _fwd_call(q, k, v, seg, cfg)[0]
+
+
+def _flash_fwd(q, k, v, seg, cfg: _Config):
+  o, lse = _fwd_call(q, k, v, seg, cfg)
+  return o, (q, k, v, seg, o, lse)
+
+
+def _flash_bwd(cfg: _Config, res, do):
+  q, k, v, seg, o, lse = res
+  dq, dk, dv = _bwd_call(q, k, v, seg, o, lse, do, cfg)
+  return dq, dk, dv, None
+
+
+_flash.defvjp(_flash_fwd, _flash_bwd)
+
+
+def _pad_to(x, axis: int, size: int):
+  if x.shape[axis] == size:
+    return x
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = (0, size - x.shape[axis])
+  return jnp.pad(x, widths)
+
+
+def attention(
+    q_BxTxHxD: jax.Array,
+    k_BxTxKxD: jax.Array,
+    v_BxTxKxD: jax.Array,
+    segment_ids_BxT: jax.Array | None = None,
+    *,
+    causal: bool = True,
+    sm_scale: float | None = None,
+    block_sizes: BlockSizes | None = None,
+    interpret: bool = False,
+) -> jax.Array:
+  """Flash attention with segment-aware block skipping; see module doc.
+
+  Pads T to a multiple of the largest tile (padding gets segment id 0) and
+  the head dim to a power of two >= 16 (zeros change no dot product).
+  """
+  B, T, H, D = q_BxTxHxD.shape
+  K = k_BxTxKxD.shape[2]
+  if H % K:
+    raise ValueError(f"num kv heads {K} must divide num query heads {H}")
+  if sm_scale is None:
+    sm_scale = D**-0.5
+  blocks = (block_sizes or BlockSizes()).clamp(T)
+  Tp = -(-T // blocks.max_block) * blocks.max_block
+  Dp = max(16, pl.next_power_of_2(D))
+  has_segments = segment_ids_BxT is not None or Tp != T
+  if segment_ids_BxT is None:
+    seg_BxT = jnp.ones((B, T), jnp.int32)
+  else:
+    seg_BxT = segment_ids_BxT.astype(jnp.int32)
+  seg_BxTp = _pad_to(seg_BxT, 1, Tp)
+  q, k, v = (
+      _pad_to(_pad_to(x, 1, Tp), 3, Dp)
+      for x in (q_BxTxHxD, k_BxTxKxD, v_BxTxKxD)
+  )
+  cfg = _Config(
+      causal=bool(causal), sm_scale=float(sm_scale),
+      has_segments=has_segments, blocks=blocks, interpret=bool(interpret),
+  )
+  o_BxTpxHxDp = _flash(q, k, v, seg_BxTp, cfg)
+  return o_BxTpxHxDp[:, :T, :, :D]
