@@ -17,6 +17,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "vocab": ("code_in_pretraining.data.vocab:main", "train a code-safe SentencePiece vocabulary"),
     "data": ("code_in_pretraining.data.corpus:main", "obtain data: 'cip data fetch-default'"),
     "perplexity": ("code_in_pretraining.eval.perplexity:main", "held-out per-source perplexity of a checkpoint"),
+    "model-info": ("code_in_pretraining.model.info:main", "parameters, FLOPs/token, memory per device of a preset"),
+    "export-hf": ("code_in_pretraining.model.export_hf:main", "write a transformers CohereForCausalLM checkpoint"),
 }
 
 
