@@ -54,7 +54,11 @@ class Decoder(nnx.Module):
       segment_ids_BxL = jnp.ones((B, L), jnp.int32)
     dt = jnp.dtype(cfg.dtype)
 
-    x_BxLxD = jnp.take(self.embedding_VxD[...], tokens_BxL, axis=0).astype(dt)
+    # Look up in a replicated compute-dtype copy of the table: gathering from a
+    # vocab/embed-sharded table makes GSPMD replicate and re-partition the
+    # result; an all-gather of the table is what FSDP does for every weight anyway.
+    table_VxD = constrain(self.embedding_VxD[...].astype(dt), (None, None))
+    x_BxLxD = jnp.take(table_VxD, tokens_BxL, axis=0)
     x_BxLxD = constrain(x_BxLxD, ACT_BxLxD)
 
     def block_fn(block, x, positions, segment_ids):
