@@ -1,0 +1,311 @@
+"""Attention kernel benchmark: TFLOP/s of forward and forward+backward.
+
+Needs only jax and numpy (imports nothing of this package but
+`code_in_pretraining.kernels`). On a GPU it compares, in bf16:
+  pallas_gpu  our Pallas/Triton kernel (segment-aware block skipping)
+  cudnn       jax.nn.dot_product_attention(implementation="cudnn")
+  jax_pallas  JAX's bundled Pallas Triton kernel (pallas.ops.gpu.attention)
+  xla         our plain-jnp reference
+plus a packed batch (documents of mean length 1024 at T=8192) against the
+same kernel's unpacked causal case, and a small correctness check against
+xla. FLOPs: forward 4*B*H*T^2*D (halved when causal), backward 2.5x forward.
+
+  python benchmarks/attention.py --out results.json [--tune]
+  python benchmarks/attention.py --smoke   # CPU, interpret mode, seconds
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import sys
+import time
+import traceback
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+from code_in_pretraining import kernels  # noqa: E402
+from code_in_pretraining.kernels import pallas_gpu  # noqa: E402
+
+SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
+SMOKE_SHAPES = [(1, 2, 64, 16)]
+PACKED_T, PACKED_MEAN_DOC = 8192, 1024
+SMOKE_BLOCKS = pallas_gpu.BlockSizes(
+    block_q=32, block_k=32, block_q_dkv=32, block_k_dkv=32, block_q_dq=32,
+    block_k_dq=32)
+
+# --tune candidates: (fwd bq, fwd bk, fwd warps, fwd stages,
+#                     dkv bq, dkv bk, dq bq, dq bk, bwd warps, bwd stages).
+TUNE_CANDIDATES = [
+    (64, 128, 4, 2, 64, 64, 64, 64, 4, 2),    # default, head_dim <= 64
+    (128, 64, 8, 3, 64, 64, 64, 64, 4, 2),    # default, head_dim > 64
+    (64, 64, 4, 3, 64, 64, 64, 64, 4, 2),
+    (128, 128, 8, 2, 64, 128, 128, 64, 8, 2),
+    (64, 128, 4, 3, 128, 64, 64, 128, 8, 2),
+]
+
+
+def _blocks_from(c) -> pallas_gpu.BlockSizes:
+  return pallas_gpu.BlockSizes(
+      block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3],
+      block_q_dkv=c[4], block_k_dkv=c[5], block_q_dq=c[6], block_k_dq=c[7],
+      num_warps_bwd=c[8], num_stages_bwd=c[9])
+
+
+def attention_flops(B, H, T, D, causal=True) -> float:
+  return 4.0 * B * H * T * T * D * (0.5 if causal else 1.0)
+
+
+def make_impl(name: str, *, interpret: bool, blocks=None):
+  """Returns f(q, k, v, segment_ids) for one implementation (bf16 in/out)."""
+  if name == "pallas_gpu":
+    return functools.partial(
+        pallas_gpu.attention, causal=True, interpret=interpret,
+        block_sizes=blocks)
+  if name == "xla":
+    return lambda q, k, v, seg=None: kernels.attention(
+        q, k, v, seg, implementation="xla")
+  if name == "cudnn":
+    return lambda q, k, v, seg=None: kernels.attention(
+        q, k, v, seg, implementation="cudnn")
+  if name == "jax_pallas":
+    from jax.experimental.pallas.ops.gpu import attention as jax_attn  # pylint: disable=g-import-not-at-top
+
+    def f(q, k, v, seg=None):
+      return jax_attn.mha(q, k, v, seg, sm_scale=q.shape[-1] ** -0.5,
+                          causal=True)
+    return f
+  raise ValueError(name)
+
+
+def time_fn(fn, *args, iters: int, warmup: int = 1) -> float:
+  """Median wall seconds of a jitted call, after compile and warm-up."""
+  for _ in range(warmup):
+    jax.block_until_ready(fn(*args))
+  times = []
+  for _ in range(iters):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times))
+
+
+def make_inputs(B, H, T, D, dtype, seed=0, kv_heads=None):
+  ks = jax.random.split(jax.random.key(seed), 4)
+  K = kv_heads or H
+  q = jax.random.normal(ks[0], (B, T, H, D), dtype)
+  k = jax.random.normal(ks[1], (B, T, K, D), dtype)
+  v = jax.random.normal(ks[2], (B, T, K, D), dtype)
+  do = jax.random.normal(ks[3], (B, T, H, D), dtype)
+  return q, k, v, do
+
+
+def fwd_and_fwdbwd(f):
+  fwd = jax.jit(f)
+
+  @jax.jit
+  def fwdbwd(q, k, v, seg, do):
+    _, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
+    return vjp(do)
+
+  return fwd, fwdbwd
+
+
+def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None,
+              dtype=jnp.bfloat16):
+  B, H, T, D = shape
+  q, k, v, do = make_inputs(B, H, T, D, dtype)
+  fwd, fwdbwd = fwd_and_fwdbwd(make_impl(name, interpret=interpret,
+                                         blocks=blocks))
+  flops = attention_flops(B, H, T, D)
+  t_f = time_fn(fwd, q, k, v, seg, iters=iters)
+  t_fb = time_fn(fwdbwd, q, k, v, seg, do, iters=iters)
+  return {
+      "impl": name, "B": B, "H": H, "T": T, "D": D,
+      "fwd_ms": t_f * 1e3, "fwd_tflops": flops / t_f / 1e12,
+      "fwdbwd_ms": t_fb * 1e3, "fwdbwd_tflops": 3.5 * flops / t_fb / 1e12,
+  }
+
+
+def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
+  """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
+  rng = np.random.default_rng(seed)
+  seg = np.zeros((B, T), np.int32)
+  for b in range(B):
+    pos, doc = 0, 1
+    while pos < T:
+      n = int(rng.integers(1, 2 * mean_len))
+      seg[b, pos:pos + n] = doc
+      pos, doc = pos + n, doc + 1
+  return seg
+
+
+def rel_err(a, b) -> float:
+  a = np.asarray(a, np.float64)
+  b = np.asarray(b, np.float64)
+  return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+def correctness(*, interpret: bool, blocks=None):
+  """pallas_gpu vs xla, forward and dq/dk/dv, packed batch with GQA."""
+  out = []
+  B, T, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
+  seg = packed_segments(B, T, T // 5, seed=1)
+  seg[:, -T // 10:] = 0  # trailing padding
+  seg = jnp.asarray(seg)
+  for dtype in (jnp.float32,) if interpret else (jnp.float32, jnp.bfloat16):
+    q, k, v, do = make_inputs(B, H, T, D, dtype, seed=2, kv_heads=K)
+    ours = make_impl("pallas_gpu", interpret=interpret, blocks=blocks)
+    ref = make_impl("xla", interpret=interpret)
+    res = {}
+    for label, f in (("pallas_gpu", ours), ("xla", ref)):
+      def fwd_bwd(q, k, v, do, f=f):
+        o, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
+        return (o, *vjp(do))
+      res[label] = jax.jit(fwd_bwd)(q, k, v, do)
+    errs = [rel_err(a, b) for a, b in zip(res["pallas_gpu"], res["xla"])]
+    out.append({"dtype": jnp.dtype(dtype).name,
+                **dict(zip(("o", "dq", "dk", "dv"), errs))})
+  return out
+
+
+def tune(shape, *, interpret, iters):
+  """Times fwd+bwd of pallas_gpu for each candidate config; best first."""
+  rows = []
+  candidates = TUNE_CANDIDATES if not interpret else TUNE_CANDIDATES[:1]
+  for c in candidates:
+    blocks = SMOKE_BLOCKS if interpret else _blocks_from(c)
+    try:
+      r = bench_one("pallas_gpu", shape, interpret=interpret, iters=iters,
+                    blocks=blocks)
+      r["config"] = list(c)
+    except Exception as e:  # pylint: disable=broad-except
+      r = {"impl": "pallas_gpu", "config": list(c), "error": repr(e)[:300]}
+    rows.append(r)
+  ok = sorted((r for r in rows if "error" not in r),
+              key=lambda r: r["fwdbwd_ms"])
+  return ok + [r for r in rows if "error" in r]
+
+
+def markdown(rows) -> str:
+  lines = ["| impl | B | H | T | D | fwd ms | fwd TFLOP/s | fwd+bwd ms | "
+           "fwd+bwd TFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
+  for r in rows:
+    if "error" in r:
+      lines.append(f"| {r['impl']} | {r.get('B', '')} | {r.get('H', '')} | "
+                   f"{r.get('T', '')} | {r.get('D', '')} | error: "
+                   f"{r['error'][:80]} | | | |")
+    else:
+      lines.append(
+          f"| {r['impl']} | {r['B']} | {r['H']} | {r['T']} | {r['D']} | "
+          f"{r['fwd_ms']:.3f} | {r['fwd_tflops']:.1f} | {r['fwdbwd_ms']:.3f}"
+          f" | {r['fwdbwd_tflops']:.1f} |")
+  return "\n".join(lines)
+
+
+def main(argv=None):
+  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  p.add_argument("--out", default=None, help="write JSON results here")
+  p.add_argument("--smoke", action="store_true",
+                 help="tiny shapes on CPU in interpret mode")
+  p.add_argument("--tune", action="store_true",
+                 help="try pallas_gpu block/warp/stage configs per shape")
+  p.add_argument("--iters", type=int, default=None)
+  p.add_argument("--impls", default="pallas_gpu,cudnn,jax_pallas,xla")
+  args = p.parse_args(argv)
+
+  if args.smoke:
+    jax.config.update("jax_platforms", "cpu")
+  on_gpu = jax.default_backend() == "gpu"
+  interpret = not on_gpu
+  shapes = SMOKE_SHAPES if args.smoke else SHAPES
+  iters = args.iters or (2 if interpret else 10)
+  blocks = SMOKE_BLOCKS if interpret else None
+  print(f"backend={jax.default_backend()} devices={jax.devices()} "
+        f"jax={jax.__version__} interpret={interpret}")
+  results = {"backend": jax.default_backend(), "jax": jax.__version__,
+             "device": str(jax.devices()[0]), "rows": [], "skipped": []}
+
+  def dump():  # after every phase, so a run cut short still leaves data
+    if args.out:
+      with open(args.out, "w") as f:
+        json.dump(results, f, indent=1)
+
+  t0 = time.perf_counter()
+  try:
+    results["correctness"] = correctness(interpret=interpret, blocks=blocks)
+  except Exception as e:  # pylint: disable=broad-except
+    traceback.print_exc()
+    results["correctness"] = [{"error": repr(e)[:500]}]
+  print("correctness (rel. error vs xla):")
+  for c in results["correctness"]:
+    print("  ", c)
+
+  for shape in shapes:
+    for name in args.impls.split(","):
+      if name in ("cudnn", "jax_pallas") and not on_gpu:
+        msg = f"skipping {name} at {shape}: needs a GPU"
+        results["skipped"].append(msg)
+        print(msg)
+        continue
+      try:
+        row = bench_one(name, shape, interpret=interpret, iters=iters,
+                        blocks=blocks if name == "pallas_gpu" else None)
+      except Exception as e:  # pylint: disable=broad-except
+        row = {"impl": name, "B": shape[0], "H": shape[1], "T": shape[2],
+               "D": shape[3], "error": repr(e)[:500]}
+      print(row, flush=True)
+      results["rows"].append(row)
+      dump()
+
+  # Packed documents vs one causal sequence, same kernel and tokens.
+  B, H, T, D = (2, 16, PACKED_T, 64) if not args.smoke else (1, 1, 128, 16)
+  mean = PACKED_MEAN_DOC if not args.smoke else 32
+  try:
+    seg = jnp.asarray(packed_segments(B, T, mean, seed=0))
+    packed = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
+                       iters=iters, seg=seg, blocks=blocks)
+    unpacked = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
+                         iters=iters, blocks=blocks)
+    results["packed"] = {
+        "shape": [B, H, T, D], "mean_doc_len": mean,
+        "num_docs": int(np.asarray(seg).max(axis=1).sum()),
+        "packed_fwd_ms": packed["fwd_ms"],
+        "unpacked_fwd_ms": unpacked["fwd_ms"],
+        "packed_fwdbwd_ms": packed["fwdbwd_ms"],
+        "unpacked_fwdbwd_ms": unpacked["fwdbwd_ms"],
+        "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
+        "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
+    }
+  except Exception as e:  # pylint: disable=broad-except
+    traceback.print_exc()
+    results["packed"] = {"error": repr(e)[:500]}
+  dump()
+
+  if args.tune:
+    results["tune"] = {}
+    for shape in shapes:
+      ranked = tune(shape, interpret=interpret, iters=max(2, iters // 2))
+      results["tune"][str(shape)] = ranked
+      best = ranked[0]
+      print(f"tune {shape}: best config {best.get('config')} "
+            f"fwd+bwd {best.get('fwdbwd_ms', float('nan')):.3f} ms",
+            flush=True)
+      dump()
+
+  print()
+  print(markdown(results["rows"]))
+  print()
+  print(f"packed vs unpacked (pallas_gpu): {results['packed']}")
+  print(f"total benchmark time {time.perf_counter() - t0:.1f}s")
+  dump()
+
+
+if __name__ == "__main__":
+  main()
