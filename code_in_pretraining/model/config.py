@@ -124,7 +124,8 @@ PAPER_VOCAB = 256_000
 PRESETS: dict[str, dict[str, Any]] = {
     # Tests and the CPU demo; the caller sets vocab_size (the demo uses 8k).
     "tiny": dict(vocab_size=8192, d_model=128, n_layers=2, n_heads=4, head_dim=32,
-                 mlp_dim=384, max_seq_len=1024, dtype="float32"),
+                 mlp_dim=384, max_seq_len=1024, dtype="float32",
+                 logit_scale=1.0),  # a width-128 model learns too slowly through 1/16
     "470m": dict(vocab_size=PAPER_VOCAB, d_model=1024, n_layers=16, n_heads=8,
                  head_dim=128, mlp_dim=2816),
     "2p8b": dict(vocab_size=PAPER_VOCAB, d_model=2560, n_layers=24, n_heads=20,
