@@ -9,7 +9,7 @@ import seqio
 
 from code_in_pretraining.data import corpus
 
-DEFAULT_VOCAB_SIZE = 8192
+DEFAULT_VOCAB_SIZE = 4096
 
 
 def default_vocab_path() -> pathlib.Path:

@@ -1,0 +1,54 @@
+"""The loss on a packed batch and the jit-compiled AdamW train step."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import nnx
+
+from code_in_pretraining.model.loss import next_token_loss
+
+
+def next_token_targets(tokens_BxL, segment_ids_BxL):
+    """Targets and weights: each token predicts the next one of its own segment."""
+    targets_BxL = jnp.roll(tokens_BxL, -1, axis=1)
+    next_seg_BxL = jnp.roll(segment_ids_BxL, -1, axis=1).at[:, -1].set(0)
+    weights_BxL = (segment_ids_BxL > 0) & (next_seg_BxL == segment_ids_BxL)
+    return targets_BxL, weights_BxL
+
+
+def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0):
+    """(loss, aux) of the model `merge(graphdef, params)` on a packed batch."""
+    model = nnx.merge(graphdef, params)
+    logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
+    targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
+    return next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
+
+
+def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float,
+                   weight_decay: float, clip_norm: float) -> optax.GradientTransformation:
+    """Global-norm clipping, then AdamW; weight decay on matrices only (not norms)."""
+    decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
+    return optax.chain(
+        optax.clip_by_global_norm(clip_norm),
+        optax.adamw(schedule, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask),
+    )
+
+
+def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.Schedule,
+                    *, z_loss: float = 0.0, param_shardings=None, opt_shardings=None):
+    """jit(step)(params, opt_state, batch, step) -> (params, opt_state, metrics); buffers donated."""
+
+    def step(params, opt_state, batch, step_index):
+        (loss, aux), grads = jax.value_and_grad(
+            lambda p: batch_loss(graphdef, p, batch, z_loss), has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        params = optax.apply_updates(params, updates)
+        metrics = {"loss": loss, **aux, "grad_norm": optax.global_norm(grads), "lr": schedule(step_index)}
+        return params, opt_state, metrics
+
+    out = None if param_shardings is None else (param_shardings, opt_shardings, None)
+    return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
