@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import io
 import json
 import logging
 from collections.abc import Iterator, Mapping
@@ -23,21 +22,19 @@ log = logging.getLogger(__name__)
 SKIPPED: dict[str, collections.Counter] = collections.defaultdict(collections.Counter)
 
 
-def _open_text(path: str) -> io.TextIOBase:
+def _open_binary(path: str):
     raw = tf.io.gfile.GFile(path, "rb")
-    if path.endswith(".gz"):
-        raw = gzip.GzipFile(fileobj=raw)
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="strict")
+    return gzip.GzipFile(fileobj=raw) if path.endswith(".gz") else raw
 
 
 def read_jsonl(path: str, text_key: str = "text", id_key: str = "id") -> Iterator[dict[str, str]]:
     """Yields {"id", "text"} per usable line of one JSONL file (plain or .gz)."""
-    with _open_text(path) as f:
-        for lineno, line in enumerate(f, 1):
+    with _open_binary(path) as f:
+        for lineno, raw_line in enumerate(f, 1):
             try:
-                record = json.loads(line)
+                record = json.loads(raw_line.decode("utf-8"))
                 text = record[text_key]
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
+            except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as e:
                 _skip(path, lineno, type(e).__name__)
                 continue
             if not isinstance(text, str) or not text.strip():

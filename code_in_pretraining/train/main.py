@@ -35,7 +35,7 @@ def parse_gin(files: list[str], bindings: list[str]) -> None:
         raise ConfigError(f"gin: {e}") from None
 
 
-def run(files: list[str], bindings: list[str], workdir: str) -> dict:
+def run(files: list[str], bindings: list[str], workdir: str, **train_kwargs) -> dict:
     from code_in_pretraining.train import trainer
 
     parse_gin(files, bindings)
@@ -44,7 +44,7 @@ def run(files: list[str], bindings: list[str], workdir: str) -> dict:
         prepared = trainer.prepare(cfg)  # every name, path and shape checked before compilation
     except (KeyError, ValueError, FileNotFoundError) as e:
         raise ConfigError(str(e.args[0]) if e.args else str(e)) from None
-    return trainer.train(cfg, workdir, gin_config=gin.config_str(), prepared=prepared)
+    return trainer.train(cfg, workdir, gin_config=gin.config_str(), prepared=prepared, **train_kwargs)
 
 
 def main(argv: list[str]) -> int:

@@ -98,8 +98,11 @@ def make_loader(p: Prepared) -> MixingLoader:
 
 
 def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = "",
-          prepared: Prepared | None = None) -> dict[str, Any]:
-    """Trains (or resumes) in `workdir`; returns the final step's metrics and where things are."""
+          prepared: Prepared | None = None, halt_after: int | None = None) -> dict[str, Any]:
+    """Trains (or resumes) in `workdir`; returns the final step's metrics and where things are.
+
+    `halt_after` stops the run after that step without saving, as a crash would.
+    """
     workdir = pathlib.Path(workdir)
     p = prepared or prepare(cfg)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -167,6 +170,8 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
                                 loader_state=loader.get_state(), meta=meta, force=done == cfg.steps)
             bar.update(1)
+            if halt_after is not None and done >= halt_after:
+                break
     finally:
         bar.close()
         mngr.wait_until_finished()

@@ -1,0 +1,26 @@
+"""Shared fixtures: the embedded default corpus and its vocabulary, built once."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def default_data():
+    """Builds the default corpus (Debian packages + stdlib) and the 4k vocabulary if missing."""
+    from code_in_pretraining import demo
+    from code_in_pretraining.data import corpus
+
+    demo.prepare_data(progress=False)
+    return corpus.default_dir()
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared evaluation data not found at {SHARED_DATA}")
+    return SHARED_DATA
