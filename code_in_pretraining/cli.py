@@ -16,9 +16,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("code_in_pretraining.train.main:main", "train from gin files: --gin_file=... --gin_bindings=..."),
     "vocab": ("code_in_pretraining.data.vocab:main", "train a code-safe SentencePiece vocabulary"),
     "data": ("code_in_pretraining.data.corpus:main", "obtain data: 'cip data fetch-default'"),
+    "inspect": ("code_in_pretraining.data.inspect:main", "run the loader over a mixture or recipe and report it"),
     "perplexity": ("code_in_pretraining.eval.perplexity:main", "held-out per-source perplexity of a checkpoint"),
     "model-info": ("code_in_pretraining.model.info:main", "parameters, FLOPs/token, memory per device of a preset"),
     "export-hf": ("code_in_pretraining.model.export_hf:main", "write a transformers CohereForCausalLM checkpoint"),
+    "synth": ("code_in_pretraining.synthetic.cli:main", "generate verified synthetic Python problems"),
+    "eval": ("code_in_pretraining.eval.runner:main", "run the paper's benchmarks on a checkpoint -> results JSON"),
+    "report": ("code_in_pretraining.eval.report:main", "results JSONs -> headline table (Markdown, CSV) and plots"),
+    "serve": ("code_in_pretraining.eval.serve:main", "serve a checkpoint behind OpenAI-compatible HTTP endpoints"),
+    "judge": ("code_in_pretraining.eval.judge:main", "pairwise LLM-as-a-judge win-rate of two generation files"),
 }
 
 

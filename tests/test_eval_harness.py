@@ -1,0 +1,186 @@
+"""Evaluation harness: scoring, cached generation, metrics, SeqIO tasks, the runner and the report."""
+
+import json
+import math
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, runner, scoring
+from code_in_pretraining.eval.lm import LanguageModel
+from code_in_pretraining.eval.tokenizer import ByteTokenizer
+from code_in_pretraining.model.config import get_preset
+from code_in_pretraining.model.decoder import Decoder
+
+SHARED_EVAL = pathlib.Path("/work/shared/data/eval")
+needs_eval_data = pytest.mark.skipif(not (SHARED_EVAL / "boolq_val.jsonl.gz").exists(),
+                                     reason=f"offline evaluation files not found at {SHARED_EVAL}")
+
+
+def tiny_cfg(**kw):
+    return get_preset("tiny", **{"vocab_size": 258, "d_model": 64, "n_heads": 4, "n_kv_heads": 2,
+                                 "head_dim": 16, "mlp_dim": 96, "max_seq_len": 128, **kw})
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Decoder(tiny_cfg(), rngs=nnx.Rngs(0))
+
+
+@pytest.fixture(scope="module")
+def split(model):
+    graphdef, state = nnx.split(model)
+    return graphdef, nnx.to_pure_dict(state)
+
+
+@pytest.fixture(scope="module")
+def forward(split):
+    graphdef, _ = split
+    return jax.jit(lambda p, t: nnx.merge(graphdef, p)(t))
+
+
+@pytest.fixture(scope="module")
+def lm(model):
+    return LanguageModel.from_model(model, ByteTokenizer(), batch_size=4)
+
+
+def test_cached_greedy_equals_uncached_argmax_token_by_token(split, forward):
+    graphdef, params = split
+    cfg = tiny_cfg()
+    prompts = [[5, 9, 30, 40, 2], [7, 8], list(range(3, 40)), [11]]  # different lengths: left padding
+    n_new = 24
+    got = generate.generate_ids(graphdef, params, cfg, prompts, generate.SamplingConfig(max_new_tokens=n_new),
+                                eos_id=1, max_len=128, chunk=8)
+    for prompt, row in zip(prompts, got):
+        seq, ref = list(prompt), []
+        for _ in range(n_new):
+            nxt = int(jnp.argmax(forward(params, jnp.asarray([seq]))[0, -1]))
+            if nxt == 1:
+                break
+            ref.append(nxt)
+            seq.append(nxt)
+        assert row == ref
+
+
+def test_scoring_matches_full_forward_and_left_truncates(split, forward):
+    graphdef, params = split
+    reqs = [([5, 9, 30], [40, 2]), ([7], [8, 9, 10]), (list(range(3, 200)), [50, 51])]
+    got = scoring.loglikelihood(graphdef, params, reqs, max_len=64, batch_size=2)
+    for (ctx, cont), (lp, greedy) in zip(reqs, got):
+        full = (ctx + cont)[-65:]
+        logp = jax.nn.log_softmax(forward(params, jnp.asarray([full[:-1]]))[0], -1)
+        want = sum(float(logp[len(full) - 1 - len(cont) + j, t]) for j, t in enumerate(cont))
+        assert lp == pytest.approx(want, abs=1e-4)
+        argmax_ok = all(int(jnp.argmax(logp[len(full) - 1 - len(cont) + j])) == t for j, t in enumerate(cont))
+        assert greedy == argmax_ok
+
+
+def test_sampling_top_p_and_key():
+    logits = jnp.log(jnp.asarray([[0.5, 0.3, 0.15, 0.05]]))
+    draws = {int(generate.sample(logits, jax.random.PRNGKey(i), 1.0, 0.7)[0]) for i in range(60)}
+    assert draws == {0, 1}  # 0.5 + 0.3 reaches 0.7: the tail is cut
+    assert int(generate.sample(logits, jax.random.PRNGKey(0), 0.0, 1.0)[0]) == 0
+    a = generate.sample(jnp.zeros((8, 50)), jax.random.PRNGKey(1), 1.0, 1.0)
+    b = generate.sample(jnp.zeros((8, 50)), jax.random.PRNGKey(1), 1.0, 1.0)
+    assert (a == b).all()
+
+
+def test_lm_generate_stops_and_batches(lm):
+    out = lm.generate(["abc", "hello world", "x", "y", "zz"],
+                      generate.SamplingConfig(max_new_tokens=12, stop=("\n",)))
+    assert len(out) == 5 and all("\n" not in o for o in out)
+    assert generate.truncate_at_stop("ab\ncd.ef", ("." , "\n")) == "ab"
+
+
+def test_metrics():
+    assert metrics.normalize_answer("  The  Quick, brown fox!  ") == "quick brown fox"
+    assert metrics.exact_match([["Sunset Blvd.", "Sunset Boulevard"]], ["sunset boulevard"])["exact_match"] == 100
+    assert metrics.exact_match([["Paris"]], ["Paris, France"])["exact_match"] == 0
+    assert metrics.accuracy([0, 1, 2, 1], [0, 1, 0, 0])["accuracy"] == 50
+    # Unbiased pass@k against the closed form, and numerically stable for large n.
+    assert metrics.pass_at_k_one(10, 3, 1) == pytest.approx(0.3)
+    assert metrics.pass_at_k_one(10, 3, 5) == pytest.approx(1 - math.comb(7, 5) / math.comb(10, 5))
+    assert metrics.pass_at_k_one(5, 3, 3) == 1.0 and metrics.pass_at_k_one(5, 0, 1) == 0.0
+    assert 0.0 < metrics.pass_at_k_one(100000, 1, 10) < 1e-3
+    assert metrics.pass_at_k([0, 1], [[True, False], [False, False]])["pass@1"] == 25
+
+
+def test_tfds_names_are_real_builders():
+    import tensorflow_datasets as tfds
+    builders = set(tfds.list_builders())
+    for b in benchmarks.BENCHMARKS.values():
+        base = b.tfds_name.split("/")[0]
+        assert base.startswith("huggingface:") or base in builders, b.tfds_name
+
+
+def test_every_benchmark_is_registered_with_metrics():
+    from code_in_pretraining.data import mixtures
+    for name, b in benchmarks.BENCHMARKS.items():
+        assert mixtures.get_task(f"eval_{name}_tfds").metric_fns
+        if b.offline_file:
+            assert mixtures.get_task(f"eval_{name}").metric_fns
+    assert len(benchmarks.PAPER_GROUPS["reason"]) == 11
+
+
+@pytest.fixture
+def eval_dir(monkeypatch):
+    monkeypatch.setenv("CIP_EVAL_DIR", str(SHARED_EVAL))
+
+
+@needs_eval_data
+def test_offline_tasks_give_canonical_examples(eval_dir):
+    for name, b in benchmarks.BENCHMARKS.items():
+        if not b.offline_file:
+            assert runner.availability(name).startswith("not available")
+            continue
+        exs = runner.load_examples(name, limit=3)
+        assert len(exs) == 3, name
+        for ex in exs:
+            if b.kind == "mc":
+                assert 0 <= ex["label"] < len(ex["choices"]) and all(c.startswith(" ") for c in ex["choices"])
+            elif b.kind == "qa":
+                assert ex["answers"] and ex["inputs"].endswith("Answer:")
+            else:
+                assert json.loads(ex["meta"])["task"] in ("humaneval", "mbpp")
+
+
+@needs_eval_data
+def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
+    results = runner.evaluate(lm, "paper", limit=2, progress=None)
+    tasks = results["tasks"]
+    assert set(tasks) == set(benchmarks.SUITES["paper"])
+    missing = {"sciq", "quac", "cb", "story_cloze"}
+    assert {n for n, t in tasks.items() if not t["available"]} == missing
+    for n, t in tasks.items():
+        if t["available"]:
+            assert t["n"] == 2 and 0.0 <= t["score"] <= 100.0
+    agg = results["aggregates"]
+    assert agg["reason_available"] == "7/11" and agg["reason_paper"] is None
+    assert sorted(agg["reason_missing"]) == sorted(missing)
+    assert agg["nl_avg"] == pytest.approx((agg["reason"] + agg["know"]) / 2)
+    assert agg["total_avg"] == pytest.approx((agg["reason"] + agg["know"] + agg["code"]) / 3)
+    # Report: two runs, relative gains against a baseline.
+    a = {**results, "name": "text_only"}
+    b = {**results, "name": "balanced", "aggregates": {**agg, "know": (agg["know"] or 0) + 10}}
+    paths = []
+    for r in (a, b):
+        paths.append(tmp_path / f"{r['name']}.json")
+        paths[-1].write_text(json.dumps(r))
+    assert report.main([str(p) for p in paths] + ["--baseline", "text_only", "--out-dir", str(tmp_path)]) == 0
+    md = (tmp_path / "report.md").read_text()
+    assert "| text_only | n/a |" in md and "7/11" in md and "+0.0%" in md
+    assert (tmp_path / "report.png").stat().st_size > 1000
+    assert "reason_gain" in (tmp_path / "report.csv").read_text().splitlines()[0]
+
+
+def test_aggregate_paper_average_when_all_available():
+    tasks = {n: {"available": True, "score": 50.0} for n in benchmarks.SUITES["paper"]}
+    agg = aggregate.aggregates(tasks)
+    assert agg["reason_paper"] == 50.0 and agg["reason_available"] == "11/11"
+    assert aggregate.relative_gain(54.9, 49.0) == pytest.approx(12.04, abs=0.01)
+    assert aggregate.relative_gain(1.0, 0.0) is None
