@@ -13,7 +13,7 @@ import pathlib
 import time
 
 DEMO_GIN = "demo.gin"
-VARIANTS = ("text_only", "balanced")
+VARIANTS = ("demo_text_only", "demo_balanced")
 
 
 def prepare_data(progress: bool = True) -> None:
@@ -22,7 +22,7 @@ def prepare_data(progress: bool = True) -> None:
     corpus.build_default()
     path = vocabularies.default_vocab_path()
     if not path.exists():
-        docs = mixtures.sample_documents("balanced", 4_000_000, seed=0)
+        docs = mixtures.sample_documents("demo_balanced", 4_000_000, seed=0)
         vocab.train_vocab(docs, path.with_suffix(""), vocabularies.DEFAULT_VOCAB_SIZE)
         if progress:
             print(f"trained vocabulary {path}")

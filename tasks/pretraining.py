@@ -1,7 +1,6 @@
-"""Pre-training tasks over the embedded default corpus, and their mixtures.
+"""The demo's pre-training tasks, `text` and `code`, over the embedded default corpus, and their mixtures.
 
-Mixture rates are TOKEN fractions: the project's loader mixes by tokens, not by
-examples as SeqIO's own Mixture sampling would.
+Mixture rates are TOKEN fractions: the project's loader mixes by tokens.
 """
 
 from __future__ import annotations
@@ -33,10 +32,10 @@ for _name in DEFAULT_SOURCES:
     if _name not in seqio.TaskRegistry.names():
         _register_default(_name)
 
-MIXTURES = {
-    "text_only": {"text": 1.0},
-    "balanced": {"text": 0.5, "code": 0.5},
+DEMO_MIXTURES = {
+    "demo_text_only": {"text": 1.0},
+    "demo_balanced": {"text": 0.5, "code": 0.5},
 }
-for _name, _weights in MIXTURES.items():
+for _name, _weights in DEMO_MIXTURES.items():
     if _name not in seqio.MixtureRegistry.names():
         seqio.MixtureRegistry.add(_name, list(_weights.items()))

@@ -68,9 +68,9 @@ def test_seqio_task_tokens_decode_to_the_source_text(default_data):
 def test_unknown_names_are_reported_with_what_exists():
     with pytest.raises(KeyError, match="unknown task 'nope'.*text"):
         mixtures.get_task("nope")
-    with pytest.raises(KeyError, match="unknown mixture or task 'nope'.*balanced"):
+    with pytest.raises(KeyError, match="unknown mixture or task .nope.*demo_balanced"):
         mixtures.mixture_weights("nope")
-    assert mixtures.mixture_weights("balanced") == {"text": 0.5, "code": 0.5}
+    assert mixtures.mixture_weights("demo_balanced") == {"text": 0.5, "code": 0.5}
 
 
 def test_missing_data_file_is_named(tmp_path):

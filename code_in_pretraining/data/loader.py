@@ -43,83 +43,129 @@ class TokenSource:
         return self.docs[index]
 
 
-@dataclasses.dataclass
-class _RowState:
-    next_doc: list[int]  # per source: how many of this row's documents were opened
-    offset: list[int]  # per source: tokens already taken from the open document (-1: none open)
-    tokens: list[int]  # per source: tokens this row has emitted
+@dataclasses.dataclass(frozen=True)
+class DataPhase:
+    """A stretch of steps with one mixture; `steps=None` means until the end."""
+
+    weights: Mapping[str, float]
+    steps: int | None = None
 
 
 class MixingLoader:
-    """Yields PackedRows for the rows [row_start, row_end) of a global batch, step after step."""
+    """Yields PackedRows for the rows [row_start, row_end) of a global batch, step after step.
 
-    def __init__(self, sources: Mapping[str, Sequence[str | pathlib.Path]], weights: Mapping[str, float],
-                 *, seq_len: int, global_batch: int, seed: int = 0, row_start: int = 0,
-                 row_end: int | None = None):
-        unknown = set(weights) - set(sources)
-        if unknown:
-            raise KeyError(f"weights name sources without shards: {sorted(unknown)}")
-        names = [n for n in sources if weights.get(n, 0) > 0]
-        total = sum(weights[n] for n in names)
-        if not names or total <= 0:
-            raise ValueError(f"mixture has no source with positive weight: {dict(weights)}")
-        self.names = names
-        self.weights = np.array([weights[n] / total for n in names])
-        self.sources = [TokenSource(sources[n], seed=_source_seed(seed, n)) for n in names]
+    `mixture` is either one {source: weight} mapping or a list of DataPhase: at the first
+    step of each phase its weights switch in, and the token accounting that steers the
+    mixing restarts, so each phase meets its own weights. Sources keep their position
+    across phases: a source used again later continues where it stopped.
+    """
+
+    def __init__(self, sources: Mapping[str, Sequence[str | pathlib.Path]],
+                 mixture: Mapping[str, float] | Sequence[DataPhase], *, seq_len: int, global_batch: int,
+                 seed: int = 0, row_start: int = 0, row_end: int | None = None):
+        phases = [DataPhase(dict(mixture))] if isinstance(mixture, Mapping) else list(mixture)
+        for i, ph in enumerate(phases):
+            unknown = set(ph.weights) - set(sources)
+            if unknown:
+                raise KeyError(f"phase {i} weights name sources without shards: {sorted(unknown)}")
+            if sum(w for w in ph.weights.values() if w > 0) <= 0:
+                raise ValueError(f"phase {i} has no source with positive weight: {dict(ph.weights)}")
+            if ph.steps is None and i != len(phases) - 1:
+                raise ValueError(f"only the last phase may run until the end (phase {i} has steps=None)")
+        self.names = [n for n in sources if any(ph.weights.get(n, 0) > 0 for ph in phases)]
+        self.phase_ends = np.cumsum([ph.steps if ph.steps is not None else 2**62
+                                     for ph in phases])
+        self.phase_weights = np.array([[ph.weights.get(n, 0.0) for n in self.names] for ph in phases])
+        self.phase_weights /= self.phase_weights.sum(axis=1, keepdims=True)
+        self.sources = [TokenSource(sources[n], seed=_source_seed(seed, n)) for n in self.names]
         self.seq_len, self.global_batch = seq_len, global_batch
         self.row_start, self.row_end = row_start, global_batch if row_end is None else row_end
         if not 0 <= self.row_start < self.row_end <= global_batch:
             raise ValueError(f"rows [{row_start}, {row_end}) outside a global batch of {global_batch}")
-        k = len(names)
-        self.rows = {r: _RowState([0] * k, [-1] * k, [0] * k) for r in range(self.row_start, self.row_end)}
+        shape = (self.row_end - self.row_start, len(self.names))
+        self.next_doc = np.zeros(shape, np.int64)  # this row's documents opened, per source
+        self.offset = np.full(shape, -1, np.int64)  # tokens taken from the open document (-1: none)
+        self.tokens = np.zeros(shape, np.int64)  # tokens emitted, all phases
+        self.phase_tokens = np.zeros(shape, np.int64)  # tokens emitted in the current phase
         self.step = 0
+
+    def phase_at(self, step: int) -> int:
+        return int(np.searchsorted(self.phase_ends, step, side="right"))
 
     # -- iteration -------------------------------------------------------------------------
     def __iter__(self):
         return self
 
     def __next__(self) -> PackedRows:
+        phase = self.phase_at(self.step)
+        if phase >= len(self.phase_ends):
+            raise StopIteration
+        if self.step > 0 and self.phase_at(self.step - 1) != phase:
+            self.phase_tokens[:] = 0
+        weights = self.phase_weights[phase]
         batch = PackedRows.empty(self.row_end - self.row_start, self.seq_len)
-        for i, r in enumerate(range(self.row_start, self.row_end)):
-            self._fill_row(RowWriter(batch, i), r, self.rows[r])
+        for i in range(batch.tokens.shape[0]):
+            self._fill_row(RowWriter(batch, i), i, weights)
         self.step += 1
         return batch
 
-    def _fill_row(self, writer: RowWriter, row: int, st: _RowState) -> None:
+    def _fill_row(self, writer: RowWriter, i: int, weights: np.ndarray) -> None:
+        row = self.row_start + i
+        next_doc, offset = self.next_doc[i], self.offset[i]
         while writer.space:
-            emitted = np.asarray(st.tokens, np.float64)
-            s = int(np.argmax(self.weights * (emitted.sum() + 1) - emitted))
-            if st.offset[s] < 0:  # open this row's next document of source s
-                st.next_doc[s] += 1
-                st.offset[s] = 0
-            doc = self.sources[s][(st.next_doc[s] - 1) * self.global_batch + row]
-            n = min(writer.space, doc.shape[0] - st.offset[s])
-            writer.add(doc[st.offset[s]:st.offset[s] + n], s)
-            st.offset[s] += n
-            st.tokens[s] += n
-            if st.offset[s] >= doc.shape[0]:
-                st.offset[s] = -1
+            emitted = self.phase_tokens[i]
+            s = int(np.argmax(weights * (emitted.sum() + 1) - emitted))
+            if offset[s] < 0:  # open this row's next document of source s
+                next_doc[s] += 1
+                offset[s] = 0
+            doc = self.sources[s][int(next_doc[s] - 1) * self.global_batch + row]
+            n = min(writer.space, doc.shape[0] - int(offset[s]))
+            writer.add(doc[offset[s]:offset[s] + n], s)
+            offset[s] += n
+            self.tokens[i, s] += n
+            self.phase_tokens[i, s] += n
+            if offset[s] >= doc.shape[0]:
+                offset[s] = -1
 
     # -- state -----------------------------------------------------------------------------
+    _ARRAYS = ("next_doc", "offset", "tokens", "phase_tokens")
+
     def get_state(self) -> dict:
-        return {"step": self.step, "sources": self.names,
-                "rows": {str(r): dataclasses.asdict(st) for r, st in self.rows.items()}}
+        """The position of this loader's rows: JSON-serialisable, a few integers per row and source."""
+        return {"step": self.step, "sources": self.names, "row_start": self.row_start,
+                **{k: getattr(self, k).tolist() for k in self._ARRAYS}}
 
     def set_state(self, state: Mapping) -> None:
+        """Restores rows [row_start, row_end) from a state that covers them (any process split)."""
         if list(state["sources"]) != self.names:
             raise ValueError(f"loader state is for sources {state['sources']}, this loader has {self.names}")
+        first = self.row_start - int(state.get("row_start", 0))
+        n = self.row_end - self.row_start
+        for k in self._ARRAYS:
+            rows = np.asarray(state[k], np.int64)
+            if first < 0 or first + n > rows.shape[0]:
+                raise ValueError(f"loader state holds rows [{state.get('row_start', 0)}, "
+                                 f"{state.get('row_start', 0) + rows.shape[0]}), not [{self.row_start}, {self.row_end})")
+            getattr(self, k)[:] = rows[first:first + n]
         self.step = int(state["step"])
-        for r in self.rows:
-            self.rows[r] = _RowState(**{k: list(v) for k, v in state["rows"][str(r)].items()})
 
     # -- reporting -------------------------------------------------------------------------
     def token_counts(self) -> dict[str, int]:
-        return {n: sum(st.tokens[i] for st in self.rows.values()) for i, n in enumerate(self.names)}
+        return dict(zip(self.names, self.tokens.sum(axis=0).tolist()))
 
     def epochs(self) -> dict[str, float]:
-        """Documents opened per source divided by the source's size."""
-        return {n: sum(st.next_doc[i] for st in self.rows.values()) / src.num_docs
-                for i, (n, src) in enumerate(zip(self.names, self.sources))}
+        """Documents opened per source divided by the source's size (this process's rows)."""
+        opened = self.next_doc.sum(axis=0)
+        return {n: float(opened[i]) / src.num_docs for i, (n, src) in enumerate(zip(self.names, self.sources))}
+
+
+def merge_states(states: Sequence[Mapping]) -> dict:
+    """One state covering all rows, from the states of processes that own consecutive rows."""
+    states = sorted(states, key=lambda st: st["row_start"])
+    merged = dict(states[0])
+    for k in MixingLoader._ARRAYS:
+        merged[k] = [row for st in states for row in st[k]]
+    return merged
 
 
 def _source_seed(seed: int, name: str) -> int:

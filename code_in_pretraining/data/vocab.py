@@ -90,7 +90,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="cip vocab", description="Train a code-safe SentencePiece BPE vocabulary.")
     sub = parser.add_subparsers(dest="action", required=True)
     tr = sub.add_parser("train")
-    tr.add_argument("--mixture", default="default_balanced", help="registered SeqIO mixture to sample from")
+    tr.add_argument("--mixture", default="demo_balanced", help="registered SeqIO mixture to sample from")
     tr.add_argument("--vocab-size", type=int, required=True)
     tr.add_argument("--out", required=True, help="output prefix: writes PREFIX.model and PREFIX.vocab")
     tr.add_argument("--sample-bytes", type=int, default=20_000_000, help="bytes of text to sample")
