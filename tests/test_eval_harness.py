@@ -59,7 +59,10 @@ def test_cached_greedy_equals_uncached_argmax_token_by_token(split, forward):
     for prompt, row in zip(prompts, got):
         seq, ref = list(prompt), []
         for _ in range(n_new):
-            nxt = int(jnp.argmax(forward(params, jnp.asarray([seq]))[0, -1]))
+            # Uncached: the whole sequence, right-padded to one shape (causal: padding after is unseen).
+            padded = np.zeros((1, 64), np.int32)
+            padded[0, :len(seq)] = seq
+            nxt = int(jnp.argmax(forward(params, padded)[0, len(seq) - 1]))
             if nxt == 1:
                 break
             ref.append(nxt)
