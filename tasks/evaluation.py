@@ -5,8 +5,9 @@
 
 Both yield the canonical examples of `eval.benchmarks` (inputs, contexts,
 choices, label, answers, meta), so the harness treats them alike. Benchmarks with
-no offline copy here (SciQ, QuAC, SuperGLUE-CB, StoryCloze) get only the TFDS
-task; the harness reports them as not available rather than dropping them.
+no offline copy (QuAC, SuperGLUE-CB, StoryCloze; SciQ unless fetch-evals wrote it)
+get only the TFDS task or a missing file; the harness reports them as not
+available rather than dropping them.
 """
 
 from __future__ import annotations

