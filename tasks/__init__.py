@@ -1,4 +1,5 @@
 """SeqIO registrations: import this package to register every task and mixture."""
 
 from tasks import pretraining  # noqa: F401
+from tasks import synthetic  # noqa: F401
 from tasks import evaluation  # noqa: F401
