@@ -10,13 +10,20 @@ plus a packed batch (documents of mean length 1024 at T=8192) against the
 same kernel's unpacked causal case, and a small correctness check against
 xla. FLOPs: forward 4*B*H*T^2*D (halved when causal), backward 2.5x forward.
 
-  python benchmarks/attention.py --out results.json [--tune]
-  python benchmarks/attention.py --smoke   # CPU, interpret mode, seconds
+--tune times each pallas_gpu kernel (forward, dq, dk/dv) alone over a few
+tile/warp/stage candidates (reaching into pallas_gpu's internals for the
+backward kernels), then times the combination of the per-kernel winners
+end to end ("pallas_gpu_tuned") and compares its outputs with cuDNN's.
+--deadline stops starting tuning candidates after that many seconds.
+
+  python benchmarks/attention.py --out results.json [--tune] [--deadline 150]
+  python benchmarks/attention.py --smoke [--tune]  # CPU, interpret mode
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import functools
 import json
 import os
@@ -40,22 +47,24 @@ SMOKE_BLOCKS = pallas_gpu.BlockSizes(
     block_q=32, block_k=32, block_q_dkv=32, block_k_dkv=32, block_q_dq=32,
     block_k_dq=32)
 
-# --tune candidates: (fwd bq, fwd bk, fwd warps, fwd stages,
-#                     dkv bq, dkv bk, dq bq, dq bk, bwd warps, bwd stages).
-TUNE_CANDIDATES = [
-    (64, 128, 4, 2, 64, 64, 64, 64, 4, 2),    # default, head_dim <= 64
-    (128, 64, 8, 3, 64, 64, 64, 64, 4, 2),    # default, head_dim > 64
-    (64, 64, 4, 3, 64, 64, 64, 64, 4, 2),
-    (128, 128, 8, 2, 64, 128, 128, 64, 8, 2),
-    (64, 128, 4, 3, 128, 64, 64, 128, 8, 2),
-]
+# --tune candidates, per kernel: (block_q, block_k, num_warps, num_stages),
+# most promising first. For dk/dv, block_q is the streamed query tile and
+# block_k the resident key tile (the Triton tutorial's 32x128; ours 64x64).
+FWD_CANDIDATES = [(64, 128, 4, 2), (128, 128, 8, 2), (128, 64, 8, 3),
+                  (128, 64, 4, 3), (64, 64, 4, 3)]
+DQ_CANDIDATES = [(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2),
+                 (128, 64, 4, 3)]
+DKV_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 4, 3),
+                  (64, 128, 4, 3)]
+SMOKE_CANDIDATES = [(32, 32, 4, 2)]
 
 
-def _blocks_from(c) -> pallas_gpu.BlockSizes:
+def _blocks_from(fwd, dq, dkv) -> pallas_gpu.BlockSizes:
   return pallas_gpu.BlockSizes(
-      block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3],
-      block_q_dkv=c[4], block_k_dkv=c[5], block_q_dq=c[6], block_k_dq=c[7],
-      num_warps_bwd=c[8], num_stages_bwd=c[9])
+      block_q=fwd[0], block_k=fwd[1], num_warps=fwd[2], num_stages=fwd[3],
+      block_q_dq=dq[0], block_k_dq=dq[1], num_warps_dq=dq[2],
+      num_stages_dq=dq[3], block_q_dkv=dkv[0], block_k_dkv=dkv[1],
+      num_warps_bwd=dkv[2], num_stages_bwd=dkv[3])
 
 
 def attention_flops(B, H, T, D, causal=True) -> float:
@@ -118,7 +127,8 @@ def fwd_and_fwdbwd(f):
 
 
 def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None,
-              dtype=jnp.bfloat16):
+              dtype=jnp.bfloat16, outputs=False):
+  """Timing row; with outputs=True also (o, dq, dk, dv) of the timed calls."""
   B, H, T, D = shape
   q, k, v, do = make_inputs(B, H, T, D, dtype)
   fwd, fwdbwd = fwd_and_fwdbwd(make_impl(name, interpret=interpret,
@@ -126,11 +136,14 @@ def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None,
   flops = attention_flops(B, H, T, D)
   t_f = time_fn(fwd, q, k, v, seg, iters=iters)
   t_fb = time_fn(fwdbwd, q, k, v, seg, do, iters=iters)
-  return {
+  row = {
       "impl": name, "B": B, "H": H, "T": T, "D": D,
       "fwd_ms": t_f * 1e3, "fwd_tflops": flops / t_f / 1e12,
       "fwdbwd_ms": t_fb * 1e3, "fwdbwd_tflops": 3.5 * flops / t_fb / 1e12,
   }
+  if outputs:
+    return row, (fwd(q, k, v, seg), *fwdbwd(q, k, v, seg, do))
+  return row
 
 
 def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
@@ -144,6 +157,26 @@ def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
       seg[b, pos:pos + n] = doc
       pos, doc = pos + n, doc + 1
   return seg
+
+
+def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
+  """Packed/unpacked cost ratios if time followed FLOPs or visited tiles."""
+  seg = np.asarray(seg)
+  B, T = seg.shape
+  pairs = 0
+  for b in range(B):
+    _, lens = np.unique(seg[b][seg[b] != 0], return_counts=True)
+    pairs += int((lens * (lens + 1) // 2).sum())
+  cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+      causal=True, sm_scale=1.0, has_segments=True,
+      blocks=pallas_gpu.BlockSizes(), interpret=True)
+  tiles = []
+  for s in (jnp.asarray(seg), jnp.ones((B, T), jnp.int32)):
+    lo, hi = pallas_gpu._ranges(  # pylint: disable=protected-access
+        s, cfg, tile_q, tile_k, key_side=False)
+    tiles.append(int(jnp.sum(hi - lo)))
+  return {"flop_ratio": pairs / (B * T * (T + 1) / 2),
+          "tile_ratio": tiles[0] / tiles[1], "tiles": [tile_q, tile_k]}
 
 
 def rel_err(a, b) -> float:
@@ -175,22 +208,86 @@ def correctness(*, interpret: bool, blocks=None):
   return out
 
 
-def tune(shape, *, interpret, iters):
-  """Times fwd+bwd of pallas_gpu for each candidate config; best first."""
-  rows = []
-  candidates = TUNE_CANDIDATES if not interpret else TUNE_CANDIDATES[:1]
-  for c in candidates:
-    blocks = SMOKE_BLOCKS if interpret else _blocks_from(c)
-    try:
-      r = bench_one("pallas_gpu", shape, interpret=interpret, iters=iters,
-                    blocks=blocks)
-      r["config"] = list(c)
-    except Exception as e:  # pylint: disable=broad-except
-      r = {"impl": "pallas_gpu", "config": list(c), "error": repr(e)[:300]}
-    rows.append(r)
-  ok = sorted((r for r in rows if "error" not in r),
-              key=lambda r: r["fwdbwd_ms"])
-  return ok + [r for r in rows if "error" in r]
+def _time_kernel(kind, shape, c, *, interpret, iters):
+  """Milliseconds of one pallas_gpu kernel alone with candidate c."""
+  B, H, T, D = shape
+  q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
+  seg = jnp.ones((B, T), jnp.int32)
+  cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+      causal=True, sm_scale=D**-0.5, has_segments=False,
+      blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
+      interpret=interpret)
+  blocks = {"fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2],
+                        num_stages=c[3]),
+            "dq": dict(block_q_dq=c[0], block_k_dq=c[1], num_warps_dq=c[2],
+                       num_stages_dq=c[3]),
+            "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1],
+                        num_warps_bwd=c[2], num_stages_bwd=c[3])}[kind]
+  cand = dataclasses.replace(
+      cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
+  # pylint: disable=protected-access
+  o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)
+  delta = jnp.einsum("bthd,bthd->bht", o.astype(jnp.float32),
+                     do.astype(jnp.float32))
+  if kind == "fwd":
+    f, args = pallas_gpu._fwd_call, (q, k, v, seg)
+  elif kind == "dq":
+    f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
+  else:
+    f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
+  fn = jax.jit(functools.partial(f, cfg=cand))
+  return time_fn(fn, *args, iters=iters) * 1e3
+
+
+def tune(shapes, *, interpret, iters, deadline, only=None):
+  """Per-kernel candidate times; {shape: (best blocks, table)}.
+
+  Candidates go in rounds (the i-th candidate of every kernel and shape) so
+  that a deadline drops the least promising ones everywhere alike.
+  """
+  kinds = {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES}
+  if interpret:
+    kinds = {kind: SMOKE_CANDIDATES for kind in kinds}
+  if only:
+    kinds = {kind: kinds[kind][:1] if kind not in only else cands
+             for kind, cands in kinds.items()}
+  tables = {(shape, kind): [] for shape in shapes for kind in kinds}
+  for rank in range(max(len(c) for c in kinds.values())):
+    for kind, cands in kinds.items():
+      if rank >= len(cands):
+        continue
+      c = cands[rank]
+      for shape in shapes:
+        rows = tables[shape, kind]
+        if rank == 0 and only and kind not in only:
+          continue
+        if time.perf_counter() > deadline and rank > 0:
+          rows.append({"config": list(c), "error": "skipped: deadline"})
+          continue
+        try:
+          ms = _time_kernel(kind, shape, c, interpret=interpret, iters=iters)
+          rows.append({"config": list(c), "ms": ms})
+        except Exception as e:  # pylint: disable=broad-except
+          rows.append({"config": list(c), "error": repr(e)[:300]})
+        print(f"tune {shape} {kind} {rows[-1]}", flush=True)
+  out = {}
+  for shape in shapes:
+    best, table = {}, {}
+    for kind, cands in kinds.items():
+      rows = tables[shape, kind]
+      ok = sorted((r for r in rows if "ms" in r), key=lambda r: r["ms"])
+      table[kind] = ok + [r for r in rows if "ms" not in r]
+      best[kind] = tuple(ok[0]["config"]) if ok else None
+      if best[kind] is None:  # untuned kernel: the head-dim default
+        d = pallas_gpu.BlockSizes.for_head_dim(shape[3])
+        best[kind] = {
+            "fwd": (d.block_q, d.block_k, d.num_warps, d.num_stages),
+            "dq": (d.block_q_dq, d.block_k_dq, d.num_warps_dq or
+                   d.num_warps_bwd, d.num_stages_dq or d.num_stages_bwd),
+            "dkv": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd,
+                    d.num_stages_bwd)}[kind]
+    out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), table)
+  return out
 
 
 def markdown(rows) -> str:
@@ -218,6 +315,14 @@ def main(argv=None):
                  help="try pallas_gpu block/warp/stage configs per shape")
   p.add_argument("--iters", type=int, default=None)
   p.add_argument("--impls", default="pallas_gpu,cudnn,jax_pallas,xla")
+  p.add_argument("--tune-only", default="",
+                 help="comma-separated kernels to tune (fwd,dq,dkv); "
+                 "default all")
+  p.add_argument("--no-cudnn-again", action="store_true",
+                 help="skip re-timing cuDNN beside the tuned rows")
+  p.add_argument("--deadline", type=float, default=float("inf"),
+                 help="seconds after start past which no tuning candidate "
+                 "starts")
   args = p.parse_args(argv)
 
   if args.smoke:
@@ -238,6 +343,7 @@ def main(argv=None):
         json.dump(results, f, indent=1)
 
   t0 = time.perf_counter()
+  deadline = t0 + args.deadline
   try:
     results["correctness"] = correctness(interpret=interpret, blocks=blocks)
   except Exception as e:  # pylint: disable=broad-except
@@ -273,6 +379,10 @@ def main(argv=None):
                        iters=iters, seg=seg, blocks=blocks)
     unpacked = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
                          iters=iters, blocks=blocks)
+    one_loop = dataclasses.replace(
+        blocks or pallas_gpu.BlockSizes.for_head_dim(D), split_fwd=False)
+    packed_1 = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
+                         iters=iters, seg=seg, blocks=one_loop)
     results["packed"] = {
         "shape": [B, H, T, D], "mean_doc_len": mean,
         "num_docs": int(np.asarray(seg).max(axis=1).sum()),
@@ -280,8 +390,12 @@ def main(argv=None):
         "unpacked_fwd_ms": unpacked["fwd_ms"],
         "packed_fwdbwd_ms": packed["fwdbwd_ms"],
         "unpacked_fwdbwd_ms": unpacked["fwdbwd_ms"],
+        "packed_fwd_ms_one_masked_loop": packed_1["fwd_ms"],
+        "packed_fwdbwd_ms_one_masked_loop": packed_1["fwdbwd_ms"],
         "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
         "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
+        "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else
+                                      (32, 32))),
     }
   except Exception as e:  # pylint: disable=broad-except
     traceback.print_exc()
@@ -289,14 +403,34 @@ def main(argv=None):
   dump()
 
   if args.tune:
-    results["tune"] = {}
-    for shape in shapes:
-      ranked = tune(shape, interpret=interpret, iters=max(2, iters // 2))
-      results["tune"][str(shape)] = ranked
-      best = ranked[0]
-      print(f"tune {shape}: best config {best.get('config')} "
-            f"fwd+bwd {best.get('fwdbwd_ms', float('nan')):.3f} ms",
-            flush=True)
+    tuned = tune(shapes, interpret=interpret, iters=max(2, iters // 2),
+                 deadline=deadline,
+                 only=[k for k in args.tune_only.split(",") if k])
+    results["tune"] = {
+        str(shape): {"best": dataclasses.asdict(best), "kernels": table}
+        for shape, (best, table) in tuned.items()}
+    dump()
+    for shape in shapes:  # the winners end to end, beside cuDNN again
+      best = pallas_gpu.BlockSizes(**results["tune"][str(shape)]["best"])
+      try:
+        row, ours = bench_one("pallas_gpu", shape, interpret=interpret,
+                              iters=iters, blocks=best, outputs=True)
+        row["impl"] = "pallas_gpu_tuned"
+        row["blocks"] = dataclasses.asdict(best)
+        if on_gpu and not args.no_cudnn_again:
+          ref_row, ref = bench_one("cudnn", shape, interpret=False,
+                                   iters=iters, outputs=True)
+          ref_row["impl"] = "cudnn_again"
+          row["rel_err_vs_cudnn"] = dict(zip(
+              ("o", "dq", "dk", "dv"),
+              (rel_err(a, b) for a, b in zip(ours, ref))))
+          results["rows"].append(ref_row)
+      except Exception as e:  # pylint: disable=broad-except
+        traceback.print_exc()
+        row = {"impl": "pallas_gpu_tuned", "B": shape[0], "H": shape[1],
+               "T": shape[2], "D": shape[3], "error": repr(e)[:500]}
+      print(row, flush=True)
+      results["rows"].append(row)
       dump()
 
   print()

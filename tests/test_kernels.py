@@ -5,6 +5,7 @@ are not a multiple of the tile, head dims 64/128, grouped-query heads, packed
 documents with trailing padding, non-causal and non-monotonic segment ids.
 """
 
+import dataclasses
 import logging
 import os
 import subprocess
@@ -79,12 +80,16 @@ CASES = {
     "f32_noncausal_packed": (2, 96, 2, 1, 64, jnp.float32, "packed", False),
     "f32_noncausal_T200": (1, 200, 2, 2, 64, jnp.float32, None, False),
     "f32_nonmonotonic": (1, 160, 2, 1, 64, jnp.float32, "nonmono", True),
+    # Documents of ~100 tokens: many tiles inside one document run unmasked.
+    "f32_T384_longdocs": (1, 384, 2, 1, 32, jnp.float32, "long", True),
 }
 
 
 def _segments(kind, B, T):
   if kind == "packed":
     return packed(B, T, pad=20)
+  if kind == "long":
+    return packed(B, T, seed=3, pad=40, mean=100)
   if kind == "nonmono":  # ids revisit earlier values: 1 2 1 3 2 0
     ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-T // 6))[:T]
     return jnp.asarray(np.broadcast_to(ids, (B, T)).copy())
@@ -167,6 +172,16 @@ def test_no_attention_across_segments(impl):
   assert np.all(a[:, 90:] == 0)
 
 
+def test_forward_single_masked_loop_matches():
+  """split_fwd=False (one masked loop) computes the same forward."""
+  q, k, v, _ = inputs(1, 384, 2, 1, 32)
+  seg = _segments("long", 1, 384)
+  one = dataclasses.replace(SMALL, split_fwd=False)
+  f = lambda blocks: pallas_gpu.attention(q, k, v, seg, block_sizes=blocks,
+                                          interpret=True)
+  assert rel(f(one), f(SMALL)) < 1e-6
+
+
 def test_padding_gets_zero_gradients():
   B, T, H, K, D = 1, 80, 2, 2, 64
   q, k, v, do = inputs(B, T, H, K, D)
@@ -207,6 +222,53 @@ def test_packed_documents_skip_tiles():
   # All-padding tiles are empty.
   seg_pad = jnp.asarray(np.r_[np.ones(512), np.zeros(512)].astype(np.int32))[None]
   assert _tiles(seg_pad, True, 64, 64, False) == 8 * 9 // 2
+
+
+def _visible(seg, causal):
+  """[B, Tq, Tk] exact visibility, from the definition."""
+  seg = np.asarray(seg)
+  T = seg.shape[1]
+  vis = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] != 0)
+  if causal:
+    vis &= np.tril(np.ones((T, T), bool))[None]
+  return vis
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kind", ["long", "nonmono", "none", "dense"])
+def test_tile_bounds_are_exact(kind, causal):
+  """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible."""
+  T, rows, cols = 384, 32, 64
+  if kind == "dense":  # one document, then padding
+    seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
+  elif kind == "none":
+    seg = jnp.ones((2, T), jnp.int32)
+  else:
+    seg = _segments(kind, 2, T)
+  vis = _visible(seg, causal)
+  for key_side in (False, True):
+    cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0,
+                             has_segments=kind != "none", blocks=SMALL,
+                             interpret=True)
+    r, c = (cols, rows) if key_side else (rows, cols)
+    bounds = pallas_gpu._bounds(seg, cfg, r, c, key_side=key_side)
+    lo, first, end, hi = (np.asarray(x) for x in bounds)
+    v = vis.transpose(0, 2, 1) if key_side else vis
+    n_full = 0
+    for b in range(seg.shape[0]):
+      for i in range(T // r):
+        tiles = v[b, i * r:(i + 1) * r].reshape(r, T // c, c)
+        any_c, all_c = tiles.any(axis=(0, 2)), tiles.all(axis=(0, 2))
+        inside = np.zeros(T // c, bool)
+        inside[lo[b, i]:hi[b, i]] = True
+        assert not np.any(any_c & ~inside), (key_side, b, i)
+        f0, f1 = max(first[b, i], lo[b, i]), min(end[b, i], hi[b, i])
+        assert np.all(all_c[f0:f1]), (key_side, b, i)
+        n_full += max(f1 - f0, 0)
+        if kind in ("none", "dense", "long"):  # no fully visible tile missed
+          assert all_c.sum() == max(f1 - f0, 0), (key_side, b, i)
+    if kind != "nonmono":
+      assert n_full > 0
 
 
 def test_dispatch_unknown_implementation():

@@ -10,6 +10,14 @@ also supports grouped-query attention (query head h reads kv head h // G via
 the BlockSpec index maps) and sequence lengths that are not a multiple of the
 block size (padded internally with segment id 0, i.e. masked).
 
+Within a range, tiles in which every query sees every key (one segment id
+shared by both sides, below the causal diagonal) run in a loop without any
+mask arithmetic; only boundary and diagonal tiles are masked.
+Query-tile grids run the last (for causal, heaviest) tile first. The
+backward is two kernels, dQ (which also computes delta = rowsum(dO * O)) and
+dK/dV (on transposed [key, query] tiles), so the QK^T and dO V^T products
+are computed twice: 7 matmuls per tile pair against 5 for a fused backward.
+
 Numerics: scores, the online softmax and all accumulators are float32; the
 softmax runs in base 2 (`exp2`, scores pre-multiplied by log2(e)) and the
 forward saves the base-2 logsumexp so the backward recomputes probabilities
@@ -49,11 +57,13 @@ def _compiler_params(num_warps: int, num_stages: int):
 class BlockSizes:
   """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
 
-  `for_head_dim` gives the defaults, from a tuning run on an H100 (jax
-  0.11.2, bf16, causal, T=2048..8192): square 64x64 backward tiles with 4
-  warps beat tall-skinny ones by 1.3-1.5x; the forward prefers 64x128 at
-  head_dim 64 and 128x64 with 8 warps at head_dim 128. `None` warps means 4
-  for head_dim <= 64, else 8.
+  `for_head_dim` gives the defaults, from per-kernel tuning on an H100 (jax
+  0.11.2, bf16, causal, T=2048..8192; benchmarks/RESULTS.md): 64x64 dQ and
+  dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV is
+  as fast at head_dim 64, T=8192, but 3x slower at T=2048 and head_dim 128);
+  the forward 64x128 at head_dim 64 and 128x64 with 8 warps at head_dim 128.
+  `None` warps means 4 for head_dim <= 64, else 8; dq warps/stages default
+  to the dK/dV ones (`num_warps_bwd`, `num_stages_bwd`).
   """
 
   block_q: int = 64
@@ -66,6 +76,11 @@ class BlockSizes:
   num_stages: int = 2
   num_warps_bwd: int | None = 4
   num_stages_bwd: int = 2
+  num_warps_dq: int | None = None
+  num_stages_dq: int | None = None
+  # With segments, run the forward's mask-free tiles in their own loop (the
+  # backward kernels always do). False: one masked loop over all tiles.
+  split_fwd: bool = True
 
   @classmethod
   def for_head_dim(cls, head_dim: int) -> "BlockSizes":
@@ -185,6 +200,59 @@ def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
   return _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows, cols)
 
 
+def _uniform_ids(seg_BxT, size: int, other: int):
+  """Per tile: its segment id if all its tokens share one nonzero id."""
+  B, T = seg_BxT.shape
+  seg_BxNxS = seg_BxT.reshape(B, T // size, size)
+  lo_BxN, hi_BxN = seg_BxNxS.min(axis=-1), seg_BxNxS.max(axis=-1)
+  return jnp.where((lo_BxN == hi_BxN) & (lo_BxN != 0), lo_BxN, other)
+
+
+def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *,
+                 key_side: bool):
+  """Per row tile, a [first, end) range of column tiles that need no mask.
+
+  A (row, column) tile pair is fully visible when both tiles hold a single
+  nonzero segment id, the same one, and (causal) its first query comes at or
+  after its last key. Exact for any segment ids: when the fully visible
+  tiles of a row are not contiguous the range is empty (all tiles masked).
+  """
+  B, T = seg_BxT.shape
+  R, C = T // rows, T // cols
+  r_R = jnp.arange(R, dtype=jnp.int32)
+  if not cfg.has_segments:  # closed form; every tile is full unless causal
+    first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+    if cfg.causal and key_side:  # first query tile >= the last key
+      first_R = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
+    elif cfg.causal:  # last key < the first query
+      end_R = lax.div(r_R * rows + 1, cols)
+    return (jnp.broadcast_to(first_R, (B, R)),
+            jnp.broadcast_to(end_R, (B, R)))
+  u_BxR = _uniform_ids(seg_BxT, rows, -1)
+  u_BxC = _uniform_ids(seg_BxT, cols, -2)
+  full_BxRxC = u_BxR[:, :, None] == u_BxC[:, None, :]
+  if cfg.causal:
+    r_Rx1 = r_R[:, None]
+    c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
+    if key_side:
+      ok_RxC = c_1xC * cols >= r_Rx1 * rows + rows - 1
+    else:
+      ok_RxC = r_Rx1 * rows >= c_1xC * cols + cols - 1
+    full_BxRxC = full_BxRxC & ok_RxC[None]
+  first_BxR = jnp.argmax(full_BxRxC, axis=-1).astype(jnp.int32)
+  end_BxR = C - jnp.argmax(full_BxRxC[..., ::-1], axis=-1).astype(jnp.int32)
+  count_BxR = full_BxRxC.sum(axis=-1, dtype=jnp.int32)
+  ok_BxR = (count_BxR > 0) & (count_BxR == end_BxR - first_BxR)
+  return (jnp.where(ok_BxR, first_BxR, 0), jnp.where(ok_BxR, end_BxR, 0))
+
+
+def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
+  """[lo, first_full, end_full, hi) column-tile bounds per row tile."""
+  lo, hi = _ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
+  first, end = _full_ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
+  return lo, first, end, hi
+
+
 # --------------------------------------------------------------------------
 # Kernels.
 # --------------------------------------------------------------------------
@@ -199,40 +267,63 @@ def _dot(a, b, contract_a: int, contract_b: int):
   )
 
 
-def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool):
-  """[rows, cols] visibility of key k_pos from query q_pos (or None)."""
+def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
+  """Visibility of keys from queries: [q, k], or [k, q] if keys_first."""
+  if keys_first:
+    rows_pos, cols_pos, rows_seg, cols_seg = k_pos, q_pos, k_seg, q_seg
+  else:
+    rows_pos, cols_pos, rows_seg, cols_seg = q_pos, k_pos, q_seg, k_seg
   mask = None
   if causal:
-    mask = q_pos[:, None] >= k_pos[None, :]
+    if keys_first:
+      mask = rows_pos[:, None] <= cols_pos[None, :]
+    else:
+      mask = rows_pos[:, None] >= cols_pos[None, :]
   if q_seg is not None:
-    same = q_seg[:, None] == k_seg[None, :]
+    same = rows_seg[:, None] == cols_seg[None, :]
     mask = same if mask is None else mask & same
   return mask
 
 
-def _masked_loops(lo, hi, split, body, carry, *, masked_first: bool):
-  """Runs body over tiles [lo, hi): the part needing masks gets masked=True.
+def _loops(bound_refs, body, carry, *, lead: bool, trail: bool,
+           split: bool = True):
+  """Runs body over tiles [lo, hi), masked=False only on [first, end).
 
-  `split` is the tile index where the masked region ends (masked_first) or
-  begins (not masked_first); with split=None every tile is masked.
+  `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
+  non-empty; when not, the wrapper guarantees first == lo / end == hi and
+  no masked loop is emitted there. split=False: one masked loop.
   """
-  if split is None:
+  lo, first, end, hi = (r[()] for r in bound_refs)
+  if not split:
     return lax.fori_loop(lo, hi, functools.partial(body, masked=True), carry)
-  mid = jnp.minimum(jnp.maximum(split, lo), hi)
-  first = functools.partial(body, masked=masked_first)
-  second = functools.partial(body, masked=not masked_first)
-  carry = lax.fori_loop(lo, mid, first, carry)
-  return lax.fori_loop(mid, hi, second, carry)
+  first = jnp.minimum(jnp.maximum(first, lo), hi)
+  end = jnp.minimum(jnp.maximum(end, first), hi)
+  masked = functools.partial(body, masked=True)
+  unmasked = functools.partial(body, masked=False)
+  start = lo
+  if lead:
+    carry = lax.fori_loop(lo, first, masked, carry)
+    start = first
+  if not trail:
+    return lax.fori_loop(start, hi, unmasked, carry)
+  carry = lax.fori_loop(start, end, unmasked, carry)
+  return lax.fori_loop(end, hi, masked, carry)
 
 
-def _fwd_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, *refs, cfg: _Config):
+def _query_tile():
+  """Query-side grids run the last (for causal: heaviest) tile first."""
+  return pl.num_programs(0) - 1 - pl.program_id(0)
+
+
+def _fwd_kernel(*refs, cfg: _Config):
   """One query tile against its key-tile range, online softmax in float32."""
+  bound_refs, (q_ref, k_ref, v_ref), refs = refs[:4], refs[4:7], refs[7:]
   if cfg.has_segments:
     qseg_ref, kseg_ref, o_ref, lse_ref = refs
   else:
     (o_ref, lse_ref), qseg_ref, kseg_ref = refs, None, None
   bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
-  i = pl.program_id(0)
+  i = _query_tile()
   q_bqxD = q_ref[...]
   q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
   q_seg = None if qseg_ref is None else qseg_ref[...]
@@ -263,15 +354,11 @@ def _fwd_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, *refs, cfg: _Config):
       jnp.full((bq,), _NEG, jnp.float32),
       jnp.zeros((bq,), jnp.float32),
   )
-  lo, hi = lo_ref[()], hi_ref[()]
-  if cfg.has_segments or not cfg.causal:
-    # Segments: any tile may straddle a boundary. Non-causal: nothing to mask.
-    split = None if cfg.has_segments else hi
-    acc, m, l = _masked_loops(lo, hi, split, body, carry, masked_first=False)
-  else:
-    # Key tiles entirely at or below the tile's first query need no mask.
-    n_full = lax.div(i * bq + 1, bk)
-    acc, m, l = _masked_loops(lo, hi, n_full, body, carry, masked_first=False)
+  acc, m, l = _loops(
+      bound_refs, body, carry, lead=cfg.has_segments,
+      trail=cfg.has_segments or cfg.causal,
+      split=cfg.blocks.split_fwd or not cfg.has_segments,
+  )
   l_safe = jnp.where(l == 0.0, 1.0, l)
   o_bqxD = acc / l_safe[:, None]
   lse_bq = m + jnp.log2(l_safe)
@@ -283,19 +370,25 @@ def _fwd_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, *refs, cfg: _Config):
   lse_ref[...] = lse_bq
 
 
-def _dq_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref,
-               *refs, cfg: _Config):
-  """dQ for one query tile: recompute P from the saved logsumexp."""
+def _dq_kernel(*refs, cfg: _Config):
+  """dQ for one query tile (P recomputed from the saved logsumexp).
+
+  Also writes delta = rowsum(dO * O), which the dK/dV kernel reads.
+  """
+  bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
+  q_ref, k_ref, v_ref, o_ref, do_ref, lse_ref = in_refs
   if cfg.has_segments:
-    qseg_ref, kseg_ref, dq_ref = refs
+    qseg_ref, kseg_ref, dq_ref, delta_ref = refs
   else:
-    (dq_ref,), qseg_ref, kseg_ref = refs, None, None
+    (dq_ref, delta_ref), qseg_ref, kseg_ref = refs, None, None
   bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
-  i = pl.program_id(0)
+  i = _query_tile()
   q_bqxD = q_ref[...]
   do_bqxD = do_ref[...]
   lse_bq = lse_ref[...]
-  delta_bq = delta_ref[...]
+  delta_bq = jnp.sum(
+      do_bqxD.astype(jnp.float32) * o_ref[...].astype(jnp.float32), axis=1
+  )
   q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
   q_seg = None if qseg_ref is None else qseg_ref[...]
   scale = cfg.sm_scale * _LOG2E
@@ -316,19 +409,20 @@ def _dq_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref,
     return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
 
   dq = jnp.zeros(q_bqxD.shape, jnp.float32)
-  lo, hi = lo_ref[()], hi_ref[()]
-  if cfg.has_segments or not cfg.causal:
-    split = None if cfg.has_segments else hi
-    dq = _masked_loops(lo, hi, split, body, dq, masked_first=False)
-  else:
-    n_full = lax.div(i * bq + 1, bk)
-    dq = _masked_loops(lo, hi, n_full, body, dq, masked_first=False)
+  dq = _loops(bound_refs, body, dq, lead=cfg.has_segments,
+              trail=cfg.has_segments or cfg.causal)
   dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
+  delta_ref[...] = delta_bq
 
 
-def _dkv_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref,
-                delta_ref, *refs, cfg: _Config):
-  """dK, dV for one key tile (one query head) over its query-tile range."""
+def _dkv_kernel(*refs, cfg: _Config):
+  """dK, dV for one key tile (one query head) over its query-tile range.
+
+  Works on transposed [key, query] tiles so that P^T and dS^T feed the
+  dV += P^T dO and dK += dS^T Q dots directly, without register transposes.
+  """
+  bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
+  q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs
   if cfg.has_segments:
     qseg_ref, kseg_ref, dk_ref, dv_ref = refs
   else:
@@ -348,31 +442,22 @@ def _dkv_kernel(lo_ref, hi_ref, q_ref, k_ref, v_ref, do_ref, lse_ref,
     do_bqxD = do_ref[q_slice, :]
     lse_bq = lse_ref[q_slice]
     delta_bq = delta_ref[q_slice]
-    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+    st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
     if masked:
       q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
       q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
-      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
-    p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
-    dv_bkxD = dv_bkxD + _dot(p_bqxbk.astype(do_bqxD.dtype), do_bqxD, 0, 0)
-    dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
-    ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
-    dk_bkxD = dk_bkxD + _dot(ds_bqxbk.astype(q_bqxD.dtype), q_bqxD, 0, 0)
+      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
+      st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
+    pt_bkxbq = jnp.exp2(st_bkxbq - lse_bq[None, :])
+    dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
+    dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
+    dst_bkxbq = pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])
+    dk_bkxD = dk_bkxD + _dot(dst_bkxbq.astype(q_bqxD.dtype), q_bqxD, 1, 0)
     return dk_bkxD, dv_bkxD
 
   zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
-  lo, hi = lo_ref[()], hi_ref[()]
-  if cfg.has_segments or not cfg.causal:
-    split = None if cfg.has_segments else lo
-    dk, dv = _masked_loops(lo, hi, split, body, (zeros, zeros),
-                           masked_first=True)
-  else:
-    # Query tiles whose first query is at or after the key tile's last key
-    # see the whole key tile: mask only the diagonal ones before them.
-    first_full = lax.div((j + 1) * bk - 1 + bq - 1, bq)
-    dk, dv = _masked_loops(lo, hi, first_full, body, (zeros, zeros),
-                           masked_first=True)
+  dk, dv = _loops(bound_refs, body, (zeros, zeros),
+                  lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments)
   dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
   dv_ref[...] = dv.astype(dv_ref.dtype)
 
@@ -392,29 +477,28 @@ def _fwd_call(q, k, v, seg, cfg: _Config):
   B, T, H, D = q.shape
   G = H // k.shape[2]
   bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
-  lo, hi = _ranges(seg, cfg, bq, bk, key_side=False)
-  tile_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, i))
-  in_specs = [
-      tile_spec,
-      tile_spec,
-      pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0)),
-      pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0)),
-      pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0)),
-  ]
-  args = [lo, hi, q, k, v]
+  n = T // bq
+  bounds = _bounds(seg, cfg, bq, bk, key_side=False)
+  # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
+  bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
+  q_tile = pl.BlockSpec((None, bq, None, D),
+                        lambda i, b, h: (b, n - 1 - i, h, 0))
+  full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
+  in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv]
+  args = [*bounds, q, k, v]
   if cfg.has_segments:
     in_specs += [
-        pl.BlockSpec((None, bq), lambda i, b, h: (b, i)),
+        pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
         pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
     ]
     args += [seg, seg]
   o, lse = pl.pallas_call(
       functools.partial(_fwd_kernel, cfg=cfg),
-      grid=(T // bq, B, H),
+      grid=(n, B, H),
       in_specs=in_specs,
       out_specs=[
-          pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0)),
-          pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, i)),
+          q_tile,
+          pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i)),
       ],
       out_shape=[
           jax.ShapeDtypeStruct(q.shape, q.dtype),
@@ -429,53 +513,57 @@ def _fwd_call(q, k, v, seg, cfg: _Config):
   return o, lse
 
 
-def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
+def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
+  """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
   B, T, H, D = q.shape
-  K = k.shape[2]
-  G = H // K
-  # delta_i = sum_d dO_id * O_id = rowsum(P * dP): the softmax-Jacobian term.
-  delta = jnp.einsum(
-      "bthd,bthd->bht", o.astype(jnp.float32), do.astype(jnp.float32)
-  )
-  params = _compiler_params(
-      _num_warps(cfg.blocks.num_warps_bwd, D), cfg.blocks.num_stages_bwd
-  )
-  tile_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, i))
-  full_q = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h, 0))
+  G = H // k.shape[2]
+  blocks = cfg.blocks
+  bq, bk = blocks.block_q_dq, blocks.block_k_dq
+  n = T // bq
+  bounds = _bounds(seg, cfg, bq, bk, key_side=False)
+  bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
+  q_tile = pl.BlockSpec((None, bq, None, D),
+                        lambda i, b, h: (b, n - 1 - i, h, 0))
   full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-  full_row = pl.BlockSpec((None, None, T), lambda i, b, h: (b, h, 0))
-
-  # dQ: grid over query tiles, like the forward.
-  bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
-  lo, hi = _ranges(seg, cfg, bq, bk, key_side=False)
-  q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, i, h, 0))
-  row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, i))
-  in_specs = [tile_spec, tile_spec, q_tile, full_kv, full_kv, q_tile,
-              row_tile, row_tile]
-  args = [lo, hi, q, k, v, do, lse, delta]
+  row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
+  in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv, q_tile, q_tile,
+                                 row_tile]
+  args = [*bounds, q, k, v, o, do, lse]
   if cfg.has_segments:
-    in_specs += [pl.BlockSpec((None, bq), lambda i, b, h: (b, i)),
+    in_specs += [pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
                  pl.BlockSpec((None, T), lambda i, b, h: (b, 0))]
     args += [seg, seg]
-  dq = pl.pallas_call(
+  warps = blocks.num_warps_dq or blocks.num_warps_bwd
+  stages = blocks.num_stages_dq or blocks.num_stages_bwd
+  return pl.pallas_call(
       functools.partial(_dq_kernel, cfg=cfg),
-      grid=(T // bq, B, H),
+      grid=(n, B, H),
       in_specs=in_specs,
-      out_specs=q_tile,
-      out_shape=jax.ShapeDtypeStruct(q.shape, q.dtype),
-      compiler_params=params,
+      out_specs=[q_tile, row_tile],
+      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
+                 jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
+      compiler_params=_compiler_params(_num_warps(warps, D), stages),
       interpret=cfg.interpret,
       name="cip_flash_bwd_dq",
   )(*args)
 
-  # dK, dV: grid over key tiles and *query* heads; groups summed below.
-  bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
-  lo, hi = _ranges(seg, cfg, bk, bq, key_side=True)
+
+def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
+  """dK, dV: grid over key tiles and *query* heads; groups summed after."""
+  B, T, H, D = q.shape
+  K = k.shape[2]
+  G = H // K
+  blocks = cfg.blocks
+  bq, bk = blocks.block_q_dkv, blocks.block_k_dkv
+  bounds = _bounds(seg, cfg, bk, bq, key_side=True)
+  bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
+  full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
+  full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
   kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
   out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
-  in_specs = [tile_spec, tile_spec, full_q, kv_tile, kv_tile, full_q,
-              full_row, full_row]
-  args = [lo, hi, q, k, v, do, lse, delta]
+  in_specs = [bound_spec] * 4 + [full_q, kv_tile, kv_tile, full_q, full_row,
+                                 full_row]
+  args = [*bounds, q, k, v, do, lse, delta]
   if cfg.has_segments:
     in_specs += [pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
                  pl.BlockSpec((None, bk), lambda j, b, h: (b, j))]
@@ -489,14 +577,22 @@ def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
       in_specs=in_specs,
       out_specs=[out_tile, out_tile],
       out_shape=[jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2,
-      compiler_params=params,
+      compiler_params=_compiler_params(
+          _num_warps(blocks.num_warps_bwd, D), blocks.num_stages_bwd
+      ),
       interpret=cfg.interpret,
       name="cip_flash_bwd_dkv",
   )(*args)
   if G > 1:
     dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
     dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
-  return dq, dk_h.astype(k.dtype), dv_h.astype(v.dtype)
+  return dk_h.astype(k.dtype), dv_h.astype(v.dtype)
+
+
+def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
+  dq, delta = _dq_call(q, k, v, seg, o, lse, do, cfg)
+  dk, dv = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
+  return dq, dk, dv
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
