@@ -168,3 +168,17 @@ def test_run_programs_keeps_going_and_keeps_order():
     assert [r.passed for r in results] == [True, False, False, False, True]
     assert results[3].status == "timeout"
     assert results[0].stdout == "1\n" and results[4].stdout == "2\n"
+
+
+def test_every_plan_that_runs_here_contains_the_basics():
+    """The degraded plans (fewer namespaces, no uid drop) still block network and early exits."""
+    for iso in sandbox._plans():
+        probe = sandbox._run(iso, "print('ok')", timeout_s=5, memory_mb=512, file_size_mb=8, max_procs=16)
+        if not probe.passed:
+            continue
+        lim = dict(timeout_s=3, memory_mb=512, file_size_mb=8, max_procs=16)
+        net = sandbox._run(iso, "import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=1)\n", **lim)
+        assert not net.passed, iso
+        assert not sandbox._run(iso, "import os\nos._exit(0)\n", **lim).passed, iso
+        assert sandbox._run(iso, "while True:\n    pass\n", **{**lim, "timeout_s": 1}).status == "timeout", iso
+        assert not sandbox._run(iso, "x = bytearray(4 * 1024**3)\n", **lim).passed, iso
