@@ -74,12 +74,18 @@ def test_planted_wrong_solutions_are_rejected():
 
 def test_planted_weak_tests_are_rejected_by_the_mutant_check():
     p = next(q for j in range(50) if (q := generate.candidate(0, "lists", j)).template == "window_sum")
-    weak = dataclasses.replace(p, tests=(([],),))  # one assert, on the empty list
+    weak = dataclasses.replace(p, tests=(([],), ([0] * 5,)))  # the loop never runs
     strong_v, weak_v = verify.verify([p, weak], workers=2)
     assert strong_v.kept, strong_v.detail
     assert weak_v.reason == "weak_tests", (weak_v.reason, weak_v.detail)
     m = weak_v.verification["mutants"]
     assert m["killed"] < 0.8 * m["viable"]
+
+
+def test_trivial_tests_are_rejected():
+    same = _increment("return x + 1", tests=((1,), (1,)))
+    (v,) = verify.verify([same], workers=1)
+    assert v.reason == "trivial_tests"
 
 
 def test_a_hanging_specification_is_reported_not_waited_for():

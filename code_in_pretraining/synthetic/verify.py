@@ -14,6 +14,8 @@ For each candidate problem:
      that also agrees with the specification on every probe is presumed
      equivalent and left out; of the others (the viable ones) the tests must kill
      at least `min_kill`, and there must be at least `min_viable` of them.
+Before step 2, a problem whose tests all expect one value, or each its own first
+argument back, is dropped as trivial (no run could tell such tests apart).
 Mutants share their candidate's process: they are single-site edits of the
 generator's own solution, each in its own namespace under its own deadline.
 """
@@ -29,7 +31,7 @@ from code_in_pretraining.synthetic import mutants as mutants_lib
 from code_in_pretraining.synthetic import programs, render
 from code_in_pretraining.synthetic.problem import Problem
 
-REASONS = ("spec_error", "tests_fail", "differential", "few_mutants", "weak_tests", "sandbox_error")
+REASONS = ("spec_error", "trivial_tests", "tests_fail", "differential", "few_mutants", "weak_tests", "sandbox_error")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +122,9 @@ def check(problems: list[Problem], expected: list, *, workers: int = 2, config: 
             verdicts[j] = Verdict(False, "sandbox_error" if "sandbox" in outs else "spec_error", outs)
             continue
         want_tests, want_probes = outs[:len(p.tests)], outs[len(p.tests):]
+        if len(set(want_tests)) < 2 or all(w == repr(a[0]) for a, w in zip(p.tests, want_tests)):
+            verdicts[j] = Verdict(False, "trivial_tests", "every test expects the same value, or its input back")
+            continue
         prompt = render.prompt(p, want_tests)
         solution = render.solution(p)
         tests = render.tests(p, want_tests)

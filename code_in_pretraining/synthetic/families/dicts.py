@@ -124,9 +124,9 @@ def letter_counts(rng: random.Random):
 
 
 def tally_pairs(rng: random.Random):
-    t = rng.randint(-3, 12)
     agg, phrase = pick(rng, [("sum", "the sum of its points"), ("max", "its largest points value"),
                              ("count", "how many pairs it appears in")])
+    t = rng.randint(*{"sum": (-3, 12), "max": (-2, 8), "count": (1, 3)}[agg])  # thresholds that some inputs reach
     name = pick(rng, ["tally_scores", "totals_by_name", "score_table"])
     statement = (f"pairs is a list of (name, points) tuples. Return a dict from each name to {phrase}, keeping only "
                  f"names whose value is at least {t}.")

@@ -90,8 +90,8 @@ def longest_run(rng: random.Random):
 
 
 def reverse_long_words(rng: random.Random):
-    k = rng.randint(2, 6)
     cmp, phrase = pick(rng, [(">=", "at least"), (">", "more than"), ("<", "fewer than")])
+    k = rng.randint(3 if cmp == "<" else 2, 6)  # "fewer than 2 letters" would reverse nothing
     name = pick(rng, ["flip_words", "reverse_some_words", "mirror_words"])
     statement = (f"Words in sentence are separated by single spaces. Reverse the letters of every word with "
                  f"{phrase} {k} letters and return the sentence.")
