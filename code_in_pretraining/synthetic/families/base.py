@@ -31,6 +31,16 @@ def letters(rng: random.Random, k_lo: int, k_hi: int, alphabet: str = LOWER) -> 
     return "".join(sorted(rng.sample(alphabet, rng.randint(k_lo, k_hi))))
 
 
+def minus(var: str, c: int) -> str:
+    """`var - c` written the way a person would: "x - 3", "x + 3", "x"."""
+    return var if c == 0 else f"{var} - {c}" if c > 0 else f"{var} + {-c}"
+
+
+def times(c: int, expr: str) -> str:
+    """`c * expr` without a unit coefficient."""
+    return expr if c == 1 else f"{c} * {expr}"
+
+
 def pick(rng: random.Random, options: Sequence):
     return options[rng.randrange(len(options))]
 

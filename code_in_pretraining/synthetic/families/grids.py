@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import random
 
-from code_in_pretraining.synthetic.families.base import make, pick
+from code_in_pretraining.synthetic.families.base import make, minus, pick
 
 FAMILY = "grids"
 
@@ -149,10 +149,10 @@ def neighbours(rng: random.Random):
 def near_points(rng: random.Random):
     px, py = rng.randint(-5, 5), rng.randint(-5, 5)
     kind, metric, phrase = pick(rng, [
-        ("M", "abs(x - {px}) + abs(y - {py})", "Manhattan distance"),
-        ("C", "max(abs(x - {px}), abs(y - {py}))", "Chebyshev distance (the larger of |dx| and |dy|)"),
-        ("E", "(x - {px}) ** 2 + (y - {py}) ** 2", "squared Euclidean distance")])
-    metric = metric.format(px=px, py=py)
+        ("M", "abs({dx}) + abs({dy})", "Manhattan distance"),
+        ("C", "max(abs({dx}), abs({dy}))", "Chebyshev distance (the larger of |dx| and |dy|)"),
+        ("E", "({dx}) ** 2 + ({dy}) ** 2", "squared Euclidean distance")])
+    metric = metric.format(dx=minus("x", px), dy=minus("y", py))
     d = rng.randint(0, 12)
     strict = rng.random() < 0.5
     rel = "<" if strict else "<="
@@ -160,8 +160,9 @@ def near_points(rng: random.Random):
     statement = (f"points is a list of (x, y) integer pairs. Return how many of them have {phrase} to ({px}, {py}) "
                  f"{'less than' if strict else 'at most'} {d}.")
     body = f"return sum(1 for x, y in points if {metric} {rel} {d})"
-    spec_metric = {"M": f"abs(p[0] - {px}) + abs(p[1] - {py})", "C": f"max(abs(p[0] - {px}), abs(p[1] - {py}))",
-                   "E": f"(p[0] - {px}) * (p[0] - {px}) + (p[1] - {py}) * (p[1] - {py})"}[kind]
+    u, v = minus("p[0]", px), minus("p[1]", py)
+    spec_metric = {"M": f"abs({u}) + abs({v})", "C": f"max(abs({u}), abs({v}))",
+                   "E": f"({u}) * ({u}) + ({v}) * ({v})"}[kind]
     spec = f"def spec(points):\n    return len([p for p in points if not {spec_metric} {'>=' if strict else '>'} {d}])\n"
 
     def gen(r):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from code_in_pretraining.synthetic.families.base import make, pick
+from code_in_pretraining.synthetic.families.base import make, pick, times
 
 
 def _nested(r: random.Random, depth: int = 3):
@@ -103,12 +103,14 @@ def digital_root(rng: random.Random):
 def recurrence(rng: random.Random):
     a0, a1 = rng.randint(0, 3), rng.randint(1, 4)
     p, q = rng.randint(1, 3), rng.randint(-2, 3)
+    q = 1 if (p, q) == (1, 0) else q  # a(k) = a(k - 1) would be constant
     m = rng.randint(10, 1000)
     name = pick(rng, ["sequence_term", "recurrence", "nth_term"])
-    qs = f" + {q} * a(k - 2)" if q > 0 else (f" - {-q} * a(k - 2)" if q < 0 else "")
-    statement = (f"The sequence a is defined by a(0) = {a0}, a(1) = {a1} and a(k) = {p} * a(k - 1){qs} for k >= 2. "
-                 f"Return a(n) modulo {m} (as a number from 0 to {m - 1}).")
-    rec = f"{p} * term(k - 1) + {q} * term(k - 2)" if q else f"{p} * term(k - 1)"
+    qs = f" + {times(q, 'a(k - 2)')}" if q > 0 else (f" - {times(-q, 'a(k - 2)')}" if q < 0 else "")
+    statement = (f"The sequence a is defined by a(0) = {a0}, a(1) = {a1} and a(k) = {times(p, 'a(k - 1)')}{qs} for "
+                 f"k >= 2. Return a(n) modulo {m} (as a number from 0 to {m - 1}).")
+    rec = times(p, "term(k - 1)") + (f" + {times(q, 'term(k - 2)')}" if q > 0 else
+                                     f" - {times(-q, 'term(k - 2)')}" if q < 0 else "")
     body = (f"@functools.lru_cache(maxsize=None)\ndef term(k):\n    if k == 0:\n        return {a0}\n    if k == 1:\n"
             f"        return {a1}\n    return ({rec}) % {m}\nreturn term(n) % {m}")
     spec = (f"def spec(n):\n    seq = [{a0}, {a1}]\n    while len(seq) <= n:\n        seq.append({p} * seq[-1] + {q} * seq[-2])\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from code_in_pretraining.synthetic.families.base import ints, make, pick
+from code_in_pretraining.synthetic.families.base import ints, make, minus, pick
 
 FAMILY = "searching"
 
@@ -13,8 +13,8 @@ def custom_sort(rng: random.Random):
     a, m = rng.randint(2, 9), rng.randint(3, 11)
     key, phrase = pick(rng, [("sum(int(c) for c in str(abs(x)))", "the sum of its decimal digits"),
                              (f"x % {rng.randint(2, 9)}", None), ("abs(x)", "its absolute value"),
-                             (f"abs(x - {rng.randint(-9, 9)})", None), (f"x * {a} % {m}", None),
-                             (f"(x - {rng.randint(-9, 9)}) ** 2 % {m}", None)])
+                             (f"abs({minus('x', rng.randint(-9, 9))})", None), (f"x * {a} % {m}", None),
+                             (f"({minus('x', rng.randint(-9, 9))}) ** 2 % {m}", None)])
     if phrase is None:
         phrase = f"the value of {key}"
     desc = rng.random() < 0.3
