@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("code_in_pretraining.train.main:main", "train from gin files: --gin_file=... --gin_bindings=..."),
     "vocab": ("code_in_pretraining.data.vocab:main", "train a code-safe SentencePiece vocabulary"),
     "data": ("code_in_pretraining.data.corpus:main", "obtain data: 'cip data fetch-default'"),
+    "materialize": ("code_in_pretraining.data.beam_materialize:main", "tokenize tasks into ArrayRecord shards (Apache Beam)"),
     "inspect": ("code_in_pretraining.data.inspect:main", "run the loader over a mixture or recipe and report it"),
     "perplexity": ("code_in_pretraining.eval.perplexity:main", "held-out per-source perplexity of a checkpoint"),
     "model-info": ("code_in_pretraining.model.info:main", "parameters, FLOPs/token, memory per device of a preset"),

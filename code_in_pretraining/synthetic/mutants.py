@@ -20,8 +20,8 @@ Sites are enumerated in a fixed walk order, so the list is deterministic.
 from __future__ import annotations
 
 import ast
-import itertools
 import dataclasses
+import itertools
 import random
 
 _COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
