@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,test
+EXTRAS := dev,test,beam
 
 .PHONY: demo test data install clean
 
