@@ -1,63 +1,250 @@
-"""Tokenize a SeqIO task once into an ArrayRecord file of int32 token arrays.
+"""Tokenize SeqIO tasks into ArrayRecord shards of int32 token ids, one output shard per input shard.
 
-One record per document (EOS included), plus `<split>.stats.json` with document
-and token counts. The output directory is keyed by the vocabulary's checksum so
-that a new vocabulary never reads stale tokens. Writes go to a temporary name and
-are renamed when complete, so an interrupted run is redone, never half-read.
+    <root>/<task>/<split>-00003-of-00010.array_record   one record per document, EOS included
+    <root>/<task>/<split>-00003-of-00010.stats.json     that shard's counts; written last, so it
+                                                        marks the shard as finished
+    <root>/<task>/<split>.stats.json                    the merge of every shard's counts
+
+`materialize_shard` is the one code path: the Beam pipeline (beam_materialize.py,
+`cip materialize`) maps it over shards, and the trainer's in-process
+`materialize_task` loops over it. A shard is written under a temporary name and
+renamed when complete, and finished shards are skipped, so an interrupted run
+completes on the next call without duplicates. The in-process root is keyed by
+the vocabulary's checksum, so a new vocabulary never reads stale tokens.
+
+Bad input follows `on_bad_record`: "skip" counts it (stats: `malformed`, with
+file and line of the first few); "fail" raises BadInputError naming file and
+line. A shard whose input file is missing is not written (it is retried on the
+next run) and is listed under `failed_shards`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import pathlib
+import tempfile
+import time
 
 import numpy as np
+import seqio
+import tensorflow as tf
 from array_record.python import array_record_module
 from tqdm import tqdm
 
 from code_in_pretraining.data import corpus, mixtures
+from code_in_pretraining.data.sources import SIGNATURE, ShardedSource
+from code_in_pretraining.data.stats import BadInputError, SourceStats
 
 TOKEN_DTYPE = np.int32
 
 
-def vocab_checksum(task_name: str) -> str:
-    vocab = mixtures.get_task(task_name).output_features["targets"].vocabulary
+# -- vocabularies and names ----------------------------------------------------------------------
+def vocabulary_checksum(vocab: seqio.Vocabulary) -> str:
     path = getattr(vocab, "sentencepiece_model_file", None)
-    if path is None or not os.path.exists(path):
-        raise FileNotFoundError(f"task {task_name!r}: vocabulary model not found: {path}")
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()[:12]
+    if path is None or not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"vocabulary model not found: {path}")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:12]
 
 
-def shard_path(task_name: str, split: str, root: pathlib.Path | None = None) -> pathlib.Path:
-    root = root or corpus.data_dir() / "tokens"
-    return root / vocab_checksum(task_name) / task_name / f"{split}.array_record"
+def vocab_checksum(task_name: str) -> str:
+    try:
+        return vocabulary_checksum(mixtures.get_task(task_name).output_features["targets"].vocabulary)
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"task {task_name!r}: {e}") from None
+
+
+def shard_stem(split: str, index: int, num_shards: int) -> str:
+    return f"{split}-{index:05d}-of-{num_shards:05d}"
+
+
+def _join(root, *parts) -> str:
+    return os.path.join(str(root), *parts)
+
+
+def task_with_vocabulary(task: seqio.Task, vocab: seqio.Vocabulary | None) -> seqio.Task:
+    """The task tokenizing with another vocabulary (an unregistered copy), or the task itself."""
+    if vocab is None:
+        return task
+    features = {k: dataclasses.replace(f, vocabulary=vocab) for k, f in task.output_features.items()}
+    return seqio.Task(task.name, task.source, features, preprocessors=task.preprocessors)
+
+
+def list_shards(task_name: str, split: str) -> list[str]:
+    """Input shards of a task's split: its files for a ShardedSource, else the whole split as one."""
+    source = mixtures.get_task(task_name).source
+    if isinstance(source, ShardedSource):
+        return source.list_shards(split)
+    return [f"{task_name}:{split}"]
+
+
+# -- one shard -------------------------------------------------------------------------------------
+def _token_arrays(task: seqio.Task, split: str, shard: str, stats: SourceStats, on_bad_record: str | None):
+    """Token id arrays of one shard, through the task's own preprocessors."""
+    source = task.source
+    if not isinstance(source, ShardedSource):
+        ds = task.get_dataset(sequence_length=None, split=split, shuffle=False)
+        for ex in ds.as_numpy_iterator():
+            yield ex["targets"]
+        return
+    failures: list[BaseException] = []
+
+    def documents():
+        try:
+            yield from source.documents(split, shard, stats, on_bad_record)
+        except Exception as e:  # noqa: BLE001  re-raised below, outside tf.data
+            failures.append(e)
+
+    ds = tf.data.Dataset.from_generator(documents, output_signature=SIGNATURE)
+    ds = task.preprocess_postcache(task.preprocess_precache(ds), sequence_length=None)
+    for ex in ds.prefetch(64).as_numpy_iterator():
+        yield ex["targets"]
+    if failures:
+        raise failures[0]
+
+
+def _write_json(path: str, obj) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with tf.io.gfile.GFile(tmp, "w") as f:
+        f.write(json.dumps(obj, indent=2))
+    tf.io.gfile.rename(tmp, path, overwrite=True)
+
+
+def _read_json(path: str):
+    with tf.io.gfile.GFile(path) as f:
+        return json.loads(f.read())
+
+
+def _publish(local_tmp: str, final: str) -> None:
+    """Rename a finished local file to its final name (a copy first when the final is remote)."""
+    if "://" not in final:
+        os.replace(local_tmp, final)
+        return
+    remote_tmp = f"{final}.tmp-{os.getpid()}"
+    tf.io.gfile.copy(local_tmp, remote_tmp, overwrite=True)
+    tf.io.gfile.rename(remote_tmp, final, overwrite=True)
+    os.remove(local_tmp)
+
+
+def shard_done(out_dir, task_name: str, split: str, index: int, num_shards: int, shard: str,
+               vocab_sum: str) -> bool:
+    stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
+    if not (tf.io.gfile.exists(stem + ".stats.json") and tf.io.gfile.exists(stem + ".array_record")):
+        return False
+    done = _read_json(stem + ".stats.json")
+    if done.get("vocab") != vocab_sum:
+        raise ValueError(f"{stem}.array_record holds tokens of vocabulary {done.get('vocab')}, not "
+                         f"{vocab_sum}; write to another output directory")
+    return done.get("input") == shard  # another input under the same name: redo it
+
+
+def materialize_shard(task_name: str, split: str, index: int, num_shards: int, shard: str, out_dir,
+                      *, vocabulary: seqio.Vocabulary | None = None, on_bad_record: str | None = None) -> dict:
+    """Tokenize input shard `index` of `num_shards` into its ArrayRecord; returns its stats (skips if done)."""
+    task = task_with_vocabulary(mixtures.get_task(task_name), vocabulary)
+    vocab = task.output_features["targets"].vocabulary
+    vocab_sum = vocabulary_checksum(vocab)
+    stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
+    if shard_done(out_dir, task_name, split, index, num_shards, shard, vocab_sum):
+        return _read_json(stem + ".stats.json")
+    tf.io.gfile.makedirs(_join(out_dir, task_name))
+    stats = SourceStats()
+    t0 = time.perf_counter()
+    local_dir = os.path.dirname(stem) if "://" not in stem else tempfile.gettempdir()
+    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(stem) + ".", suffix=".tmp", dir=local_dir)
+    os.close(fd)
+    writer = array_record_module.ArrayRecordWriter(tmp, "group_size:1")
+    documents = 0
+    try:
+        for ids in _token_arrays(task, split, shard, stats, on_bad_record):
+            ids = np.asarray(ids, TOKEN_DTYPE)
+            writer.write(ids.tobytes())
+            documents += 1
+            stats.tokens += int(ids.size)
+        writer.close()
+    except BadInputError as e:
+        writer.close()
+        os.remove(tmp)
+        _write_json(stem + ".failed.json", {"input": shard, "error": str(e), **stats.to_json()})
+        raise
+    except BaseException:
+        writer.close()
+        os.remove(tmp)
+        raise
+    stats.documents = documents
+    result = {"task": task_name, "split": split, "shard": index, "num_shards": num_shards, "input": shard,
+              "vocab": vocab_sum, "seconds": round(time.perf_counter() - t0, 3), **stats.to_json()}
+    if stats.malformed.get("missing_file") and not documents:
+        os.remove(tmp)
+        _write_json(stem + ".failed.json", result)
+        return result
+    _publish(tmp, stem + ".array_record")
+    _write_json(stem + ".stats.json", result)
+    if tf.io.gfile.exists(stem + ".failed.json"):
+        tf.io.gfile.remove(stem + ".failed.json")
+    return result
+
+
+# -- a whole task --------------------------------------------------------------------------------
+def merge_stats(task_name: str, split: str, num_shards: int, out_dir) -> dict:
+    """Sum the shards' stats into <task>/<split>.stats.json; lists shards not (yet) written."""
+    total, vocab, pending, failed = SourceStats(), None, [], []
+    for i in range(num_shards):
+        stem = _join(out_dir, task_name, shard_stem(split, i, num_shards))
+        if tf.io.gfile.exists(stem + ".stats.json"):
+            done = _read_json(stem + ".stats.json")
+            total = total.merge(SourceStats.from_json(done))
+            vocab = done["vocab"]
+        elif tf.io.gfile.exists(stem + ".failed.json"):
+            bad = _read_json(stem + ".failed.json")
+            total = total.merge(SourceStats.from_json({**bad, "documents": 0, "tokens": 0}))
+            failed.append({"shard": i, "input": bad["input"], "error": bad.get("error", "missing file")})
+        else:
+            pending.append(i)
+    merged = {"task": task_name, "split": split, "vocab": vocab, "shards": num_shards,
+              "finished_shards": num_shards - len(pending) - len(failed), "failed_shards": failed,
+              "pending_shards": pending, **total.to_json()}
+    _write_json(_join(out_dir, task_name, f"{split}.stats.json"), merged)
+    return merged
+
+
+def output_paths(task_name: str, split: str, num_shards: int, out_dir) -> list:
+    paths = [_join(out_dir, task_name, shard_stem(split, i, num_shards) + ".array_record")
+             for i in range(num_shards)]
+    return [p if "://" in p else pathlib.Path(p) for p in paths if tf.io.gfile.exists(p)]
+
+
+def materialize_shards(task_name: str, split: str, root=None, *, progress: bool = True,
+                       vocabulary: seqio.Vocabulary | None = None, on_bad_record: str | None = None) -> list:
+    """Every output shard of a task's split, written in this process where missing."""
+    if root is None:
+        checksum = vocabulary_checksum(vocabulary) if vocabulary else vocab_checksum(task_name)
+        root = corpus.data_dir() / "tokens" / checksum
+    shards = list_shards(task_name, split)
+    for i, shard in enumerate(tqdm(shards, desc=f"tokenize {task_name}/{split}", unit=" shards",
+                                   disable=not progress or len(shards) == 1, leave=False)):
+        materialize_shard(task_name, split, i, len(shards), shard, root, vocabulary=vocabulary,
+                          on_bad_record=on_bad_record)
+    merged = merge_stats(task_name, split, len(shards), root)
+    paths = output_paths(task_name, split, len(shards), root)
+    if not paths:
+        raise FileNotFoundError(f"task {task_name!r} split {split!r}: no input shard could be read: "
+                                f"{merged['failed_shards'][:3]}")
+    return paths
 
 
 def materialize_task(task_name: str, split: str, root: pathlib.Path | None = None,
-                     *, progress: bool = True) -> pathlib.Path:
-    """Returns the ArrayRecord path of the task's tokenized split, writing it if needed."""
-    path = shard_path(task_name, split, root)
-    if path.exists():
-        return path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    task = mixtures.get_task(task_name)
-    ds = task.get_dataset(sequence_length=None, split=split, shuffle=False)
-    tmp = path.with_name(path.name + ".tmp")
-    writer = array_record_module.ArrayRecordWriter(str(tmp), "group_size:1")
-    docs = tokens = 0
-    for ex in tqdm(ds.as_numpy_iterator(), desc=f"tokenize {task_name}/{split}", unit=" docs",
-                   disable=not progress, leave=False):
-        ids = np.asarray(ex["targets"], TOKEN_DTYPE)
-        writer.write(ids.tobytes())
-        docs += 1
-        tokens += ids.size
-    writer.close()
-    stats = {"task": task_name, "split": split, "documents": docs, "tokens": tokens}
-    path.with_name(f"{split}.stats.json").write_text(json.dumps(stats, indent=2))
-    os.replace(tmp, path)
-    return path
+                     *, progress: bool = True):
+    """The task's tokenized split: one Path when it has one shard (the offline sources), else a list.
+
+    `root` is the tokens directory (default <data_dir>/tokens); shards go under root/<vocab checksum>/.
+    """
+    base = pathlib.Path(root) if root else corpus.data_dir() / "tokens"
+    paths = materialize_shards(task_name, split, base / vocab_checksum(task_name), progress=progress)
+    return paths[0] if len(paths) == 1 else paths
 
 
 def decode_record(record: bytes) -> np.ndarray:
