@@ -46,7 +46,7 @@ def _free_port():
 def server(tmp_path_factory):
     """`cip serve` in a subprocess on a tiny random checkpoint (byte tokenizer)."""
     workdir = tmp_path_factory.mktemp("served")
-    cfg = get_preset("tiny", vocab_size=258, d_model=64, n_heads=4, head_dim=16, mlp_dim=96, max_seq_len=512)
+    cfg = get_preset("tiny", vocab_size=258, d_model=64, n_heads=4, head_dim=16, mlp_dim=96, max_seq_len=256)
     _, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0)))
     mngr = checkpoint.manager(workdir, async_save=False)
     checkpoint.save(mngr, 1, params=nnx.to_pure_dict(state), opt_state={"step": np.zeros((), np.int32)},
