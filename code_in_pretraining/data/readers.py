@@ -29,9 +29,28 @@ class Row:
     detail: str = ""
 
 
+class _GFileRaw(io.RawIOBase):
+    """tf.io.gfile's file as a raw stream, so that io.BufferedReader gives it readline(size)."""
+
+    def __init__(self, path: str):
+        self._f = tf.io.gfile.GFile(path, "rb")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._f.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
 def open_binary(path: str):
-    """A binary stream of a file, decompressed by its suffix (.gz, .zst)."""
-    raw = tf.io.gfile.GFile(path, "rb")
+    """A binary stream of a file (local, or any tf.io.gfile filesystem), decompressed by its suffix."""
+    raw = open(path, "rb") if "://" not in path else io.BufferedReader(_GFileRaw(path), 1 << 20)
     if path.endswith(".gz"):
         return gzip.GzipFile(fileobj=raw)
     if path.endswith(".zst"):
@@ -93,11 +112,17 @@ def _jsonl(path: str, max_bytes: int) -> Iterator[Row]:
 
 
 def _parquet(path: str, max_bytes: int) -> Iterator[Row]:
+    import pyarrow.fs
     import pyarrow.parquet as pq
 
-    with tf.io.gfile.GFile(path, "rb") as f:
+    if "://" in path:  # gs:// and the like through pyarrow's own filesystems (random access)
+        fs, inner = pyarrow.fs.FileSystem.from_uri(path)
+        handle = fs.open_input_file(inner)
+    else:
+        handle = open(path, "rb")
+    with handle:
         rows = 0
-        for batch in pq.ParquetFile(f).iter_batches(batch_size=256):
+        for batch in pq.ParquetFile(handle).iter_batches(batch_size=256):
             for record in batch.to_pylist():
                 rows += 1
                 size = sum(len(v) for v in record.values() if isinstance(v, (str, bytes)))
