@@ -3,7 +3,7 @@
     cip materialize --mixture balanced --vocab PREFIX --output DIR
     cip materialize --task stack_code --vocab PREFIX --output gs://bucket/tokens \\
         --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\
-        --setup_file ./setup.py  # workers need this package; further flags go to Beam
+        --extra_package dist/code_in_pretraining-0.1.0.tar.gz  # workers need this package (python -m build)
 
 The driver lists every task's input shards and the ones not yet finished; the
 pipeline maps `materialize.materialize_shard` (the trainer's code path too) over
