@@ -88,6 +88,7 @@ class MixingLoader:
         self.tokens = np.zeros(shape, np.int64)  # tokens emitted, all phases
         self.phase_tokens = np.zeros(shape, np.int64)  # tokens emitted in the current phase
         self.step = 0
+        self._open: dict[tuple[int, int], np.ndarray] = {}  # (row, source) -> open document (a cache)
 
     def phase_at(self, step: int) -> int:
         return int(np.searchsorted(self.phase_ends, step, side="right"))
@@ -118,7 +119,10 @@ class MixingLoader:
             if offset[s] < 0:  # open this row's next document of source s
                 next_doc[s] += 1
                 offset[s] = 0
-            doc = self.sources[s][int(next_doc[s] - 1) * self.global_batch + row]
+                self._open.pop((i, s), None)
+            doc = self._open.get((i, s))
+            if doc is None:
+                doc = self._open[(i, s)] = self.sources[s][int(next_doc[s] - 1) * self.global_batch + row]
             n = min(writer.space, doc.shape[0] - int(offset[s]))
             writer.add(doc[offset[s]:offset[s] + n], s)
             offset[s] += n
@@ -148,6 +152,7 @@ class MixingLoader:
                                  f"{state.get('row_start', 0) + rows.shape[0]}), not [{self.row_start}, {self.row_end})")
             getattr(self, k)[:] = rows[first:first + n]
         self.step = int(state["step"])
+        self._open.clear()
 
     # -- reporting -------------------------------------------------------------------------
     def token_counts(self) -> dict[str, int]:
