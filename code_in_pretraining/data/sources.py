@@ -149,8 +149,8 @@ class ShardedSource(seqio.DataSource):
             raise FileNotFoundError(f"data file not found: {missing[0]}")
         if shard_info:
             shards = shards[shard_info.index::shard_info.num_shards]
-        if shuffle:
-            random.Random(seed).shuffle(shards)
+        if shuffle:  # file order only, and seeded even without a seed: callers sample from it reproducibly
+            random.Random(0 if seed is None else seed).shuffle(shards)
 
         def gen():
             stats = SourceStats()
