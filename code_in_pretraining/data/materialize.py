@@ -231,8 +231,9 @@ def materialize_shards(task_name: str, split: str, root=None, *, progress: bool 
     merged = merge_stats(task_name, split, len(shards), root)
     paths = output_paths(task_name, split, len(shards), root)
     if not paths:
-        raise FileNotFoundError(f"task {task_name!r} split {split!r}: no input shard could be read: "
-                                f"{merged['failed_shards'][:3]}")
+        inputs = ", ".join(f["input"] for f in merged["failed_shards"][:3])
+        raise FileNotFoundError(f"data file not found: {inputs} (task {task_name!r}, split {split!r}; "
+                                f"`cip data fetch-default` builds the default corpus)")
     return paths
 
 
