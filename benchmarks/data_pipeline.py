@@ -70,7 +70,7 @@ def main(argv=None) -> int:
 
     demo.prepare_data(progress=False)
     weights = mixtures.mixture_weights(args.mixture)
-    shards = {t: [materialize.materialize_task(t, "train", progress=False)] for t in weights}
+    shards = {t: materialize.materialize_shards(t, "train", progress=False) for t in weights}
     rows = {"ours (grain, token mixing)": bench_ours(shards, weights, args.seq_len, args.batch, tokens),
             "SeqIO + DecoderFeatureConverter(pack=True)": bench_seqio(args.mixture, args.seq_len, args.batch,
                                                                       tokens)}

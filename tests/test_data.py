@@ -109,7 +109,7 @@ def test_packing_sets_segment_ids_and_positions():
 
 @pytest.fixture(scope="module")
 def shards(default_data):
-    return {t: [materialize.materialize_task(t, "train", progress=False)] for t in ("text", "code")}
+    return {t: materialize.materialize_shards(t, "train", progress=False) for t in ("text", "code")}
 
 
 def test_loader_mixes_by_tokens_and_fills_rows(shards):

@@ -44,7 +44,7 @@ def _records(paths):
 
 
 def test_tokens_equal_the_seqio_task(default_data, tmp_path):
-    path = materialize.materialize_task("cooldown_instruct", "validation", tmp_path, progress=False)
+    (path,) = materialize.materialize_shards("cooldown_instruct", "validation", tmp_path, progress=False)
     assert path.name == "validation-00000-of-00001.array_record"
     task = mixtures.get_task("cooldown_instruct")
     want = [ex["targets"] for ex in task.get_dataset(sequence_length=None, split="validation",
@@ -54,7 +54,7 @@ def test_tokens_equal_the_seqio_task(default_data, tmp_path):
     assert got[0].dtype == np.int32 and got[0][-1] == task.output_features["targets"].vocabulary.eos_id
     stats = json.loads((path.parent / "validation.stats.json").read_text())
     assert stats["documents"] == len(want) and stats["tokens"] == sum(map(len, want))
-    assert materialize.materialize_task("cooldown_instruct", "validation", tmp_path, progress=False) == path
+    assert materialize.materialize_shards("cooldown_instruct", "validation", tmp_path, progress=False) == [path]
 
 
 def test_shards_resume_without_duplicates(default_data, tmp_path):

@@ -20,7 +20,7 @@ SAMPLE_CHARS = 240
 
 
 def _shards(task_names, progress):
-    return {t: [materialize.materialize_task(t, "train", progress=progress)] for t in task_names}
+    return {t: materialize.materialize_shards(t, "train", progress=progress) for t in task_names}
 
 
 def _source_stats(path) -> dict:

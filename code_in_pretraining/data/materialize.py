@@ -7,7 +7,7 @@
 
 `materialize_shard` is the one code path: the Beam pipeline (beam_materialize.py,
 `cip materialize`) maps it over shards, and the trainer's in-process
-`materialize_task` loops over it. A shard is written under a temporary name and
+`materialize_shards` loops over it. A shard is written under a temporary name and
 renamed when complete, and finished shards are skipped, so an interrupted run
 completes on the next call without duplicates. The in-process root is keyed by
 the vocabulary's checksum, so a new vocabulary never reads stale tokens.
@@ -235,17 +235,6 @@ def materialize_shards(task_name: str, split: str, root=None, *, progress: bool 
         raise FileNotFoundError(f"data file not found: {inputs} (task {task_name!r}, split {split!r}; "
                                 f"`cip data fetch-default` builds the default corpus)")
     return paths
-
-
-def materialize_task(task_name: str, split: str, root: pathlib.Path | None = None,
-                     *, progress: bool = True):
-    """The task's tokenized split: one Path when it has one shard (the offline sources), else a list.
-
-    `root` is the tokens directory (default <data_dir>/tokens); shards go under root/<vocab checksum>/.
-    """
-    base = pathlib.Path(root) if root else corpus.data_dir() / "tokens"
-    paths = materialize_shards(task_name, split, base / vocab_checksum(task_name), progress=progress)
-    return paths[0] if len(paths) == 1 else paths
 
 
 def decode_record(record: bytes) -> np.ndarray:

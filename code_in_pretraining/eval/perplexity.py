@@ -31,13 +31,13 @@ def _nll_sum(graphdef, params, batch):
 _nll_sum_jit = jax.jit(_nll_sum, static_argnums=0)
 
 
-def source_perplexity(graphdef, params, shard_path, *, seq_len: int, batch: int,
+def source_perplexity(graphdef, params, shard_paths, *, seq_len: int, batch: int,
                       max_tokens: int | None = None, progress: bool = False) -> dict[str, float]:
     """Mean NLL (nats/token) and perplexity over one source's held-out documents."""
-    docs = grain.MapDataset.source(grain.sources.ArrayRecordDataSource([str(shard_path)])).map(
+    docs = grain.MapDataset.source(grain.sources.ArrayRecordDataSource([str(p) for p in shard_paths])).map(
         materialize.decode_record)
     total, count = 0.0, 0.0
-    for rows in tqdm(pack_sequentially(iter(docs), batch, seq_len), desc=f"eval {shard_path.parent.name}",
+    for rows in tqdm(pack_sequentially(iter(docs), batch, seq_len), desc=f"eval {shard_paths[0].parent.name}",
                      disable=not progress, leave=False):
         s, n = _nll_sum_jit(graphdef, params, {"tokens": rows.tokens, "positions": rows.positions,
                                                "segment_ids": rows.segment_ids})
@@ -51,7 +51,7 @@ def source_perplexity(graphdef, params, shard_path, *, seq_len: int, batch: int,
 def evaluate(graphdef, params, tasks, *, seq_len: int, batch: int = 8, max_tokens: int | None = None,
              split: str = "validation", progress: bool = False) -> dict[str, dict[str, float]]:
     """Perplexity per task on its held-out split."""
-    return {t: source_perplexity(graphdef, params, materialize.materialize_task(t, split, progress=progress),
+    return {t: source_perplexity(graphdef, params, materialize.materialize_shards(t, split, progress=progress),
                                  seq_len=seq_len, batch=batch, max_tokens=max_tokens, progress=progress)
             for t in tasks}
 

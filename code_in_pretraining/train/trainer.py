@@ -86,7 +86,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
                          f"{jax.process_count()} processes")
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
-    shards = {t: [materialize.materialize_task(t, "train", progress=cfg.progress)] for t in weights}
+    shards = {t: materialize.materialize_shards(t, "train", progress=cfg.progress) for t in weights}
     return Prepared(cfg, model_cfg, weights, shards, mesh)
 
 
