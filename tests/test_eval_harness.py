@@ -190,6 +190,7 @@ def test_aggregate_paper_average_when_all_available():
 
 
 SHARDED_CHECK = r"""
+import os
 os.environ["XLA_FLAGS"] = "--xla_force_host_platform_device_count=2"
 import jax, numpy as np
 from flax import nnx

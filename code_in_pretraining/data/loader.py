@@ -15,6 +15,7 @@ count lags its target weight the most. So:
 from __future__ import annotations
 
 import dataclasses
+import logging
 import pathlib
 import zlib
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,8 @@ import numpy as np
 
 from code_in_pretraining.data.materialize import decode_record
 from code_in_pretraining.data.packing import PackedRows, RowWriter
+
+log = logging.getLogger(__name__)
 
 
 class TokenSource:
@@ -119,6 +122,10 @@ class MixingLoader:
             if offset[s] < 0:  # open this row's next document of source s
                 next_doc[s] += 1
                 offset[s] = 0
+                index = int(next_doc[s] - 1) * self.global_batch + row
+                if index and index % self.sources[s].num_docs == 0:
+                    log.info("source %s starts epoch %d (row %d)", self.names[s],
+                             index // self.sources[s].num_docs + 1, row)
                 self._open.pop((i, s), None)
             doc = self._open.get((i, s))
             if doc is None:

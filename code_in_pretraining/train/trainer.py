@@ -160,6 +160,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
                 dt = time.perf_counter() - t0
                 last["tokens_per_s"] = (done - window_start) * tokens_per_step / dt
                 last["step"] = done
+                last.update({f"epochs/{name}": e for name, e in loader.epochs().items()})
                 t0, window_start = time.perf_counter(), done
                 metrics_file.write(json.dumps(last) + "\n")
                 metrics_file.flush()
