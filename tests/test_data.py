@@ -147,3 +147,12 @@ def test_loader_resumes_exactly_and_splits_across_processes(shards):
     halves = [MixingLoader(shards, weights, **kw, row_start=a, row_end=a + 2) for a in (0, 2)]
     for b in batches:
         np.testing.assert_array_equal(np.concatenate([next(h).tokens for h in halves]), b)
+
+
+def test_vocabulary_sample_follows_token_weights(default_data):
+    # a source with twice the bytes per token gets twice the bytes for the same token weight
+    docs = mixtures.sample_documents("demo_balanced", 400_000, bytes_per_token={"text": 4.0, "code": 2.0})
+    code_ids = {d["text"] for d in _docs(default_data, "code")}
+    code_bytes = sum(len(d.encode()) for d in docs if d in code_ids)
+    text_bytes = sum(len(d.encode()) for d in docs if d not in code_ids)
+    assert 1.6 < text_bytes / code_bytes < 2.6

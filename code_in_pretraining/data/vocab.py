@@ -41,11 +41,9 @@ def training_chunks(docs: Iterable[str], max_bytes: int = MAX_SENTENCE_BYTES) ->
             yield "".join(chunk)
 
 
-def train_vocab(docs: Iterable[str], out_prefix: str | pathlib.Path, vocab_size: int,
-                *, num_threads: int = 2, max_sentences: int = 0) -> pathlib.Path:
-    """Trains a code-safe BPE model on `docs`; writes PREFIX.model and PREFIX.vocab."""
-    out_prefix = pathlib.Path(out_prefix)
-    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+def train_vocab_proto(docs: Iterable[str], vocab_size: int, *, num_threads: int = 2,
+                      max_sentences: int = 0) -> bytes:
+    """Trains a code-safe BPE model on `docs`; returns the serialised model."""
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
         sentence_iterator=training_chunks(docs),
@@ -68,15 +66,28 @@ def train_vocab(docs: Iterable[str], out_prefix: str | pathlib.Path, vocab_size:
         pad_id=0, eos_id=1, unk_id=2, bos_id=-1,  # SeqIO's convention: 0 = pad, 1 = EOS
         minloglevel=2,
     )
+    return model.getvalue()
+
+
+def train_vocab(docs: Iterable[str], out_prefix: str | pathlib.Path, vocab_size: int,
+                *, num_threads: int = 2, max_sentences: int = 0) -> pathlib.Path:
+    """Trains a code-safe BPE model on `docs`; writes PREFIX.model and PREFIX.vocab."""
+    out_prefix = pathlib.Path(out_prefix)
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    proto = train_vocab_proto(docs, vocab_size, num_threads=num_threads, max_sentences=max_sentences)
     path = out_prefix.with_suffix(".model")
     tmp = path.with_suffix(".model.tmp")
-    tmp.write_bytes(model.getvalue())
+    tmp.write_bytes(proto)
     tmp.replace(path)
-    proc = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    proc = load_proto(proto)
     out_prefix.with_suffix(".vocab").write_text(
         "".join(f"{proc.id_to_piece(i)}\t{proc.get_score(i)}\n" for i in range(proc.get_piece_size())),
         encoding="utf-8")
     return path
+
+
+def load_proto(proto: bytes) -> spm.SentencePieceProcessor:
+    return spm.SentencePieceProcessor(model_proto=proto)
 
 
 def load(path: str | pathlib.Path) -> spm.SentencePieceProcessor:
@@ -97,7 +108,7 @@ def main(argv: list[str]) -> int:
     tr.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     from code_in_pretraining.data import mixtures
-    docs = mixtures.sample_documents(args.mixture, args.sample_bytes, seed=args.seed)
+    docs = mixtures.token_proportional_sample(args.mixture, args.sample_bytes, seed=args.seed)
     path = train_vocab(docs, args.out, args.vocab_size)
     print(f"wrote {path} ({args.vocab_size} pieces, trained on {args.sample_bytes:,} bytes of {args.mixture})")
     return 0
