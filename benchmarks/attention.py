@@ -44,402 +44,449 @@ SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
 PACKED_T, PACKED_MEAN_DOC = 8192, 1024
 SMOKE_BLOCKS = pallas_gpu.BlockSizes(
-    block_q=32, block_k=32, block_q_dkv=32, block_k_dkv=32, block_q_dq=32,
-    block_k_dq=32)
+    block_q=32, block_k=32, block_q_dkv=32, block_k_dkv=32, block_q_dq=32, block_k_dq=32
+)
 
 # --tune candidates, per kernel: (block_q, block_k, num_warps, num_stages),
 # most promising first. For dk/dv, block_q is the streamed query tile and
 # block_k the resident key tile (the Triton tutorial's 32x128; ours 64x64).
-FWD_CANDIDATES = [(64, 128, 4, 2), (128, 128, 8, 2), (128, 64, 8, 3),
-                  (128, 64, 4, 3), (64, 64, 4, 3)]
-DQ_CANDIDATES = [(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2),
-                 (128, 64, 4, 3)]
-DKV_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 4, 3),
-                  (64, 128, 4, 3)]
+FWD_CANDIDATES = [(64, 128, 4, 2), (128, 128, 8, 2), (128, 64, 8, 3), (128, 64, 4, 3), (64, 64, 4, 3)]
+DQ_CANDIDATES = [(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (128, 64, 4, 3)]
+DKV_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 4, 3), (64, 128, 4, 3)]
 SMOKE_CANDIDATES = [(32, 32, 4, 2)]
 
 
 def _blocks_from(fwd, dq, dkv) -> pallas_gpu.BlockSizes:
-  return pallas_gpu.BlockSizes(
-      block_q=fwd[0], block_k=fwd[1], num_warps=fwd[2], num_stages=fwd[3],
-      block_q_dq=dq[0], block_k_dq=dq[1], num_warps_dq=dq[2],
-      num_stages_dq=dq[3], block_q_dkv=dkv[0], block_k_dkv=dkv[1],
-      num_warps_bwd=dkv[2], num_stages_bwd=dkv[3])
+    return pallas_gpu.BlockSizes(
+        block_q=fwd[0],
+        block_k=fwd[1],
+        num_warps=fwd[2],
+        num_stages=fwd[3],
+        block_q_dq=dq[0],
+        block_k_dq=dq[1],
+        num_warps_dq=dq[2],
+        num_stages_dq=dq[3],
+        block_q_dkv=dkv[0],
+        block_k_dkv=dkv[1],
+        num_warps_bwd=dkv[2],
+        num_stages_bwd=dkv[3],
+    )
 
 
 def attention_flops(B, H, T, D, causal=True) -> float:
-  return 4.0 * B * H * T * T * D * (0.5 if causal else 1.0)
+    return 4.0 * B * H * T * T * D * (0.5 if causal else 1.0)
 
 
 def make_impl(name: str, *, interpret: bool, blocks=None):
-  """Returns f(q, k, v, segment_ids) for one implementation (bf16 in/out)."""
-  if name == "pallas_gpu":
-    return functools.partial(
-        pallas_gpu.attention, causal=True, interpret=interpret,
-        block_sizes=blocks)
-  if name == "xla":
-    return lambda q, k, v, seg=None: kernels.attention(
-        q, k, v, seg, implementation="xla")
-  if name == "cudnn":
-    return lambda q, k, v, seg=None: kernels.attention(
-        q, k, v, seg, implementation="cudnn")
-  if name == "jax_pallas":
-    from jax.experimental.pallas.ops.gpu import attention as jax_attn  # pylint: disable=g-import-not-at-top
+    """Returns f(q, k, v, segment_ids) for one implementation (bf16 in/out)."""
+    if name == "pallas_gpu":
+        return functools.partial(pallas_gpu.attention, causal=True, interpret=interpret, block_sizes=blocks)
+    if name == "xla":
+        return lambda q, k, v, seg=None: kernels.attention(q, k, v, seg, implementation="xla")
+    if name == "cudnn":
+        return lambda q, k, v, seg=None: kernels.attention(q, k, v, seg, implementation="cudnn")
+    if name == "jax_pallas":
+        from jax.experimental.pallas.ops.gpu import attention as jax_attn  # pylint: disable=g-import-not-at-top
 
-    def f(q, k, v, seg=None):
-      return jax_attn.mha(q, k, v, seg, sm_scale=q.shape[-1] ** -0.5,
-                          causal=True)
-    return f
-  raise ValueError(name)
+        def f(q, k, v, seg=None):
+            return jax_attn.mha(q, k, v, seg, sm_scale=q.shape[-1] ** -0.5, causal=True)
+
+        return f
+    raise ValueError(name)
 
 
 def time_fn(fn, *args, iters: int, warmup: int = 1) -> float:
-  """Median wall seconds of a jitted call, after compile and warm-up."""
-  for _ in range(warmup):
-    jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(iters):
-    t0 = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t0)
-  return float(np.median(times))
+    """Median wall seconds of a jitted call, after compile and warm-up."""
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    times = []
+    for _ in range(iters):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def make_inputs(B, H, T, D, dtype, seed=0, kv_heads=None):
-  ks = jax.random.split(jax.random.key(seed), 4)
-  K = kv_heads or H
-  q = jax.random.normal(ks[0], (B, T, H, D), dtype)
-  k = jax.random.normal(ks[1], (B, T, K, D), dtype)
-  v = jax.random.normal(ks[2], (B, T, K, D), dtype)
-  do = jax.random.normal(ks[3], (B, T, H, D), dtype)
-  return q, k, v, do
+    ks = jax.random.split(jax.random.key(seed), 4)
+    K = kv_heads or H
+    q = jax.random.normal(ks[0], (B, T, H, D), dtype)
+    k = jax.random.normal(ks[1], (B, T, K, D), dtype)
+    v = jax.random.normal(ks[2], (B, T, K, D), dtype)
+    do = jax.random.normal(ks[3], (B, T, H, D), dtype)
+    return q, k, v, do
 
 
 def fwd_and_fwdbwd(f):
-  fwd = jax.jit(f)
+    fwd = jax.jit(f)
 
-  @jax.jit
-  def fwdbwd(q, k, v, seg, do):
-    _, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
-    return vjp(do)
+    @jax.jit
+    def fwdbwd(q, k, v, seg, do):
+        _, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
+        return vjp(do)
 
-  return fwd, fwdbwd
+    return fwd, fwdbwd
 
 
-def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None,
-              dtype=jnp.bfloat16, outputs=False):
-  """Timing row; with outputs=True also (o, dq, dk, dv) of the timed calls."""
-  B, H, T, D = shape
-  q, k, v, do = make_inputs(B, H, T, D, dtype)
-  fwd, fwdbwd = fwd_and_fwdbwd(make_impl(name, interpret=interpret,
-                                         blocks=blocks))
-  flops = attention_flops(B, H, T, D)
-  t_f = time_fn(fwd, q, k, v, seg, iters=iters)
-  t_fb = time_fn(fwdbwd, q, k, v, seg, do, iters=iters)
-  row = {
-      "impl": name, "B": B, "H": H, "T": T, "D": D,
-      "fwd_ms": t_f * 1e3, "fwd_tflops": flops / t_f / 1e12,
-      "fwdbwd_ms": t_fb * 1e3, "fwdbwd_tflops": 3.5 * flops / t_fb / 1e12,
-  }
-  if outputs:
-    return row, (fwd(q, k, v, seg), *fwdbwd(q, k, v, seg, do))
-  return row
+def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None, dtype=jnp.bfloat16, outputs=False):
+    """Timing row; with outputs=True also (o, dq, dk, dv) of the timed calls."""
+    B, H, T, D = shape
+    q, k, v, do = make_inputs(B, H, T, D, dtype)
+    fwd, fwdbwd = fwd_and_fwdbwd(make_impl(name, interpret=interpret, blocks=blocks))
+    flops = attention_flops(B, H, T, D)
+    t_f = time_fn(fwd, q, k, v, seg, iters=iters)
+    t_fb = time_fn(fwdbwd, q, k, v, seg, do, iters=iters)
+    row = {
+        "impl": name,
+        "B": B,
+        "H": H,
+        "T": T,
+        "D": D,
+        "fwd_ms": t_f * 1e3,
+        "fwd_tflops": flops / t_f / 1e12,
+        "fwdbwd_ms": t_fb * 1e3,
+        "fwdbwd_tflops": 3.5 * flops / t_fb / 1e12,
+    }
+    if outputs:
+        return row, (fwd(q, k, v, seg), *fwdbwd(q, k, v, seg, do))
+    return row
 
 
 def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
-  """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
-  rng = np.random.default_rng(seed)
-  seg = np.zeros((B, T), np.int32)
-  for b in range(B):
-    pos, doc = 0, 1
-    while pos < T:
-      n = int(rng.integers(1, 2 * mean_len))
-      seg[b, pos:pos + n] = doc
-      pos, doc = pos + n, doc + 1
-  return seg
+    """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
+    rng = np.random.default_rng(seed)
+    seg = np.zeros((B, T), np.int32)
+    for b in range(B):
+        pos, doc = 0, 1
+        while pos < T:
+            n = int(rng.integers(1, 2 * mean_len))
+            seg[b, pos : pos + n] = doc
+            pos, doc = pos + n, doc + 1
+    return seg
 
 
 def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
-  """Packed/unpacked cost ratios if time followed FLOPs or visited tiles."""
-  seg = np.asarray(seg)
-  B, T = seg.shape
-  pairs = 0
-  for b in range(B):
-    _, lens = np.unique(seg[b][seg[b] != 0], return_counts=True)
-    pairs += int((lens * (lens + 1) // 2).sum())
-  cfg = pallas_gpu._Config(  # pylint: disable=protected-access
-      causal=True, sm_scale=1.0, has_segments=True,
-      blocks=pallas_gpu.BlockSizes(), interpret=True)
-  tiles = []
-  for s in (jnp.asarray(seg), jnp.ones((B, T), jnp.int32)):
-    lo, hi = pallas_gpu._ranges(  # pylint: disable=protected-access
-        s, cfg, tile_q, tile_k, key_side=False)
-    tiles.append(int(jnp.sum(hi - lo)))
-  return {"flop_ratio": pairs / (B * T * (T + 1) / 2),
-          "tile_ratio": tiles[0] / tiles[1], "tiles": [tile_q, tile_k]}
+    """Packed/unpacked cost ratios if time followed FLOPs or visited tiles."""
+    seg = np.asarray(seg)
+    B, T = seg.shape
+    pairs = 0
+    for b in range(B):
+        _, lens = np.unique(seg[b][seg[b] != 0], return_counts=True)
+        pairs += int((lens * (lens + 1) // 2).sum())
+    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+        causal=True, sm_scale=1.0, has_segments=True, blocks=pallas_gpu.BlockSizes(), interpret=True
+    )
+    tiles = []
+    for s in (jnp.asarray(seg), jnp.ones((B, T), jnp.int32)):
+        lo, hi = pallas_gpu._ranges(  # pylint: disable=protected-access
+            s, cfg, tile_q, tile_k, key_side=False
+        )
+        tiles.append(int(jnp.sum(hi - lo)))
+    return {
+        "flop_ratio": pairs / (B * T * (T + 1) / 2),
+        "tile_ratio": tiles[0] / tiles[1],
+        "tiles": [tile_q, tile_k],
+    }
 
 
 def rel_err(a, b) -> float:
-  a = np.asarray(a, np.float64)
-  b = np.asarray(b, np.float64)
-  return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def correctness(*, interpret: bool, blocks=None):
-  """pallas_gpu vs xla, forward and dq/dk/dv, packed batch with GQA."""
-  out = []
-  B, T, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
-  seg = packed_segments(B, T, T // 5, seed=1)
-  seg[:, -T // 10:] = 0  # trailing padding
-  seg = jnp.asarray(seg)
-  for dtype in (jnp.float32,) if interpret else (jnp.float32, jnp.bfloat16):
-    q, k, v, do = make_inputs(B, H, T, D, dtype, seed=2, kv_heads=K)
-    ours = make_impl("pallas_gpu", interpret=interpret, blocks=blocks)
-    ref = make_impl("xla", interpret=interpret)
-    res = {}
-    for label, f in (("pallas_gpu", ours), ("xla", ref)):
-      def fwd_bwd(q, k, v, do, f=f):
-        o, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
-        return (o, *vjp(do))
-      res[label] = jax.jit(fwd_bwd)(q, k, v, do)
-    errs = [rel_err(a, b) for a, b in zip(res["pallas_gpu"], res["xla"])]
-    out.append({"dtype": jnp.dtype(dtype).name,
-                **dict(zip(("o", "dq", "dk", "dv"), errs))})
-  return out
+    """pallas_gpu vs xla, forward and dq/dk/dv, packed batch with GQA."""
+    out = []
+    B, T, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
+    seg = packed_segments(B, T, T // 5, seed=1)
+    seg[:, -T // 10 :] = 0  # trailing padding
+    seg = jnp.asarray(seg)
+    for dtype in (jnp.float32,) if interpret else (jnp.float32, jnp.bfloat16):
+        q, k, v, do = make_inputs(B, H, T, D, dtype, seed=2, kv_heads=K)
+        ours = make_impl("pallas_gpu", interpret=interpret, blocks=blocks)
+        ref = make_impl("xla", interpret=interpret)
+        res = {}
+        for label, f in (("pallas_gpu", ours), ("xla", ref)):
+
+            def fwd_bwd(q, k, v, do, f=f):
+                o, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
+                return (o, *vjp(do))
+
+            res[label] = jax.jit(fwd_bwd)(q, k, v, do)
+        errs = [rel_err(a, b) for a, b in zip(res["pallas_gpu"], res["xla"])]
+        out.append({"dtype": jnp.dtype(dtype).name, **dict(zip(("o", "dq", "dk", "dv"), errs))})
+    return out
 
 
 def _time_kernel(kind, shape, c, *, interpret, iters):
-  """Milliseconds of one pallas_gpu kernel alone with candidate c."""
-  B, H, T, D = shape
-  q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
-  seg = jnp.ones((B, T), jnp.int32)
-  cfg = pallas_gpu._Config(  # pylint: disable=protected-access
-      causal=True, sm_scale=D**-0.5, has_segments=False,
-      blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
-      interpret=interpret)
-  blocks = {"fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2],
-                        num_stages=c[3]),
-            "dq": dict(block_q_dq=c[0], block_k_dq=c[1], num_warps_dq=c[2],
-                       num_stages_dq=c[3]),
-            "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1],
-                        num_warps_bwd=c[2], num_stages_bwd=c[3])}[kind]
-  cand = dataclasses.replace(
-      cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
-  # pylint: disable=protected-access
-  o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)
-  delta = jnp.einsum("bthd,bthd->bht", o.astype(jnp.float32),
-                     do.astype(jnp.float32))
-  if kind == "fwd":
-    f, args = pallas_gpu._fwd_call, (q, k, v, seg)
-  elif kind == "dq":
-    f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
-  else:
-    f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
-  fn = jax.jit(functools.partial(f, cfg=cand))
-  return time_fn(fn, *args, iters=iters) * 1e3
+    """Milliseconds of one pallas_gpu kernel alone with candidate c."""
+    B, H, T, D = shape
+    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
+    seg = jnp.ones((B, T), jnp.int32)
+    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+        causal=True,
+        sm_scale=D**-0.5,
+        has_segments=False,
+        blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
+        interpret=interpret,
+    )
+    blocks = {
+        "fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3]),
+        "dq": dict(block_q_dq=c[0], block_k_dq=c[1], num_warps_dq=c[2], num_stages_dq=c[3]),
+        "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3]),
+    }[kind]
+    cand = dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
+    # pylint: disable=protected-access
+    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)
+    delta = jnp.einsum("bthd,bthd->bht", o.astype(jnp.float32), do.astype(jnp.float32))
+    if kind == "fwd":
+        f, args = pallas_gpu._fwd_call, (q, k, v, seg)
+    elif kind == "dq":
+        f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
+    else:
+        f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
+    fn = jax.jit(functools.partial(f, cfg=cand))
+    return time_fn(fn, *args, iters=iters) * 1e3
 
 
 def tune(shapes, *, interpret, iters, deadline, only=None):
-  """Per-kernel candidate times; {shape: (best blocks, table)}.
+    """Per-kernel candidate times; {shape: (best blocks, table)}.
 
-  Candidates go in rounds (the i-th candidate of every kernel and shape) so
-  that a deadline drops the least promising ones everywhere alike.
-  """
-  kinds = {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES}
-  if interpret:
-    kinds = {kind: SMOKE_CANDIDATES for kind in kinds}
-  if only:
-    kinds = {kind: kinds[kind][:1] if kind not in only else cands
-             for kind, cands in kinds.items()}
-  tables = {(shape, kind): [] for shape in shapes for kind in kinds}
-  for rank in range(max(len(c) for c in kinds.values())):
-    for kind, cands in kinds.items():
-      if rank >= len(cands):
-        continue
-      c = cands[rank]
-      for shape in shapes:
-        rows = tables[shape, kind]
-        if rank == 0 and only and kind not in only:
-          continue
-        if time.perf_counter() > deadline and rank > 0:
-          rows.append({"config": list(c), "error": "skipped: deadline"})
-          continue
-        try:
-          ms = _time_kernel(kind, shape, c, interpret=interpret, iters=iters)
-          rows.append({"config": list(c), "ms": ms})
-        except Exception as e:  # pylint: disable=broad-except
-          rows.append({"config": list(c), "error": repr(e)[:300]})
-        print(f"tune {shape} {kind} {rows[-1]}", flush=True)
-  out = {}
-  for shape in shapes:
-    best, table = {}, {}
-    for kind, cands in kinds.items():
-      rows = tables[shape, kind]
-      ok = sorted((r for r in rows if "ms" in r), key=lambda r: r["ms"])
-      table[kind] = ok + [r for r in rows if "ms" not in r]
-      best[kind] = tuple(ok[0]["config"]) if ok else None
-      if best[kind] is None:  # untuned kernel: the head-dim default
-        d = pallas_gpu.BlockSizes.for_head_dim(shape[3])
-        best[kind] = {
-            "fwd": (d.block_q, d.block_k, d.num_warps, d.num_stages),
-            "dq": (d.block_q_dq, d.block_k_dq, d.num_warps_dq or
-                   d.num_warps_bwd, d.num_stages_dq or d.num_stages_bwd),
-            "dkv": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd,
-                    d.num_stages_bwd)}[kind]
-    out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), table)
-  return out
+    Candidates go in rounds (the i-th candidate of every kernel and shape) so
+    that a deadline drops the least promising ones everywhere alike.
+    """
+    kinds = {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES}
+    if interpret:
+        kinds = {kind: SMOKE_CANDIDATES for kind in kinds}
+    if only:
+        kinds = {kind: kinds[kind][:1] if kind not in only else cands for kind, cands in kinds.items()}
+    tables = {(shape, kind): [] for shape in shapes for kind in kinds}
+    for rank in range(max(len(c) for c in kinds.values())):
+        for kind, cands in kinds.items():
+            if rank >= len(cands):
+                continue
+            c = cands[rank]
+            for shape in shapes:
+                rows = tables[shape, kind]
+                if rank == 0 and only and kind not in only:
+                    continue
+                if time.perf_counter() > deadline and rank > 0:
+                    rows.append({"config": list(c), "error": "skipped: deadline"})
+                    continue
+                try:
+                    ms = _time_kernel(kind, shape, c, interpret=interpret, iters=iters)
+                    rows.append({"config": list(c), "ms": ms})
+                except Exception as e:  # pylint: disable=broad-except
+                    rows.append({"config": list(c), "error": repr(e)[:300]})
+                print(f"tune {shape} {kind} {rows[-1]}", flush=True)
+    out = {}
+    for shape in shapes:
+        best, table = {}, {}
+        for kind, cands in kinds.items():
+            rows = tables[shape, kind]
+            ok = sorted((r for r in rows if "ms" in r), key=lambda r: r["ms"])
+            table[kind] = ok + [r for r in rows if "ms" not in r]
+            best[kind] = tuple(ok[0]["config"]) if ok else None
+            if best[kind] is None:  # untuned kernel: the head-dim default
+                d = pallas_gpu.BlockSizes.for_head_dim(shape[3])
+                best[kind] = {
+                    "fwd": (d.block_q, d.block_k, d.num_warps, d.num_stages),
+                    "dq": (
+                        d.block_q_dq,
+                        d.block_k_dq,
+                        d.num_warps_dq or d.num_warps_bwd,
+                        d.num_stages_dq or d.num_stages_bwd,
+                    ),
+                    "dkv": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd),
+                }[kind]
+        out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), table)
+    return out
 
 
 def markdown(rows) -> str:
-  lines = ["| impl | B | H | T | D | fwd ms | fwd TFLOP/s | fwd+bwd ms | "
-           "fwd+bwd TFLOP/s |", "|---|---|---|---|---|---|---|---|---|"]
-  for r in rows:
-    if "error" in r:
-      lines.append(f"| {r['impl']} | {r.get('B', '')} | {r.get('H', '')} | "
-                   f"{r.get('T', '')} | {r.get('D', '')} | error: "
-                   f"{r['error'][:80]} | | | |")
-    else:
-      lines.append(
-          f"| {r['impl']} | {r['B']} | {r['H']} | {r['T']} | {r['D']} | "
-          f"{r['fwd_ms']:.3f} | {r['fwd_tflops']:.1f} | {r['fwdbwd_ms']:.3f}"
-          f" | {r['fwdbwd_tflops']:.1f} |")
-  return "\n".join(lines)
+    lines = [
+        "| impl | B | H | T | D | fwd ms | fwd TFLOP/s | fwd+bwd ms | fwd+bwd TFLOP/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if "error" in r:
+            lines.append(
+                f"| {r['impl']} | {r.get('B', '')} | {r.get('H', '')} | "
+                f"{r.get('T', '')} | {r.get('D', '')} | error: "
+                f"{r['error'][:80]} | | | |"
+            )
+        else:
+            lines.append(
+                f"| {r['impl']} | {r['B']} | {r['H']} | {r['T']} | {r['D']} | "
+                f"{r['fwd_ms']:.3f} | {r['fwd_tflops']:.1f} | {r['fwdbwd_ms']:.3f}"
+                f" | {r['fwdbwd_tflops']:.1f} |"
+            )
+    return "\n".join(lines)
 
 
 def main(argv=None):
-  p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  p.add_argument("--out", default=None, help="write JSON results here")
-  p.add_argument("--smoke", action="store_true",
-                 help="tiny shapes on CPU in interpret mode")
-  p.add_argument("--tune", action="store_true",
-                 help="try pallas_gpu block/warp/stage configs per shape")
-  p.add_argument("--iters", type=int, default=None)
-  p.add_argument("--impls", default="pallas_gpu,cudnn,jax_pallas,xla")
-  p.add_argument("--tune-only", default="",
-                 help="comma-separated kernels to tune (fwd,dq,dkv); "
-                 "default all")
-  p.add_argument("--no-cudnn-again", action="store_true",
-                 help="skip re-timing cuDNN beside the tuned rows")
-  p.add_argument("--deadline", type=float, default=float("inf"),
-                 help="seconds after start past which no tuning candidate "
-                 "starts")
-  args = p.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", default=None, help="write JSON results here")
+    p.add_argument("--smoke", action="store_true", help="tiny shapes on CPU in interpret mode")
+    p.add_argument("--tune", action="store_true", help="try pallas_gpu block/warp/stage configs per shape")
+    p.add_argument("--iters", type=int, default=None)
+    p.add_argument("--impls", default="pallas_gpu,cudnn,jax_pallas,xla")
+    p.add_argument(
+        "--tune-only", default="", help="comma-separated kernels to tune (fwd,dq,dkv); default all"
+    )
+    p.add_argument("--no-cudnn-again", action="store_true", help="skip re-timing cuDNN beside the tuned rows")
+    p.add_argument(
+        "--deadline",
+        type=float,
+        default=float("inf"),
+        help="seconds after start past which no tuning candidate starts",
+    )
+    args = p.parse_args(argv)
 
-  if args.smoke:
-    jax.config.update("jax_platforms", "cpu")
-  on_gpu = jax.default_backend() == "gpu"
-  interpret = not on_gpu
-  shapes = SMOKE_SHAPES if args.smoke else SHAPES
-  iters = args.iters or (2 if interpret else 10)
-  blocks = SMOKE_BLOCKS if interpret else None
-  print(f"backend={jax.default_backend()} devices={jax.devices()} "
-        f"jax={jax.__version__} interpret={interpret}")
-  results = {"backend": jax.default_backend(), "jax": jax.__version__,
-             "device": str(jax.devices()[0]), "rows": [], "skipped": []}
-
-  def dump():  # after every phase, so a run cut short still leaves data
-    if args.out:
-      with open(args.out, "w") as f:
-        json.dump(results, f, indent=1)
-
-  t0 = time.perf_counter()
-  deadline = t0 + args.deadline
-  try:
-    results["correctness"] = correctness(interpret=interpret, blocks=blocks)
-  except Exception as e:  # pylint: disable=broad-except
-    traceback.print_exc()
-    results["correctness"] = [{"error": repr(e)[:500]}]
-  print("correctness (rel. error vs xla):")
-  for c in results["correctness"]:
-    print("  ", c)
-
-  for shape in shapes:
-    for name in args.impls.split(","):
-      if name in ("cudnn", "jax_pallas") and not on_gpu:
-        msg = f"skipping {name} at {shape}: needs a GPU"
-        results["skipped"].append(msg)
-        print(msg)
-        continue
-      try:
-        row = bench_one(name, shape, interpret=interpret, iters=iters,
-                        blocks=blocks if name == "pallas_gpu" else None)
-      except Exception as e:  # pylint: disable=broad-except
-        row = {"impl": name, "B": shape[0], "H": shape[1], "T": shape[2],
-               "D": shape[3], "error": repr(e)[:500]}
-      print(row, flush=True)
-      results["rows"].append(row)
-      dump()
-
-  # Packed documents vs one causal sequence, same kernel and tokens.
-  B, H, T, D = (2, 16, PACKED_T, 64) if not args.smoke else (1, 1, 128, 16)
-  mean = PACKED_MEAN_DOC if not args.smoke else 32
-  try:
-    seg = jnp.asarray(packed_segments(B, T, mean, seed=0))
-    packed = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
-                       iters=iters, seg=seg, blocks=blocks)
-    unpacked = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
-                         iters=iters, blocks=blocks)
-    one_loop = dataclasses.replace(
-        blocks or pallas_gpu.BlockSizes.for_head_dim(D), split_fwd=False)
-    packed_1 = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret,
-                         iters=iters, seg=seg, blocks=one_loop)
-    results["packed"] = {
-        "shape": [B, H, T, D], "mean_doc_len": mean,
-        "num_docs": int(np.asarray(seg).max(axis=1).sum()),
-        "packed_fwd_ms": packed["fwd_ms"],
-        "unpacked_fwd_ms": unpacked["fwd_ms"],
-        "packed_fwdbwd_ms": packed["fwdbwd_ms"],
-        "unpacked_fwdbwd_ms": unpacked["fwdbwd_ms"],
-        "packed_fwd_ms_one_masked_loop": packed_1["fwd_ms"],
-        "packed_fwdbwd_ms_one_masked_loop": packed_1["fwdbwd_ms"],
-        "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
-        "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
-        "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else
-                                      (32, 32))),
+    if args.smoke:
+        jax.config.update("jax_platforms", "cpu")
+    on_gpu = jax.default_backend() == "gpu"
+    interpret = not on_gpu
+    shapes = SMOKE_SHAPES if args.smoke else SHAPES
+    iters = args.iters or (2 if interpret else 10)
+    blocks = SMOKE_BLOCKS if interpret else None
+    print(
+        f"backend={jax.default_backend()} devices={jax.devices()} jax={jax.__version__} interpret={interpret}"
+    )
+    results = {
+        "backend": jax.default_backend(),
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "rows": [],
+        "skipped": [],
     }
-  except Exception as e:  # pylint: disable=broad-except
-    traceback.print_exc()
-    results["packed"] = {"error": repr(e)[:500]}
-  dump()
 
-  if args.tune:
-    tuned = tune(shapes, interpret=interpret, iters=max(2, iters // 2),
-                 deadline=deadline,
-                 only=[k for k in args.tune_only.split(",") if k])
-    results["tune"] = {
-        str(shape): {"best": dataclasses.asdict(best), "kernels": table}
-        for shape, (best, table) in tuned.items()}
-    dump()
-    for shape in shapes:  # the winners end to end, beside cuDNN again
-      best = pallas_gpu.BlockSizes(**results["tune"][str(shape)]["best"])
-      try:
-        row, ours = bench_one("pallas_gpu", shape, interpret=interpret,
-                              iters=iters, blocks=best, outputs=True)
-        row["impl"] = "pallas_gpu_tuned"
-        row["blocks"] = dataclasses.asdict(best)
-        if on_gpu and not args.no_cudnn_again:
-          ref_row, ref = bench_one("cudnn", shape, interpret=False,
-                                   iters=iters, outputs=True)
-          ref_row["impl"] = "cudnn_again"
-          row["rel_err_vs_cudnn"] = dict(zip(
-              ("o", "dq", "dk", "dv"),
-              (rel_err(a, b) for a, b in zip(ours, ref))))
-          results["rows"].append(ref_row)
-      except Exception as e:  # pylint: disable=broad-except
+    def dump():  # after every phase, so a run cut short still leaves data
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump(results, f, indent=1)
+
+    t0 = time.perf_counter()
+    deadline = t0 + args.deadline
+    try:
+        results["correctness"] = correctness(interpret=interpret, blocks=blocks)
+    except Exception as e:  # pylint: disable=broad-except
         traceback.print_exc()
-        row = {"impl": "pallas_gpu_tuned", "B": shape[0], "H": shape[1],
-               "T": shape[2], "D": shape[3], "error": repr(e)[:500]}
-      print(row, flush=True)
-      results["rows"].append(row)
-      dump()
+        results["correctness"] = [{"error": repr(e)[:500]}]
+    print("correctness (rel. error vs xla):")
+    for c in results["correctness"]:
+        print("  ", c)
 
-  print()
-  print(markdown(results["rows"]))
-  print()
-  print(f"packed vs unpacked (pallas_gpu): {results['packed']}")
-  print(f"total benchmark time {time.perf_counter() - t0:.1f}s")
-  dump()
+    for shape in shapes:
+        for name in args.impls.split(","):
+            if name in ("cudnn", "jax_pallas") and not on_gpu:
+                msg = f"skipping {name} at {shape}: needs a GPU"
+                results["skipped"].append(msg)
+                print(msg)
+                continue
+            try:
+                row = bench_one(
+                    name,
+                    shape,
+                    interpret=interpret,
+                    iters=iters,
+                    blocks=blocks if name == "pallas_gpu" else None,
+                )
+            except Exception as e:  # pylint: disable=broad-except
+                row = {
+                    "impl": name,
+                    "B": shape[0],
+                    "H": shape[1],
+                    "T": shape[2],
+                    "D": shape[3],
+                    "error": repr(e)[:500],
+                }
+            print(row, flush=True)
+            results["rows"].append(row)
+            dump()
+
+    # Packed documents vs one causal sequence, same kernel and tokens.
+    B, H, T, D = (2, 16, PACKED_T, 64) if not args.smoke else (1, 1, 128, 16)
+    mean = PACKED_MEAN_DOC if not args.smoke else 32
+    try:
+        seg = jnp.asarray(packed_segments(B, T, mean, seed=0))
+        packed = bench_one(
+            "pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, seg=seg, blocks=blocks
+        )
+        unpacked = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, blocks=blocks)
+        one_loop = dataclasses.replace(blocks or pallas_gpu.BlockSizes.for_head_dim(D), split_fwd=False)
+        packed_1 = bench_one(
+            "pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, seg=seg, blocks=one_loop
+        )
+        results["packed"] = {
+            "shape": [B, H, T, D],
+            "mean_doc_len": mean,
+            "num_docs": int(np.asarray(seg).max(axis=1).sum()),
+            "packed_fwd_ms": packed["fwd_ms"],
+            "unpacked_fwd_ms": unpacked["fwd_ms"],
+            "packed_fwdbwd_ms": packed["fwdbwd_ms"],
+            "unpacked_fwdbwd_ms": unpacked["fwdbwd_ms"],
+            "packed_fwd_ms_one_masked_loop": packed_1["fwd_ms"],
+            "packed_fwdbwd_ms_one_masked_loop": packed_1["fwdbwd_ms"],
+            "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
+            "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
+            "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else (32, 32))),
+        }
+    except Exception as e:  # pylint: disable=broad-except
+        traceback.print_exc()
+        results["packed"] = {"error": repr(e)[:500]}
+    dump()
+
+    if args.tune:
+        tuned = tune(
+            shapes,
+            interpret=interpret,
+            iters=max(2, iters // 2),
+            deadline=deadline,
+            only=[k for k in args.tune_only.split(",") if k],
+        )
+        results["tune"] = {
+            str(shape): {"best": dataclasses.asdict(best), "kernels": table}
+            for shape, (best, table) in tuned.items()
+        }
+        dump()
+        for shape in shapes:  # the winners end to end, beside cuDNN again
+            best = pallas_gpu.BlockSizes(**results["tune"][str(shape)]["best"])
+            try:
+                row, ours = bench_one(
+                    "pallas_gpu", shape, interpret=interpret, iters=iters, blocks=best, outputs=True
+                )
+                row["impl"] = "pallas_gpu_tuned"
+                row["blocks"] = dataclasses.asdict(best)
+                if on_gpu and not args.no_cudnn_again:
+                    ref_row, ref = bench_one("cudnn", shape, interpret=False, iters=iters, outputs=True)
+                    ref_row["impl"] = "cudnn_again"
+                    row["rel_err_vs_cudnn"] = dict(
+                        zip(("o", "dq", "dk", "dv"), (rel_err(a, b) for a, b in zip(ours, ref)))
+                    )
+                    results["rows"].append(ref_row)
+            except Exception as e:  # pylint: disable=broad-except
+                traceback.print_exc()
+                row = {
+                    "impl": "pallas_gpu_tuned",
+                    "B": shape[0],
+                    "H": shape[1],
+                    "T": shape[2],
+                    "D": shape[3],
+                    "error": repr(e)[:500],
+                }
+            print(row, flush=True)
+            results["rows"].append(row)
+            dump()
+
+    print()
+    print(markdown(results["rows"]))
+    print()
+    print(f"packed vs unpacked (pallas_gpu): {results['packed']}")
+    print(f"total benchmark time {time.perf_counter() - t0:.1f}s")
+    dump()
 
 
 if __name__ == "__main__":
-  main()
+    main()

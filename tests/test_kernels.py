@@ -21,55 +21,57 @@ from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, refere
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = pallas_gpu.BlockSizes(
-    block_q=64, block_k=32, block_q_dkv=32, block_k_dkv=64, block_q_dq=64,
-    block_k_dq=32)
+    block_q=64, block_k=32, block_q_dkv=32, block_k_dkv=64, block_q_dq=64, block_k_dq=32
+)
 
 
 def rel(a, b) -> float:
-  a = np.asarray(a, np.float64)
-  b = np.asarray(b, np.float64)
-  return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+    a = np.asarray(a, np.float64)
+    b = np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def inputs(B, T, H, K, D, dtype=jnp.float32, seed=0):
-  ks = jax.random.split(jax.random.key(seed), 4)
-  return (jax.random.normal(ks[0], (B, T, H, D), dtype),
-          jax.random.normal(ks[1], (B, T, K, D), dtype),
-          jax.random.normal(ks[2], (B, T, K, D), dtype),
-          jax.random.normal(ks[3], (B, T, H, D), dtype))
+    ks = jax.random.split(jax.random.key(seed), 4)
+    return (
+        jax.random.normal(ks[0], (B, T, H, D), dtype),
+        jax.random.normal(ks[1], (B, T, K, D), dtype),
+        jax.random.normal(ks[2], (B, T, K, D), dtype),
+        jax.random.normal(ks[3], (B, T, H, D), dtype),
+    )
 
 
 def packed(B, T, seed=0, pad=0, mean=40):
-  """Random document lengths, ids 1, 2, ...; the last `pad` tokens are 0."""
-  rng = np.random.default_rng(seed)
-  seg = np.zeros((B, T), np.int32)
-  for b in range(B):
-    pos, doc = 0, 1
-    while pos < T:
-      n = int(rng.integers(1, 2 * mean))
-      seg[b, pos:pos + n] = doc
-      pos, doc = pos + n, doc + 1
-    if pad:
-      seg[b, T - pad - 7 * b:] = 0
-  return jnp.asarray(seg)
+    """Random document lengths, ids 1, 2, ...; the last `pad` tokens are 0."""
+    rng = np.random.default_rng(seed)
+    seg = np.zeros((B, T), np.int32)
+    for b in range(B):
+        pos, doc = 0, 1
+        while pos < T:
+            n = int(rng.integers(1, 2 * mean))
+            seg[b, pos : pos + n] = doc
+            pos, doc = pos + n, doc + 1
+        if pad:
+            seg[b, T - pad - 7 * b :] = 0
+    return jnp.asarray(seg)
 
 
 def run_impl(name, q, k, v, seg, do, causal):
-  if name == "pallas_gpu":
-    f = lambda q, k, v: pallas_gpu.attention(
-        q, k, v, seg, causal=causal, block_sizes=SMALL, interpret=True)
-  elif name == "pallas_tpu":
-    f = lambda q, k, v: pallas_tpu.attention(
-        q, k, v, seg, causal=causal, interpret=True)
-  else:
-    f = lambda q, k, v: reference.attention(q, k, v, seg, causal=causal)
+    if name == "pallas_gpu":
+        f = lambda q, k, v: pallas_gpu.attention(
+            q, k, v, seg, causal=causal, block_sizes=SMALL, interpret=True
+        )
+    elif name == "pallas_tpu":
+        f = lambda q, k, v: pallas_tpu.attention(q, k, v, seg, causal=causal, interpret=True)
+    else:
+        f = lambda q, k, v: reference.attention(q, k, v, seg, causal=causal)
 
-  @jax.jit  # one compile beats op-by-op dispatch of interpret mode by ~3x
-  def fwd_bwd(q, k, v, do):
-    o, vjp = jax.vjp(f, q, k, v)
-    return (o, *vjp(do))
+    @jax.jit  # one compile beats op-by-op dispatch of interpret mode by ~3x
+    def fwd_bwd(q, k, v, do):
+        o, vjp = jax.vjp(f, q, k, v)
+        return (o, *vjp(do))
 
-  return fwd_bwd(q, k, v, do)
+    return fwd_bwd(q, k, v, do)
 
 
 CASES = {
@@ -86,252 +88,257 @@ CASES = {
 
 
 def _segments(kind, B, T):
-  if kind == "packed":
-    return packed(B, T, pad=20)
-  if kind == "long":
-    return packed(B, T, seed=3, pad=40, mean=100)
-  if kind == "nonmono":  # ids revisit earlier values: 1 2 1 3 2 0
-    ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-T // 6))[:T]
-    return jnp.asarray(np.broadcast_to(ids, (B, T)).copy())
-  return None
+    if kind == "packed":
+        return packed(B, T, pad=20)
+    if kind == "long":
+        return packed(B, T, seed=3, pad=40, mean=100)
+    if kind == "nonmono":  # ids revisit earlier values: 1 2 1 3 2 0
+        ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-T // 6))[:T]
+        return jnp.asarray(np.broadcast_to(ids, (B, T)).copy())
+    return None
 
 
 @pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_tpu"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_kernel_matches_reference(impl, case):
-  B, T, H, K, D, dtype, seg_kind, causal = CASES[case]
-  if impl == "pallas_tpu" and case in ("f32_T128_d128_mha", "f32_noncausal_T200"):
-    pytest.skip("covered by other cases; keeps the suite fast")
-  q, k, v, do = inputs(B, T, H, K, D, dtype)
-  seg = _segments(seg_kind, B, T)
-  got = run_impl(impl, q, k, v, seg, do, causal)
-  want = run_impl("xla", q, k, v, seg, do, causal)
-  tol = 1e-5 if dtype == jnp.float32 else 1e-2
-  for label, a, b in zip(("o", "dq", "dk", "dv"), got, want):
-    assert a.dtype == b.dtype == dtype, label
-    assert a.shape == b.shape, label
-    err = rel(a, b)
-    assert err <= tol, f"{impl} {case} {label}: rel err {err:.2e} > {tol}"
+    B, T, H, K, D, dtype, seg_kind, causal = CASES[case]
+    if impl == "pallas_tpu" and case in ("f32_T128_d128_mha", "f32_noncausal_T200"):
+        pytest.skip("covered by other cases; keeps the suite fast")
+    q, k, v, do = inputs(B, T, H, K, D, dtype)
+    seg = _segments(seg_kind, B, T)
+    got = run_impl(impl, q, k, v, seg, do, causal)
+    want = run_impl("xla", q, k, v, seg, do, causal)
+    tol = 1e-5 if dtype == jnp.float32 else 1e-2
+    for label, a, b in zip(("o", "dq", "dk", "dv"), got, want):
+        assert a.dtype == b.dtype == dtype, label
+        assert a.shape == b.shape, label
+        err = rel(a, b)
+        assert err <= tol, f"{impl} {case} {label}: rel err {err:.2e} > {tol}"
 
 
 def _numpy_attention(q, k, v, seg, causal):
-  """The definition, one query at a time."""
-  B, T, H, D = q.shape
-  G = H // k.shape[2]
-  out = np.zeros_like(q)
-  for b in range(B):
-    for h in range(H):
-      for t in range(T):
-        if seg is not None and seg[b, t] == 0:
-          continue
-        keys = [s for s in range(T)
-                if (not causal or s <= t)
-                and (seg is None or seg[b, s] == seg[b, t])]
-        logits = np.array([q[b, t, h] @ k[b, s, h // G] for s in keys])
-        logits = logits / np.sqrt(D)
-        w = np.exp(logits - logits.max())
-        w /= w.sum()
-        out[b, t, h] = sum(wi * v[b, s, h // G] for wi, s in zip(w, keys))
-  return out
+    """The definition, one query at a time."""
+    B, T, H, D = q.shape
+    G = H // k.shape[2]
+    out = np.zeros_like(q)
+    for b in range(B):
+        for h in range(H):
+            for t in range(T):
+                if seg is not None and seg[b, t] == 0:
+                    continue
+                keys = [
+                    s for s in range(T) if (not causal or s <= t) and (seg is None or seg[b, s] == seg[b, t])
+                ]
+                logits = np.array([q[b, t, h] @ k[b, s, h // G] for s in keys])
+                logits = logits / np.sqrt(D)
+                w = np.exp(logits - logits.max())
+                w /= w.sum()
+                out[b, t, h] = sum(wi * v[b, s, h // G] for wi, s in zip(w, keys))
+    return out
 
 
 @pytest.mark.parametrize("causal", [True, False])
 def test_reference_matches_numpy_loop(causal):
-  q, k, v, _ = inputs(2, 7, 4, 2, 8)
-  seg = np.array([[1, 1, 2, 2, 2, 0, 0], [3, 3, 3, 3, 4, 4, 4]], np.int32)
-  got = reference.attention(q, k, v, jnp.asarray(seg), causal=causal)
-  want = _numpy_attention(*(np.asarray(x, np.float64) for x in (q, k, v)),
-                          seg, causal)
-  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
-  got = reference.attention(q, k, v, None, causal=causal)
-  want = _numpy_attention(*(np.asarray(x, np.float64) for x in (q, k, v)),
-                          None, causal)
-  np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+    q, k, v, _ = inputs(2, 7, 4, 2, 8)
+    seg = np.array([[1, 1, 2, 2, 2, 0, 0], [3, 3, 3, 3, 4, 4, 4]], np.int32)
+    got = reference.attention(q, k, v, jnp.asarray(seg), causal=causal)
+    want = _numpy_attention(*(np.asarray(x, np.float64) for x in (q, k, v)), seg, causal)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
+    got = reference.attention(q, k, v, None, causal=causal)
+    want = _numpy_attention(*(np.asarray(x, np.float64) for x in (q, k, v)), None, causal)
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("impl", ["xla", "pallas_gpu"])
 def test_no_attention_across_segments(impl):
-  """Changing one document's k/v leaves every other document's output alone."""
-  B, T, H, K, D = 1, 96, 2, 1, 64
-  q, k, v, _ = inputs(B, T, H, K, D)
-  seg = np.ones((B, T), np.int32)
-  seg[:, 30:70] = 2
-  seg[:, 70:90] = 3
-  seg[:, 90:] = 0
-  doc2 = (seg == 2)[:, :, None, None]
-  k2 = jnp.where(doc2, k + 5.0, k)
-  v2 = jnp.where(doc2, v * -3.0, v)
-  f = lambda k, v: kernels.attention(
-      q, k, v, jnp.asarray(seg), implementation=impl, interpret=True,
-      **({"block_sizes": SMALL} if impl == "pallas_gpu" else {}))
-  a, b = np.asarray(f(k, v)), np.asarray(f(k2, v2))
-  others = (seg != 2)[0]
-  np.testing.assert_array_equal(a[:, others], b[:, others])
-  assert not np.allclose(a[:, ~others], b[:, ~others])
-  # Padding rows are exact zeros.
-  assert np.all(a[:, 90:] == 0)
+    """Changing one document's k/v leaves every other document's output alone."""
+    B, T, H, K, D = 1, 96, 2, 1, 64
+    q, k, v, _ = inputs(B, T, H, K, D)
+    seg = np.ones((B, T), np.int32)
+    seg[:, 30:70] = 2
+    seg[:, 70:90] = 3
+    seg[:, 90:] = 0
+    doc2 = (seg == 2)[:, :, None, None]
+    k2 = jnp.where(doc2, k + 5.0, k)
+    v2 = jnp.where(doc2, v * -3.0, v)
+    f = lambda k, v: kernels.attention(
+        q,
+        k,
+        v,
+        jnp.asarray(seg),
+        implementation=impl,
+        interpret=True,
+        **({"block_sizes": SMALL} if impl == "pallas_gpu" else {}),
+    )
+    a, b = np.asarray(f(k, v)), np.asarray(f(k2, v2))
+    others = (seg != 2)[0]
+    np.testing.assert_array_equal(a[:, others], b[:, others])
+    assert not np.allclose(a[:, ~others], b[:, ~others])
+    # Padding rows are exact zeros.
+    assert np.all(a[:, 90:] == 0)
 
 
 def test_forward_single_masked_loop_matches():
-  """split_fwd=False (one masked loop) computes the same forward."""
-  q, k, v, _ = inputs(1, 384, 2, 1, 32)
-  seg = _segments("long", 1, 384)
-  one = dataclasses.replace(SMALL, split_fwd=False)
-  f = lambda blocks: pallas_gpu.attention(q, k, v, seg, block_sizes=blocks,
-                                          interpret=True)
-  assert rel(f(one), f(SMALL)) < 1e-6
+    """split_fwd=False (one masked loop) computes the same forward."""
+    q, k, v, _ = inputs(1, 384, 2, 1, 32)
+    seg = _segments("long", 1, 384)
+    one = dataclasses.replace(SMALL, split_fwd=False)
+    f = lambda blocks: pallas_gpu.attention(q, k, v, seg, block_sizes=blocks, interpret=True)
+    assert rel(f(one), f(SMALL)) < 1e-6
 
 
 def test_padding_gets_zero_gradients():
-  B, T, H, K, D = 1, 80, 2, 2, 64
-  q, k, v, do = inputs(B, T, H, K, D)
-  seg = np.ones((B, T), np.int32)
-  seg[:, 50:] = 0
-  _, dq, dk, dv = run_impl("pallas_gpu", q, k, v, jnp.asarray(seg), do, True)
-  for g in (dq, dk, dv):
-    assert np.all(np.asarray(g)[:, 50:] == 0)
-    assert np.all(np.isfinite(np.asarray(g)))
+    B, T, H, K, D = 1, 80, 2, 2, 64
+    q, k, v, do = inputs(B, T, H, K, D)
+    seg = np.ones((B, T), np.int32)
+    seg[:, 50:] = 0
+    _, dq, dk, dv = run_impl("pallas_gpu", q, k, v, jnp.asarray(seg), do, True)
+    for g in (dq, dk, dv):
+        assert np.all(np.asarray(g)[:, 50:] == 0)
+        assert np.all(np.isfinite(np.asarray(g)))
 
 
 def _tiles(seg, causal, rows, cols, key_side):
-  T = seg.shape[1]
-  cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0, has_segments=True,
-                           blocks=SMALL, interpret=True)
-  lo, hi = pallas_gpu._ranges(seg, cfg, rows, cols, key_side=key_side)
-  assert lo.shape == (seg.shape[0], T // rows)
-  return int(jnp.sum(hi - lo))
+    T = seg.shape[1]
+    cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
+    lo, hi = pallas_gpu._ranges(seg, cfg, rows, cols, key_side=key_side)
+    assert lo.shape == (seg.shape[0], T // rows)
+    return int(jnp.sum(hi - lo))
 
 
 def test_packed_documents_skip_tiles():
-  """Short packed documents visit far fewer tiles than one causal sequence."""
-  T = 1024
-  seg_packed = packed(1, T, mean=64)
-  seg_one = jnp.ones((1, T), jnp.int32)
-  for key_side in (False, True):
-    n_packed = _tiles(seg_packed, True, 64, 64, key_side)
-    n_causal = _tiles(seg_one, True, 64, 64, key_side)
-    assert n_causal == 16 * 17 // 2
-    assert n_packed < 0.4 * n_causal
-  # Non-monotonic ids fall back to the full causal range (from tile 0).
-  nonmono = _segments("nonmono", 1, T)
-  cfg = pallas_gpu._Config(causal=True, sm_scale=1.0, has_segments=True,
-                           blocks=SMALL, interpret=True)
-  lo, hi = pallas_gpu._ranges(nonmono, cfg, 64, 64, key_side=False)
-  assert np.all(np.asarray(lo)[np.asarray(hi) > 0] == 0)
-  assert np.all(np.asarray(hi)[0, :13] == np.arange(1, 14))
-  # All-padding tiles are empty.
-  seg_pad = jnp.asarray(np.r_[np.ones(512), np.zeros(512)].astype(np.int32))[None]
-  assert _tiles(seg_pad, True, 64, 64, False) == 8 * 9 // 2
+    """Short packed documents visit far fewer tiles than one causal sequence."""
+    T = 1024
+    seg_packed = packed(1, T, mean=64)
+    seg_one = jnp.ones((1, T), jnp.int32)
+    for key_side in (False, True):
+        n_packed = _tiles(seg_packed, True, 64, 64, key_side)
+        n_causal = _tiles(seg_one, True, 64, 64, key_side)
+        assert n_causal == 16 * 17 // 2
+        assert n_packed < 0.4 * n_causal
+    # Non-monotonic ids fall back to the full causal range (from tile 0).
+    nonmono = _segments("nonmono", 1, T)
+    cfg = pallas_gpu._Config(causal=True, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
+    lo, hi = pallas_gpu._ranges(nonmono, cfg, 64, 64, key_side=False)
+    assert np.all(np.asarray(lo)[np.asarray(hi) > 0] == 0)
+    assert np.all(np.asarray(hi)[0, :13] == np.arange(1, 14))
+    # All-padding tiles are empty.
+    seg_pad = jnp.asarray(np.r_[np.ones(512), np.zeros(512)].astype(np.int32))[None]
+    assert _tiles(seg_pad, True, 64, 64, False) == 8 * 9 // 2
 
 
 def _visible(seg, causal):
-  """[B, Tq, Tk] exact visibility, from the definition."""
-  seg = np.asarray(seg)
-  T = seg.shape[1]
-  vis = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] != 0)
-  if causal:
-    vis &= np.tril(np.ones((T, T), bool))[None]
-  return vis
+    """[B, Tq, Tk] exact visibility, from the definition."""
+    seg = np.asarray(seg)
+    T = seg.shape[1]
+    vis = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] != 0)
+    if causal:
+        vis &= np.tril(np.ones((T, T), bool))[None]
+    return vis
 
 
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("kind", ["long", "nonmono", "none", "dense"])
 def test_tile_bounds_are_exact(kind, causal):
-  """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible."""
-  T, rows, cols = 384, 32, 64
-  if kind == "dense":  # one document, then padding
-    seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
-  elif kind == "none":
-    seg = jnp.ones((2, T), jnp.int32)
-  else:
-    seg = _segments(kind, 2, T)
-  vis = _visible(seg, causal)
-  for key_side in (False, True):
-    cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0,
-                             has_segments=kind != "none", blocks=SMALL,
-                             interpret=True)
-    r, c = (cols, rows) if key_side else (rows, cols)
-    bounds = pallas_gpu._bounds(seg, cfg, r, c, key_side=key_side)
-    lo, first, end, hi = (np.asarray(x) for x in bounds)
-    v = vis.transpose(0, 2, 1) if key_side else vis
-    n_full = 0
-    for b in range(seg.shape[0]):
-      for i in range(T // r):
-        tiles = v[b, i * r:(i + 1) * r].reshape(r, T // c, c)
-        any_c, all_c = tiles.any(axis=(0, 2)), tiles.all(axis=(0, 2))
-        inside = np.zeros(T // c, bool)
-        inside[lo[b, i]:hi[b, i]] = True
-        assert not np.any(any_c & ~inside), (key_side, b, i)
-        f0, f1 = max(first[b, i], lo[b, i]), min(end[b, i], hi[b, i])
-        assert np.all(all_c[f0:f1]), (key_side, b, i)
-        n_full += max(f1 - f0, 0)
-        if kind in ("none", "dense", "long"):  # no fully visible tile missed
-          assert all_c.sum() == max(f1 - f0, 0), (key_side, b, i)
-    if kind != "nonmono":
-      assert n_full > 0
+    """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible."""
+    T, rows, cols = 384, 32, 64
+    if kind == "dense":  # one document, then padding
+        seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
+    elif kind == "none":
+        seg = jnp.ones((2, T), jnp.int32)
+    else:
+        seg = _segments(kind, 2, T)
+    vis = _visible(seg, causal)
+    for key_side in (False, True):
+        cfg = pallas_gpu._Config(
+            causal=causal, sm_scale=1.0, has_segments=kind != "none", blocks=SMALL, interpret=True
+        )
+        r, c = (cols, rows) if key_side else (rows, cols)
+        bounds = pallas_gpu._bounds(seg, cfg, r, c, key_side=key_side)
+        lo, first, end, hi = (np.asarray(x) for x in bounds)
+        v = vis.transpose(0, 2, 1) if key_side else vis
+        n_full = 0
+        for b in range(seg.shape[0]):
+            for i in range(T // r):
+                tiles = v[b, i * r : (i + 1) * r].reshape(r, T // c, c)
+                any_c, all_c = tiles.any(axis=(0, 2)), tiles.all(axis=(0, 2))
+                inside = np.zeros(T // c, bool)
+                inside[lo[b, i] : hi[b, i]] = True
+                assert not np.any(any_c & ~inside), (key_side, b, i)
+                f0, f1 = max(first[b, i], lo[b, i]), min(end[b, i], hi[b, i])
+                assert np.all(all_c[f0:f1]), (key_side, b, i)
+                n_full += max(f1 - f0, 0)
+                if kind in ("none", "dense", "long"):  # no fully visible tile missed
+                    assert all_c.sum() == max(f1 - f0, 0), (key_side, b, i)
+        if kind != "nonmono":
+            assert n_full > 0
 
 
 def test_dispatch_unknown_implementation():
-  q, k, v, _ = inputs(1, 8, 2, 2, 16)
-  with pytest.raises(ValueError, match="valid: .*xla.*pallas_gpu"):
-    kernels.attention(q, k, v, implementation="flash9000")
+    q, k, v, _ = inputs(1, 8, 2, 2, 16)
+    with pytest.raises(ValueError, match="valid: .*xla.*pallas_gpu"):
+        kernels.attention(q, k, v, implementation="flash9000")
 
 
 def test_dispatch_cudnn_rejects_segments():
-  q, k, v, _ = inputs(1, 8, 2, 2, 16)
-  with pytest.raises(ValueError, match="cudnn.*segment_ids"):
-    kernels.attention(q, k, v, jnp.ones((1, 8), jnp.int32),
-                      implementation="cudnn")
+    q, k, v, _ = inputs(1, 8, 2, 2, 16)
+    with pytest.raises(ValueError, match="cudnn.*segment_ids"):
+        kernels.attention(q, k, v, jnp.ones((1, 8), jnp.int32), implementation="cudnn")
 
 
 def test_dispatch_shape_errors():
-  q, k, v, _ = inputs(1, 8, 4, 3, 16)
-  with pytest.raises(ValueError, match="divide"):
-    kernels.attention(q, k, v, implementation="xla")
+    q, k, v, _ = inputs(1, 8, 4, 3, 16)
+    with pytest.raises(ValueError, match="divide"):
+        kernels.attention(q, k, v, implementation="xla")
 
 
 def test_dispatch_auto_on_cpu_is_reference():
-  q, k, v, _ = inputs(1, 16, 2, 1, 16)
-  np.testing.assert_array_equal(
-      np.asarray(kernels.attention(q, k, v)),
-      np.asarray(reference.attention(q, k, v)))
+    q, k, v, _ = inputs(1, 16, 2, 1, 16)
+    np.testing.assert_array_equal(
+        np.asarray(kernels.attention(q, k, v)), np.asarray(reference.attention(q, k, v))
+    )
 
 
 def test_dispatch_auto_falls_back_and_logs_once(monkeypatch, caplog):
-  monkeypatch.setattr(dispatch.jax, "default_backend", lambda: "gpu")
-  dispatch._logged_reasons.clear()
-  q, k, v, _ = inputs(1, 8, 2, 2, 512)  # head_dim too large for the kernel
-  with caplog.at_level(logging.WARNING, logger=dispatch.__name__):
-    for _ in range(3):
-      out = kernels.attention(q, k, v)
-  np.testing.assert_array_equal(np.asarray(out),
-                                np.asarray(reference.attention(q, k, v)))
-  msgs = [r.getMessage() for r in caplog.records if "falling back" in r.message]
-  assert len(msgs) == 1 and "head_dim" in msgs[0]
-  with pytest.raises(ValueError, match="head_dim"):
-    kernels.attention(q, k, v, implementation="pallas_gpu")
-  # Integer inputs: another reason, logged separately.
-  qi, ki, vi = (x.astype(jnp.int32) for x in inputs(1, 8, 2, 2, 16)[:3])
-  with caplog.at_level(logging.WARNING, logger=dispatch.__name__):
-    kernels.attention(qi, ki, vi)
-  assert any("dtype" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr(dispatch.jax, "default_backend", lambda: "gpu")
+    dispatch._logged_reasons.clear()
+    q, k, v, _ = inputs(1, 8, 2, 2, 512)  # head_dim too large for the kernel
+    with caplog.at_level(logging.WARNING, logger=dispatch.__name__):
+        for _ in range(3):
+            out = kernels.attention(q, k, v)
+    np.testing.assert_array_equal(np.asarray(out), np.asarray(reference.attention(q, k, v)))
+    msgs = [r.getMessage() for r in caplog.records if "falling back" in r.message]
+    assert len(msgs) == 1 and "head_dim" in msgs[0]
+    with pytest.raises(ValueError, match="head_dim"):
+        kernels.attention(q, k, v, implementation="pallas_gpu")
+    # Integer inputs: another reason, logged separately.
+    qi, ki, vi = (x.astype(jnp.int32) for x in inputs(1, 8, 2, 2, 16)[:3])
+    with caplog.at_level(logging.WARNING, logger=dispatch.__name__):
+        kernels.attention(qi, ki, vi)
+    assert any("dtype" in r.getMessage() for r in caplog.records)
 
 
 def test_dispatch_pallas_gpu_under_jit():
-  q, k, v, _ = inputs(1, 40, 2, 1, 64)
-  f = jax.jit(lambda q, k, v: kernels.attention(
-      q, k, v, implementation="pallas_gpu", interpret=True,
-      block_sizes=SMALL))
-  assert rel(f(q, k, v), reference.attention(q, k, v)) < 1e-5
+    q, k, v, _ = inputs(1, 40, 2, 1, 64)
+    f = jax.jit(
+        lambda q, k, v: kernels.attention(
+            q, k, v, implementation="pallas_gpu", interpret=True, block_sizes=SMALL
+        )
+    )
+    assert rel(f(q, k, v), reference.attention(q, k, v)) < 1e-5
 
 
 def test_benchmark_smoke():
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  proc = subprocess.run(
-      [sys.executable, os.path.join(REPO, "benchmarks", "attention.py"),
-       "--smoke"],
-      capture_output=True, text=True, timeout=300, env=env, cwd=REPO)
-  assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-  assert "| impl | B | H | T | D |" in proc.stdout
-  assert "| pallas_gpu |" in proc.stdout
-  assert "skipping cudnn" in proc.stdout
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, "benchmarks", "attention.py"), "--smoke"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "| impl | B | H | T | D |" in proc.stdout
+    assert "| pallas_gpu |" in proc.stdout
+    assert "skipping cudnn" in proc.stdout

@@ -18,170 +18,184 @@ V = 97
 
 
 def tiny(**kw):
-  kw = {"vocab_size": V, "d_model": 64, "n_heads": 4, "head_dim": 16, "mlp_dim": 96,
-        "dtype": "float32", **kw}
-  return get_preset("tiny", **kw)
+    kw = {
+        "vocab_size": V,
+        "d_model": 64,
+        "n_heads": 4,
+        "head_dim": 16,
+        "mlp_dim": 96,
+        "dtype": "float32",
+        **kw,
+    }
+    return get_preset("tiny", **kw)
 
 
 class Jitted:
-  """Calls a Decoder through nnx.jit: eager op-by-op dispatch is slow on CPU."""
+    """Calls a Decoder through nnx.jit: eager op-by-op dispatch is slow on CPU."""
 
-  def __init__(self, model):
-    self.model = model
-    self._fn = nnx.jit(lambda m, *args: m(*args))
+    def __init__(self, model):
+        self.model = model
+        self._fn = nnx.jit(lambda m, *args: m(*args))
 
-  def __call__(self, *args):
-    return self._fn(self.model, *args)
+    def __call__(self, *args):
+        return self._fn(self.model, *args)
 
 
 @pytest.fixture(scope="module")
 def model():
-  return Jitted(Decoder(tiny(), rngs=nnx.Rngs(0)))
+    return Jitted(Decoder(tiny(), rngs=nnx.Rngs(0)))
 
 
 def tokens(shape, seed=0):
-  return jnp.asarray(np.random.default_rng(seed).integers(1, V, shape), jnp.int32)
+    return jnp.asarray(np.random.default_rng(seed).integers(1, V, shape), jnp.int32)
 
 
 def test_shapes_and_float32_logits(model):
-  logits = model(tokens((2, 12)))
-  assert logits.shape == (2, 12, V) and logits.dtype == jnp.float32
-  bf16 = Jitted(Decoder(tiny(dtype="bfloat16"), rngs=nnx.Rngs(0)))
-  out = bf16(tokens((2, 12)))
-  assert out.dtype == jnp.float32
-  assert bf16.model.blocks[0].attn.q_DxHxDh[...].dtype == jnp.float32  # params stay f32
-  np.testing.assert_allclose(out, model(tokens((2, 12))), atol=0.05)
+    logits = model(tokens((2, 12)))
+    assert logits.shape == (2, 12, V) and logits.dtype == jnp.float32
+    bf16 = Jitted(Decoder(tiny(dtype="bfloat16"), rngs=nnx.Rngs(0)))
+    out = bf16(tokens((2, 12)))
+    assert out.dtype == jnp.float32
+    assert bf16.model.blocks[0].attn.q_DxHxDh[...].dtype == jnp.float32  # params stay f32
+    np.testing.assert_allclose(out, model(tokens((2, 12))), atol=0.05)
 
 
 def test_causal_future_token_does_not_change_past(model):
-  t = tokens((1, 16))
-  t2 = t.at[0, 10].set((t[0, 10] + 1) % V)
-  a, b = model(t), model(t2)
-  np.testing.assert_array_equal(a[:, :10], b[:, :10])
-  assert not np.allclose(a[:, 10:], b[:, 10:])
+    t = tokens((1, 16))
+    t2 = t.at[0, 10].set((t[0, 10] + 1) % V)
+    a, b = model(t), model(t2)
+    np.testing.assert_array_equal(a[:, :10], b[:, :10])
+    assert not np.allclose(a[:, 10:], b[:, 10:])
 
 
 def test_other_packed_document_does_not_leak(model):
-  t = tokens((1, 16))
-  seg = jnp.asarray([[1] * 6 + [2] * 10], jnp.int32)
-  pos = jnp.asarray([list(range(6)) + list(range(10))], jnp.int32)
-  t2 = t.at[0, 2].set((t[0, 2] + 1) % V)  # change document 1 only
-  a, b = model(t, pos, seg), model(t2, pos, seg)
-  np.testing.assert_array_equal(a[:, 6:], b[:, 6:])
-  assert not np.allclose(a[:, :6], b[:, :6])
+    t = tokens((1, 16))
+    seg = jnp.asarray([[1] * 6 + [2] * 10], jnp.int32)
+    pos = jnp.asarray([list(range(6)) + list(range(10))], jnp.int32)
+    t2 = t.at[0, 2].set((t[0, 2] + 1) % V)  # change document 1 only
+    a, b = model(t, pos, seg), model(t2, pos, seg)
+    np.testing.assert_array_equal(a[:, 6:], b[:, 6:])
+    assert not np.allclose(a[:, :6], b[:, :6])
 
 
 def test_positions_restart_packed_equals_alone(model):
-  doc_a, doc_b = tokens((1, 5), seed=1), tokens((1, 11), seed=2)
-  packed = jnp.concatenate([doc_a, doc_b], axis=1)
-  seg = jnp.asarray([[1] * 5 + [2] * 11], jnp.int32)
-  pos = jnp.asarray([list(range(5)) + list(range(11))], jnp.int32)
-  out = model(packed, pos, seg)
-  np.testing.assert_allclose(out[:, 5:], model(doc_b), atol=1e-5)
-  np.testing.assert_allclose(out[:, :5], model(doc_a), atol=1e-5)
+    doc_a, doc_b = tokens((1, 5), seed=1), tokens((1, 11), seed=2)
+    packed = jnp.concatenate([doc_a, doc_b], axis=1)
+    seg = jnp.asarray([[1] * 5 + [2] * 11], jnp.int32)
+    pos = jnp.asarray([list(range(5)) + list(range(11))], jnp.int32)
+    out = model(packed, pos, seg)
+    np.testing.assert_allclose(out[:, 5:], model(doc_b), atol=1e-5)
+    np.testing.assert_allclose(out[:, :5], model(doc_a), atol=1e-5)
 
 
 def test_padding_segment_is_finite(model):
-  seg = jnp.asarray([[1] * 10 + [0] * 6], jnp.int32)
-  out = model(tokens((1, 16)), None, seg)
-  assert np.isfinite(np.asarray(out)).all()
+    seg = jnp.asarray([[1] * 10 + [0] * 6], jnp.int32)
+    out = model(tokens((1, 16)), None, seg)
+    assert np.isfinite(np.asarray(out)).all()
 
 
 def test_rope_is_interleaved_pairs():
-  x = jnp.zeros((1, 1, 1, 4)).at[..., 0].set(1.0)  # first pair (x0, x1) = (1, 0)
-  out = apply_rope(x, jnp.asarray([[1]]), theta=10_000.0)
-  np.testing.assert_allclose(out[0, 0, 0], [np.cos(1.0), np.sin(1.0), 0, 0], atol=1e-6)
+    x = jnp.zeros((1, 1, 1, 4)).at[..., 0].set(1.0)  # first pair (x0, x1) = (1, 0)
+    out = apply_rope(x, jnp.asarray([[1]]), theta=10_000.0)
+    np.testing.assert_allclose(out[0, 0, 0], [np.cos(1.0), np.sin(1.0), 0, 0], atol=1e-6)
 
 
 @pytest.mark.parametrize("name,target", [("470m", 470e6), ("2p8b", 2.8e9)])
 def test_preset_param_counts(name, target):
-  n = info.param_counts(get_preset(name))["params"]  # nnx.eval_shape: no allocation
-  assert abs(n - target) / target < 0.02, n
+    n = info.param_counts(get_preset(name))["params"]  # nnx.eval_shape: no allocation
+    assert abs(n - target) / target < 0.02, n
 
 
 def test_param_count_matches_real_model(model):
-  n = sum(x.size for x in jax.tree.leaves(nnx.state(model.model, nnx.Param)))
-  assert info.param_counts(tiny())["params"] == n
+    n = sum(x.size for x in jax.tree.leaves(nnx.state(model.model, nnx.Param)))
+    assert info.param_counts(tiny())["params"] == n
 
 
 def _loss_and_grads(cfg, batch):
-  model = Decoder(cfg, rngs=nnx.Rngs(0))
+    model = Decoder(cfg, rngs=nnx.Rngs(0))
 
-  def loss_fn(m):
-    logits = m(batch["tokens"], batch["positions"], batch["segment_ids"])
-    return next_token_loss(logits, batch["targets"], batch["weights"], z_loss=1e-4)
+    def loss_fn(m):
+        logits = m(batch["tokens"], batch["positions"], batch["segment_ids"])
+        return next_token_loss(logits, batch["targets"], batch["weights"], z_loss=1e-4)
 
-  return nnx.jit(nnx.value_and_grad(loss_fn, has_aux=True))(model)
+    return nnx.jit(nnx.value_and_grad(loss_fn, has_aux=True))(model)
 
 
 def _batch():
-  t = tokens((2, 16), seed=3)
-  return {"tokens": t, "targets": jnp.roll(t, -1, axis=1),
-          "positions": jnp.tile(jnp.arange(16), (2, 1)),
-          "segment_ids": jnp.ones((2, 16), jnp.int32),
-          "weights": jnp.ones((2, 16)).at[:, -1].set(0.0)}
+    t = tokens((2, 16), seed=3)
+    return {
+        "tokens": t,
+        "targets": jnp.roll(t, -1, axis=1),
+        "positions": jnp.tile(jnp.arange(16), (2, 1)),
+        "segment_ids": jnp.ones((2, 16), jnp.int32),
+        "weights": jnp.ones((2, 16)).at[:, -1].set(0.0),
+    }
 
 
 def test_remat_policies_same_loss_and_grads():
-  batch = _batch()
-  (ref_loss, aux), ref_grads = _loss_and_grads(tiny(), batch)
-  assert float(aux["tokens"]) == 30.0 and float(aux["z_loss"]) > 0
-  for policy in ("full", "save_dots"):
-    (loss, _), grads = _loss_and_grads(tiny(remat=policy), batch)
-    np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), grads, ref_grads)
+    batch = _batch()
+    (ref_loss, aux), ref_grads = _loss_and_grads(tiny(), batch)
+    assert float(aux["tokens"]) == 30.0 and float(aux["z_loss"]) > 0
+    for policy in ("full", "save_dots"):
+        (loss, _), grads = _loss_and_grads(tiny(remat=policy), batch)
+        np.testing.assert_allclose(loss, ref_loss, rtol=1e-6)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), grads, ref_grads)
 
 
 def test_gqa_and_untied_run():
-  cfg = tiny(n_kv_heads=2, tie_embeddings=False)
-  m = Decoder(cfg, rngs=nnx.Rngs(0))
-  assert m.blocks[0].attn.k_DxKxDh.shape == (64, 2, 16)
-  out = Jitted(m)(tokens((2, 8)))
-  assert out.shape == (2, 8, V) and np.isfinite(np.asarray(out)).all()
-  n = sum(x.size for x in jax.tree.leaves(nnx.state(m, nnx.Param)))
-  assert info.param_counts(cfg)["params"] == n
+    cfg = tiny(n_kv_heads=2, tie_embeddings=False)
+    m = Decoder(cfg, rngs=nnx.Rngs(0))
+    assert m.blocks[0].attn.k_DxKxDh.shape == (64, 2, 16)
+    out = Jitted(m)(tokens((2, 8)))
+    assert out.shape == (2, 8, V) and np.isfinite(np.asarray(out)).all()
+    n = sum(x.size for x in jax.tree.leaves(nnx.state(m, nnx.Param)))
+    assert info.param_counts(cfg)["params"] == n
 
 
 def test_loss_matches_manual_cross_entropy():
-  logits = jax.random.normal(jax.random.key(0), (2, 3, 5))
-  targets = jnp.asarray([[0, 1, 2], [3, 4, 0]])
-  weights = jnp.asarray([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
-  loss, aux = next_token_loss(logits, targets, weights)
-  logp = jax.nn.log_softmax(logits)
-  manual = -(logp[0, 0, 0] + logp[0, 1, 1] + logp[1, 0, 3]) / 3
-  np.testing.assert_allclose(loss, manual, rtol=1e-6)
-  assert float(aux["tokens"]) == 3.0 and float(aux["z_loss"]) == 0.0
+    logits = jax.random.normal(jax.random.key(0), (2, 3, 5))
+    targets = jnp.asarray([[0, 1, 2], [3, 4, 0]])
+    weights = jnp.asarray([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    loss, aux = next_token_loss(logits, targets, weights)
+    logp = jax.nn.log_softmax(logits)
+    manual = -(logp[0, 0, 0] + logp[0, 1, 1] + logp[1, 0, 3]) / 3
+    np.testing.assert_allclose(loss, manual, rtol=1e-6)
+    assert float(aux["tokens"]) == 3.0 and float(aux["z_loss"]) == 0.0
 
 
-@pytest.mark.parametrize("kw,field", [
-    ({"n_kv_heads": 3}, "n_kv_heads"),
-    ({"remat": "some"}, "remat"),
-    ({"dtype": "int8"}, "dtype"),
-    ({"head_dim": 15}, "head_dim"),
-    ({"d_model": 0}, "d_model"),
-    ({"attention_impl": "magic"}, "attention_impl"),
-])
+@pytest.mark.parametrize(
+    "kw,field",
+    [
+        ({"n_kv_heads": 3}, "n_kv_heads"),
+        ({"remat": "some"}, "remat"),
+        ({"dtype": "int8"}, "dtype"),
+        ({"head_dim": 15}, "head_dim"),
+        ({"d_model": 0}, "d_model"),
+        ({"attention_impl": "magic"}, "attention_impl"),
+    ],
+)
 def test_config_errors_name_the_field(kw, field):
-  with pytest.raises(ValueError, match=rf"ModelConfig\.{field}"):
-    tiny(**kw)
+    with pytest.raises(ValueError, match=rf"ModelConfig\.{field}"):
+        tiny(**kw)
 
 
 def test_preset_lookup_errors():
-  with pytest.raises(ValueError, match="known: .*470m"):
-    get_preset("nope")
-  with pytest.raises(ValueError, match="unknown ModelConfig field.*d_modle"):
-    get_preset("tiny", d_modle=3)
+    with pytest.raises(ValueError, match="known: .*470m"):
+        get_preset("nope")
+    with pytest.raises(ValueError, match="unknown ModelConfig field.*d_modle"):
+        get_preset("tiny", d_modle=3)
 
 
 def test_config_json_roundtrip():
-  cfg = get_preset("470m", remat="full")
-  assert ModelConfig.from_json(cfg.to_json()) == cfg
+    cfg = get_preset("470m", remat="full")
+    assert ModelConfig.from_json(cfg.to_json()) == cfg
 
 
 def test_cli_model_info_json(capsys):
-  from code_in_pretraining.cli import main
-  assert main(["model-info", "--preset", "470m", "--json"]) == 0
-  out = json.loads(capsys.readouterr().out)
-  assert out["params"] == info.param_counts(get_preset("470m"))["params"]
-  assert out["flops_per_token"] > 6 * out["params"]
-  assert out["memory_per_device_bytes"]["total"] > 0
+    from code_in_pretraining.cli import main
+
+    assert main(["model-info", "--preset", "470m", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"] == info.param_counts(get_preset("470m"))["params"]
+    assert out["flops_per_token"] > 6 * out["params"]
+    assert out["memory_per_device_bytes"]["total"] > 0

@@ -26,47 +26,46 @@ _logged_reasons: set[str] = set()
 
 
 def _log_once(reason: str) -> None:
-  if reason not in _logged_reasons:
-    _logged_reasons.add(reason)
-    log.warning("attention: falling back to xla: %s", reason)
+    if reason not in _logged_reasons:
+        _logged_reasons.add(reason)
+        log.warning("attention: falling back to xla: %s", reason)
 
 
 def _check_shapes(q, k, v, segment_ids) -> None:
-  """Errors every implementation shares (bad input, not a missing feature)."""
-  if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-    raise ValueError(
-        f"q, k, v must be [B, T, H, D]; got {q.shape}, {k.shape}, {v.shape}")
-  if k.shape != v.shape:
-    raise ValueError(f"k and v shapes differ: {k.shape} vs {v.shape}")
-  B, T, H, D = q.shape
-  if k.shape[0] != B or k.shape[1] != T or k.shape[3] != D:
-    raise ValueError(
-        f"k/v must be [B, T, KV_H, D] matching q {q.shape}; got {k.shape}")
-  if H % k.shape[2]:
-    raise ValueError(f"num kv heads {k.shape[2]} must divide num heads {H}")
-  if segment_ids is not None and segment_ids.shape != (B, T):
-    raise ValueError(
-        f"segment_ids must be [B, T] = {(B, T)}; got {segment_ids.shape}")
+    """Errors every implementation shares (bad input, not a missing feature)."""
+    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
+        raise ValueError(f"q, k, v must be [B, T, H, D]; got {q.shape}, {k.shape}, {v.shape}")
+    if k.shape != v.shape:
+        raise ValueError(f"k and v shapes differ: {k.shape} vs {v.shape}")
+    B, T, H, D = q.shape
+    if k.shape[0] != B or k.shape[1] != T or k.shape[3] != D:
+        raise ValueError(f"k/v must be [B, T, KV_H, D] matching q {q.shape}; got {k.shape}")
+    if H % k.shape[2]:
+        raise ValueError(f"num kv heads {k.shape[2]} must divide num heads {H}")
+    if segment_ids is not None and segment_ids.shape != (B, T):
+        raise ValueError(f"segment_ids must be [B, T] = {(B, T)}; got {segment_ids.shape}")
 
 
 def unsupported_reason(implementation: str, q, k) -> str | None:
-  """Why a Pallas kernel cannot run these inputs, or None if it can."""
-  D = q.shape[-1]
-  if q.dtype not in _KERNEL_DTYPES or k.dtype != q.dtype:
-    return (f"{implementation} needs q/k/v of one dtype among float32, "
-            f"bfloat16, float16; got {q.dtype}/{k.dtype}")
-  if D > _MAX_HEAD_DIM:
-    return f"{implementation} supports head_dim <= {_MAX_HEAD_DIM}; got {D}"
-  return None
+    """Why a Pallas kernel cannot run these inputs, or None if it can."""
+    D = q.shape[-1]
+    if q.dtype not in _KERNEL_DTYPES or k.dtype != q.dtype:
+        return (
+            f"{implementation} needs q/k/v of one dtype among float32, "
+            f"bfloat16, float16; got {q.dtype}/{k.dtype}"
+        )
+    if D > _MAX_HEAD_DIM:
+        return f"{implementation} supports head_dim <= {_MAX_HEAD_DIM}; got {D}"
+    return None
 
 
 def _cudnn(q, k, v, segment_ids, *, causal, sm_scale):
-  if segment_ids is not None:
-    raise ValueError(
-        "implementation='cudnn' does not support segment_ids: cuDNN here "
-        "cannot mask across packed documents; use 'pallas_gpu' or 'xla'.")
-  return jax.nn.dot_product_attention(
-      q, k, v, scale=sm_scale, is_causal=causal, implementation="cudnn")
+    if segment_ids is not None:
+        raise ValueError(
+            "implementation='cudnn' does not support segment_ids: cuDNN here "
+            "cannot mask across packed documents; use 'pallas_gpu' or 'xla'."
+        )
+    return jax.nn.dot_product_attention(q, k, v, scale=sm_scale, is_causal=causal, implementation="cudnn")
 
 
 def attention(
@@ -81,53 +80,55 @@ def attention(
     sm_scale: float | None = None,
     block_sizes=None,
 ) -> jax.Array:
-  """Attention over [B, T, H, D] with GQA and packed segments.
+    """Attention over [B, T, H, D] with GQA and packed segments.
 
-  Args:
-    q_BxTxHxD, k_BxTxKxD, v_BxTxKxD: queries, keys, values; KV_H divides H.
-    segment_ids_BxT: int32 document ids, 0 = padding (outputs zeros). A token
-      attends only to earlier-or-equal (if causal) tokens of its own segment.
-    causal: causal masking.
-    implementation: one of IMPLEMENTATIONS.
-    interpret: run Pallas kernels in interpret mode (CPU testing).
-    sm_scale: logit scale; default 1/sqrt(D).
-    block_sizes: optional `pallas_gpu.BlockSizes` (pallas_gpu only).
-  Returns:
-    [B, T, H, D] in q's dtype.
-  """
-  if implementation not in IMPLEMENTATIONS:
-    raise ValueError(
-        f"unknown attention implementation {implementation!r}; valid: "
-        f"{', '.join(IMPLEMENTATIONS)}")
-  q, k, v, seg = q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT
-  _check_shapes(q, k, v, seg)
-  if sm_scale is None:
-    sm_scale = q.shape[-1] ** -0.5
+    Args:
+      q_BxTxHxD, k_BxTxKxD, v_BxTxKxD: queries, keys, values; KV_H divides H.
+      segment_ids_BxT: int32 document ids, 0 = padding (outputs zeros). A token
+        attends only to earlier-or-equal (if causal) tokens of its own segment.
+      causal: causal masking.
+      implementation: one of IMPLEMENTATIONS.
+      interpret: run Pallas kernels in interpret mode (CPU testing).
+      sm_scale: logit scale; default 1/sqrt(D).
+      block_sizes: optional `pallas_gpu.BlockSizes` (pallas_gpu only).
+    Returns:
+      [B, T, H, D] in q's dtype.
+    """
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"unknown attention implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
+        )
+    q, k, v, seg = q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT
+    _check_shapes(q, k, v, seg)
+    if sm_scale is None:
+        sm_scale = q.shape[-1] ** -0.5
 
-  impl = implementation
-  if impl == "auto":
-    backend = jax.default_backend()
-    impl = {"gpu": "pallas_gpu", "cuda": "pallas_gpu", "rocm": "pallas_gpu",
-            "tpu": "pallas_tpu"}.get(backend, "xla")
-    if impl != "xla":
-      reason = unsupported_reason(impl, q, k)
-      if reason is not None:
-        _log_once(reason)
-        impl = "xla"
-  elif impl in ("pallas_gpu", "pallas_tpu"):
-    reason = unsupported_reason(impl, q, k)
-    if reason is not None:
-      raise ValueError(reason + " (use implementation='auto' to fall back)")
+    impl = implementation
+    if impl == "auto":
+        backend = jax.default_backend()
+        impl = {"gpu": "pallas_gpu", "cuda": "pallas_gpu", "rocm": "pallas_gpu", "tpu": "pallas_tpu"}.get(
+            backend, "xla"
+        )
+        if impl != "xla":
+            reason = unsupported_reason(impl, q, k)
+            if reason is not None:
+                _log_once(reason)
+                impl = "xla"
+    elif impl in ("pallas_gpu", "pallas_tpu"):
+        reason = unsupported_reason(impl, q, k)
+        if reason is not None:
+            raise ValueError(reason + " (use implementation='auto' to fall back)")
 
-  if impl == "xla":
-    return reference.attention(q, k, v, seg, causal=causal, sm_scale=sm_scale)
-  if impl == "cudnn":
-    return _cudnn(q, k, v, seg, causal=causal, sm_scale=sm_scale)
-  if impl == "pallas_gpu":
-    from code_in_pretraining.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
-    return pallas_gpu.attention(
-        q, k, v, seg, causal=causal, sm_scale=sm_scale,
-        block_sizes=block_sizes, interpret=interpret)
-  from code_in_pretraining.kernels import pallas_tpu  # pylint: disable=g-import-not-at-top
-  return pallas_tpu.attention(
-      q, k, v, seg, causal=causal, sm_scale=sm_scale, interpret=interpret)
+    if impl == "xla":
+        return reference.attention(q, k, v, seg, causal=causal, sm_scale=sm_scale)
+    if impl == "cudnn":
+        return _cudnn(q, k, v, seg, causal=causal, sm_scale=sm_scale)
+    if impl == "pallas_gpu":
+        from code_in_pretraining.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
+
+        return pallas_gpu.attention(
+            q, k, v, seg, causal=causal, sm_scale=sm_scale, block_sizes=block_sizes, interpret=interpret
+        )
+    from code_in_pretraining.kernels import pallas_tpu  # pylint: disable=g-import-not-at-top
+
+    return pallas_tpu.attention(q, k, v, seg, causal=causal, sm_scale=sm_scale, interpret=interpret)

@@ -44,80 +44,82 @@ _INT_MAX = 2**31 - 1
 
 
 def _compiler_params(num_warps: int, num_stages: int):
-  """Triton compiler params; the class was renamed across JAX versions."""
-  from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
+    """Triton compiler params; the class was renamed across JAX versions."""
+    from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
 
-  cls = getattr(plgpu, "CompilerParams", None) or getattr(
-      plgpu, "TritonCompilerParams"
-  )
-  return cls(num_warps=num_warps, num_stages=num_stages)
+    cls = getattr(plgpu, "CompilerParams", None) or getattr(plgpu, "TritonCompilerParams")
+    return cls(num_warps=num_warps, num_stages=num_stages)
 
 
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
-  """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
+    """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
 
-  `for_head_dim` gives the defaults, from per-kernel tuning on an H100 (jax
-  0.11.2, bf16, causal, T=2048..8192; benchmarks/RESULTS.md): 64x64 dQ and
-  dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV is
-  as fast at head_dim 64, T=8192, but 3x slower at T=2048 and head_dim 128);
-  the forward 64x128 at head_dim 64 and 128x64 with 8 warps at head_dim 128.
-  `None` warps means 4 for head_dim <= 64, else 8; dq warps/stages default
-  to the dK/dV ones (`num_warps_bwd`, `num_stages_bwd`).
-  """
+    `for_head_dim` gives the defaults, from per-kernel tuning on an H100 (jax
+    0.11.2, bf16, causal, T=2048..8192; benchmarks/RESULTS.md): 64x64 dQ and
+    dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV is
+    as fast at head_dim 64, T=8192, but 3x slower at T=2048 and head_dim 128);
+    the forward 64x128 at head_dim 64 and 128x64 with 8 warps at head_dim 128.
+    `None` warps means 4 for head_dim <= 64, else 8; dq warps/stages default
+    to the dK/dV ones (`num_warps_bwd`, `num_stages_bwd`).
+    """
 
-  block_q: int = 64
-  block_k: int = 128
-  block_q_dkv: int = 64
-  block_k_dkv: int = 64
-  block_q_dq: int = 64
-  block_k_dq: int = 64
-  num_warps: int | None = 4
-  num_stages: int = 2
-  num_warps_bwd: int | None = 4
-  num_stages_bwd: int = 2
-  num_warps_dq: int | None = None
-  num_stages_dq: int | None = None
-  # With segments, run the forward's mask-free tiles in their own loop (the
-  # backward kernels always do). False: one masked loop over all tiles.
-  split_fwd: bool = True
+    block_q: int = 64
+    block_k: int = 128
+    block_q_dkv: int = 64
+    block_k_dkv: int = 64
+    block_q_dq: int = 64
+    block_k_dq: int = 64
+    num_warps: int | None = 4
+    num_stages: int = 2
+    num_warps_bwd: int | None = 4
+    num_stages_bwd: int = 2
+    num_warps_dq: int | None = None
+    num_stages_dq: int | None = None
+    # With segments, run the forward's mask-free tiles in their own loop (the
+    # backward kernels always do). False: one masked loop over all tiles.
+    split_fwd: bool = True
 
-  @classmethod
-  def for_head_dim(cls, head_dim: int) -> "BlockSizes":
-    if head_dim <= 64:
-      return cls()
-    return cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
+    @classmethod
+    def for_head_dim(cls, head_dim: int) -> "BlockSizes":
+        if head_dim <= 64:
+            return cls()
+        return cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
 
-  def clamp(self, seq_len: int) -> "BlockSizes":
-    """Shrinks tiles for short sequences so padding stays below one tile."""
-    cap = max(16, pl.next_power_of_2(seq_len))
-    blocks = {
-        f.name: min(getattr(self, f.name), cap)
-        for f in dataclasses.fields(self)
-        if f.name.startswith("block_")
-    }
-    for name, b in blocks.items():
-      if b < 16 or b & (b - 1):
-        raise ValueError(f"{name}={b} must be a power of two >= 16")
-    return dataclasses.replace(self, **blocks)
+    def clamp(self, seq_len: int) -> "BlockSizes":
+        """Shrinks tiles for short sequences so padding stays below one tile."""
+        cap = max(16, pl.next_power_of_2(seq_len))
+        blocks = {
+            f.name: min(getattr(self, f.name), cap)
+            for f in dataclasses.fields(self)
+            if f.name.startswith("block_")
+        }
+        for name, b in blocks.items():
+            if b < 16 or b & (b - 1):
+                raise ValueError(f"{name}={b} must be a power of two >= 16")
+        return dataclasses.replace(self, **blocks)
 
-  @property
-  def max_block(self) -> int:
-    return max(
-        self.block_q, self.block_k, self.block_q_dkv, self.block_k_dkv,
-        self.block_q_dq, self.block_k_dq,
-    )
+    @property
+    def max_block(self) -> int:
+        return max(
+            self.block_q,
+            self.block_k,
+            self.block_q_dkv,
+            self.block_k_dkv,
+            self.block_q_dq,
+            self.block_k_dq,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class _Config:
-  """Static (hashable) parameters of one padded attention problem."""
+    """Static (hashable) parameters of one padded attention problem."""
 
-  causal: bool
-  sm_scale: float
-  has_segments: bool
-  blocks: BlockSizes
-  interpret: bool
+    causal: bool
+    sm_scale: float
+    has_segments: bool
+    blocks: BlockSizes
+    interpret: bool
 
 
 # --------------------------------------------------------------------------
@@ -126,131 +128,123 @@ class _Config:
 
 
 def _segment_extents(seg_BxT: jax.Array):
-  """First and last position of each token's segment.
+    """First and last position of each token's segment.
 
-  Exact when, along each row, the nonzero segment ids never decrease (the
-  usual packing: 1, 1, 2, 2, 2, 3, 0, 0). Rows where a nonzero id decreases
-  (e.g. 1, 2, 1) get start=0 and end=T-1, i.e. only the causal bound is used.
-  """
-  B, T = seg_BxT.shape
-  pos_1xT = jnp.arange(T, dtype=jnp.int32)[None, :]
-  nonzero_BxT = seg_BxT != 0
-  run_max_BxT = lax.cummax(seg_BxT, axis=1)
-  prev_max_BxT = jnp.concatenate(
-      [jnp.zeros((B, 1), seg_BxT.dtype), run_max_BxT[:, :-1]], axis=1
-  )
-  monotone_Bx1 = jnp.all(~nonzero_BxT | (seg_BxT >= prev_max_BxT), axis=1,
-                         keepdims=True)
-  is_first_BxT = nonzero_BxT & (seg_BxT > prev_max_BxT)
-  start_BxT = lax.cummax(jnp.where(is_first_BxT, pos_1xT, 0), axis=1)
+    Exact when, along each row, the nonzero segment ids never decrease (the
+    usual packing: 1, 1, 2, 2, 2, 3, 0, 0). Rows where a nonzero id decreases
+    (e.g. 1, 2, 1) get start=0 and end=T-1, i.e. only the causal bound is used.
+    """
+    B, T = seg_BxT.shape
+    pos_1xT = jnp.arange(T, dtype=jnp.int32)[None, :]
+    nonzero_BxT = seg_BxT != 0
+    run_max_BxT = lax.cummax(seg_BxT, axis=1)
+    prev_max_BxT = jnp.concatenate([jnp.zeros((B, 1), seg_BxT.dtype), run_max_BxT[:, :-1]], axis=1)
+    monotone_Bx1 = jnp.all(~nonzero_BxT | (seg_BxT >= prev_max_BxT), axis=1, keepdims=True)
+    is_first_BxT = nonzero_BxT & (seg_BxT > prev_max_BxT)
+    start_BxT = lax.cummax(jnp.where(is_first_BxT, pos_1xT, 0), axis=1)
 
-  seg_or_max_BxT = jnp.where(nonzero_BxT, seg_BxT, _INT_MAX)
-  next_min_BxT = jnp.concatenate(
-      [lax.cummin(seg_or_max_BxT, axis=1, reverse=True)[:, 1:],
-       jnp.full((B, 1), _INT_MAX, seg_BxT.dtype)],
-      axis=1,
-  )
-  is_last_BxT = nonzero_BxT & (seg_BxT < next_min_BxT)
-  end_BxT = lax.cummin(
-      jnp.where(is_last_BxT, pos_1xT, T - 1), axis=1, reverse=True
-  )
-  start_BxT = jnp.where(monotone_Bx1, start_BxT, 0)
-  end_BxT = jnp.where(monotone_Bx1, end_BxT, T - 1)
-  return start_BxT, end_BxT
+    seg_or_max_BxT = jnp.where(nonzero_BxT, seg_BxT, _INT_MAX)
+    next_min_BxT = jnp.concatenate(
+        [lax.cummin(seg_or_max_BxT, axis=1, reverse=True)[:, 1:], jnp.full((B, 1), _INT_MAX, seg_BxT.dtype)],
+        axis=1,
+    )
+    is_last_BxT = nonzero_BxT & (seg_BxT < next_min_BxT)
+    end_BxT = lax.cummin(jnp.where(is_last_BxT, pos_1xT, T - 1), axis=1, reverse=True)
+    start_BxT = jnp.where(monotone_Bx1, start_BxT, 0)
+    end_BxT = jnp.where(monotone_Bx1, end_BxT, T - 1)
+    return start_BxT, end_BxT
 
 
 def _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows: int, cols: int):
-  """Per row-tile [lo, hi) range of column tiles, from per-token ranges.
+    """Per row-tile [lo, hi) range of column tiles, from per-token ranges.
 
-  Tiles with no valid (non-padding) token get the empty range [0, 0).
-  """
-  B, T = lo_BxT.shape
-  lo_BxN = jnp.where(valid_BxT, lo_BxT, _INT_MAX).reshape(B, T // rows, rows)
-  hi_BxN = jnp.where(valid_BxT, hi_BxT, 0).reshape(B, T // rows, rows)
-  lo_BxN = lo_BxN.min(axis=-1)
-  hi_BxN = hi_BxN.max(axis=-1)
-  empty_BxN = hi_BxN == 0
-  lo_tile = jnp.where(empty_BxN, 0, lo_BxN // cols)
-  hi_tile = jnp.where(empty_BxN, 0, (hi_BxN + cols - 1) // cols)
-  return lo_tile.astype(jnp.int32), hi_tile.astype(jnp.int32)
+    Tiles with no valid (non-padding) token get the empty range [0, 0).
+    """
+    B, T = lo_BxT.shape
+    lo_BxN = jnp.where(valid_BxT, lo_BxT, _INT_MAX).reshape(B, T // rows, rows)
+    hi_BxN = jnp.where(valid_BxT, hi_BxT, 0).reshape(B, T // rows, rows)
+    lo_BxN = lo_BxN.min(axis=-1)
+    hi_BxN = hi_BxN.max(axis=-1)
+    empty_BxN = hi_BxN == 0
+    lo_tile = jnp.where(empty_BxN, 0, lo_BxN // cols)
+    hi_tile = jnp.where(empty_BxN, 0, (hi_BxN + cols - 1) // cols)
+    return lo_tile.astype(jnp.int32), hi_tile.astype(jnp.int32)
 
 
 def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-  """Tile ranges for the query side (forward, dq) or key side (dk/dv).
+    """Tile ranges for the query side (forward, dq) or key side (dk/dv).
 
-  Query side: query t needs keys [start(t), t] (causal) or
-  [start(t), end(t)] (not causal). Key side, the transpose: key s is needed by
-  queries [s, end(s)] (causal) or [start(s), end(s)].
-  """
-  B, T = seg_BxT.shape
-  pos_BxT = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), (B, T))
-  if cfg.has_segments:
-    start_BxT, end_BxT = _segment_extents(seg_BxT)
-    valid_BxT = seg_BxT != 0
-  else:
-    start_BxT = jnp.zeros_like(pos_BxT)
-    end_BxT = jnp.full_like(pos_BxT, T - 1)
-    valid_BxT = jnp.ones((B, T), bool)
-  if key_side:
-    lo_BxT = pos_BxT if cfg.causal else start_BxT
-    hi_BxT = end_BxT + 1
-  else:
-    lo_BxT = start_BxT
-    hi_BxT = pos_BxT + 1 if cfg.causal else end_BxT + 1
-  return _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows, cols)
+    Query side: query t needs keys [start(t), t] (causal) or
+    [start(t), end(t)] (not causal). Key side, the transpose: key s is needed by
+    queries [s, end(s)] (causal) or [start(s), end(s)].
+    """
+    B, T = seg_BxT.shape
+    pos_BxT = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), (B, T))
+    if cfg.has_segments:
+        start_BxT, end_BxT = _segment_extents(seg_BxT)
+        valid_BxT = seg_BxT != 0
+    else:
+        start_BxT = jnp.zeros_like(pos_BxT)
+        end_BxT = jnp.full_like(pos_BxT, T - 1)
+        valid_BxT = jnp.ones((B, T), bool)
+    if key_side:
+        lo_BxT = pos_BxT if cfg.causal else start_BxT
+        hi_BxT = end_BxT + 1
+    else:
+        lo_BxT = start_BxT
+        hi_BxT = pos_BxT + 1 if cfg.causal else end_BxT + 1
+    return _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows, cols)
 
 
 def _uniform_ids(seg_BxT, size: int, other: int):
-  """Per tile: its segment id if all its tokens share one nonzero id."""
-  B, T = seg_BxT.shape
-  seg_BxNxS = seg_BxT.reshape(B, T // size, size)
-  lo_BxN, hi_BxN = seg_BxNxS.min(axis=-1), seg_BxNxS.max(axis=-1)
-  return jnp.where((lo_BxN == hi_BxN) & (lo_BxN != 0), lo_BxN, other)
+    """Per tile: its segment id if all its tokens share one nonzero id."""
+    B, T = seg_BxT.shape
+    seg_BxNxS = seg_BxT.reshape(B, T // size, size)
+    lo_BxN, hi_BxN = seg_BxNxS.min(axis=-1), seg_BxNxS.max(axis=-1)
+    return jnp.where((lo_BxN == hi_BxN) & (lo_BxN != 0), lo_BxN, other)
 
 
-def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *,
-                 key_side: bool):
-  """Per row tile, a [first, end) range of column tiles that need no mask.
+def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
+    """Per row tile, a [first, end) range of column tiles that need no mask.
 
-  A (row, column) tile pair is fully visible when both tiles hold a single
-  nonzero segment id, the same one, and (causal) its first query comes at or
-  after its last key. Exact for any segment ids: when the fully visible
-  tiles of a row are not contiguous the range is empty (all tiles masked).
-  """
-  B, T = seg_BxT.shape
-  R, C = T // rows, T // cols
-  r_R = jnp.arange(R, dtype=jnp.int32)
-  if not cfg.has_segments:  # closed form; every tile is full unless causal
-    first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
-    if cfg.causal and key_side:  # first query tile >= the last key
-      first_R = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
-    elif cfg.causal:  # last key < the first query
-      end_R = lax.div(r_R * rows + 1, cols)
-    return (jnp.broadcast_to(first_R, (B, R)),
-            jnp.broadcast_to(end_R, (B, R)))
-  u_BxR = _uniform_ids(seg_BxT, rows, -1)
-  u_BxC = _uniform_ids(seg_BxT, cols, -2)
-  full_BxRxC = u_BxR[:, :, None] == u_BxC[:, None, :]
-  if cfg.causal:
-    r_Rx1 = r_R[:, None]
-    c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
-    if key_side:
-      ok_RxC = c_1xC * cols >= r_Rx1 * rows + rows - 1
-    else:
-      ok_RxC = r_Rx1 * rows >= c_1xC * cols + cols - 1
-    full_BxRxC = full_BxRxC & ok_RxC[None]
-  first_BxR = jnp.argmax(full_BxRxC, axis=-1).astype(jnp.int32)
-  end_BxR = C - jnp.argmax(full_BxRxC[..., ::-1], axis=-1).astype(jnp.int32)
-  count_BxR = full_BxRxC.sum(axis=-1, dtype=jnp.int32)
-  ok_BxR = (count_BxR > 0) & (count_BxR == end_BxR - first_BxR)
-  return (jnp.where(ok_BxR, first_BxR, 0), jnp.where(ok_BxR, end_BxR, 0))
+    A (row, column) tile pair is fully visible when both tiles hold a single
+    nonzero segment id, the same one, and (causal) its first query comes at or
+    after its last key. Exact for any segment ids: when the fully visible
+    tiles of a row are not contiguous the range is empty (all tiles masked).
+    """
+    B, T = seg_BxT.shape
+    R, C = T // rows, T // cols
+    r_R = jnp.arange(R, dtype=jnp.int32)
+    if not cfg.has_segments:  # closed form; every tile is full unless causal
+        first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+        if cfg.causal and key_side:  # first query tile >= the last key
+            first_R = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
+        elif cfg.causal:  # last key < the first query
+            end_R = lax.div(r_R * rows + 1, cols)
+        return (jnp.broadcast_to(first_R, (B, R)), jnp.broadcast_to(end_R, (B, R)))
+    u_BxR = _uniform_ids(seg_BxT, rows, -1)
+    u_BxC = _uniform_ids(seg_BxT, cols, -2)
+    full_BxRxC = u_BxR[:, :, None] == u_BxC[:, None, :]
+    if cfg.causal:
+        r_Rx1 = r_R[:, None]
+        c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
+        if key_side:
+            ok_RxC = c_1xC * cols >= r_Rx1 * rows + rows - 1
+        else:
+            ok_RxC = r_Rx1 * rows >= c_1xC * cols + cols - 1
+        full_BxRxC = full_BxRxC & ok_RxC[None]
+    first_BxR = jnp.argmax(full_BxRxC, axis=-1).astype(jnp.int32)
+    end_BxR = C - jnp.argmax(full_BxRxC[..., ::-1], axis=-1).astype(jnp.int32)
+    count_BxR = full_BxRxC.sum(axis=-1, dtype=jnp.int32)
+    ok_BxR = (count_BxR > 0) & (count_BxR == end_BxR - first_BxR)
+    return (jnp.where(ok_BxR, first_BxR, 0), jnp.where(ok_BxR, end_BxR, 0))
 
 
 def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-  """[lo, first_full, end_full, hi) column-tile bounds per row tile."""
-  lo, hi = _ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
-  first, end = _full_ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
-  return lo, first, end, hi
+    """[lo, first_full, end_full, hi) column-tile bounds per row tile."""
+    lo, hi = _ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
+    first, end = _full_ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
+    return lo, first, end, hi
 
 
 # --------------------------------------------------------------------------
@@ -259,207 +253,208 @@ def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
 
 
 def _dot(a, b, contract_a: int, contract_b: int):
-  """2-D matmul with float32 accumulation (exact f32 for f32 inputs)."""
-  precision = lax.Precision.HIGHEST if a.dtype == jnp.float32 else None
-  return lax.dot_general(
-      a, b, (((contract_a,), (contract_b,)), ((), ())),
-      precision=precision, preferred_element_type=jnp.float32,
-  )
+    """2-D matmul with float32 accumulation (exact f32 for f32 inputs)."""
+    precision = lax.Precision.HIGHEST if a.dtype == jnp.float32 else None
+    return lax.dot_general(
+        a,
+        b,
+        (((contract_a,), (contract_b,)), ((), ())),
+        precision=precision,
+        preferred_element_type=jnp.float32,
+    )
 
 
 def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
-  """Visibility of keys from queries: [q, k], or [k, q] if keys_first."""
-  if keys_first:
-    rows_pos, cols_pos, rows_seg, cols_seg = k_pos, q_pos, k_seg, q_seg
-  else:
-    rows_pos, cols_pos, rows_seg, cols_seg = q_pos, k_pos, q_seg, k_seg
-  mask = None
-  if causal:
+    """Visibility of keys from queries: [q, k], or [k, q] if keys_first."""
     if keys_first:
-      mask = rows_pos[:, None] <= cols_pos[None, :]
+        rows_pos, cols_pos, rows_seg, cols_seg = k_pos, q_pos, k_seg, q_seg
     else:
-      mask = rows_pos[:, None] >= cols_pos[None, :]
-  if q_seg is not None:
-    same = rows_seg[:, None] == cols_seg[None, :]
-    mask = same if mask is None else mask & same
-  return mask
+        rows_pos, cols_pos, rows_seg, cols_seg = q_pos, k_pos, q_seg, k_seg
+    mask = None
+    if causal:
+        if keys_first:
+            mask = rows_pos[:, None] <= cols_pos[None, :]
+        else:
+            mask = rows_pos[:, None] >= cols_pos[None, :]
+    if q_seg is not None:
+        same = rows_seg[:, None] == cols_seg[None, :]
+        mask = same if mask is None else mask & same
+    return mask
 
 
-def _loops(bound_refs, body, carry, *, lead: bool, trail: bool,
-           split: bool = True):
-  """Runs body over tiles [lo, hi), masked=False only on [first, end).
+def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, split: bool = True):
+    """Runs body over tiles [lo, hi), masked=False only on [first, end).
 
-  `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
-  non-empty; when not, the wrapper guarantees first == lo / end == hi and
-  no masked loop is emitted there. split=False: one masked loop.
-  """
-  lo, first, end, hi = (r[()] for r in bound_refs)
-  if not split:
-    return lax.fori_loop(lo, hi, functools.partial(body, masked=True), carry)
-  first = jnp.minimum(jnp.maximum(first, lo), hi)
-  end = jnp.minimum(jnp.maximum(end, first), hi)
-  masked = functools.partial(body, masked=True)
-  unmasked = functools.partial(body, masked=False)
-  start = lo
-  if lead:
-    carry = lax.fori_loop(lo, first, masked, carry)
-    start = first
-  if not trail:
-    return lax.fori_loop(start, hi, unmasked, carry)
-  carry = lax.fori_loop(start, end, unmasked, carry)
-  return lax.fori_loop(end, hi, masked, carry)
+    `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
+    non-empty; when not, the wrapper guarantees first == lo / end == hi and
+    no masked loop is emitted there. split=False: one masked loop.
+    """
+    lo, first, end, hi = (r[()] for r in bound_refs)
+    if not split:
+        return lax.fori_loop(lo, hi, functools.partial(body, masked=True), carry)
+    first = jnp.minimum(jnp.maximum(first, lo), hi)
+    end = jnp.minimum(jnp.maximum(end, first), hi)
+    masked = functools.partial(body, masked=True)
+    unmasked = functools.partial(body, masked=False)
+    start = lo
+    if lead:
+        carry = lax.fori_loop(lo, first, masked, carry)
+        start = first
+    if not trail:
+        return lax.fori_loop(start, hi, unmasked, carry)
+    carry = lax.fori_loop(start, end, unmasked, carry)
+    return lax.fori_loop(end, hi, masked, carry)
 
 
 def _query_tile():
-  """Query-side grids run the last (for causal: heaviest) tile first."""
-  return pl.num_programs(0) - 1 - pl.program_id(0)
+    """Query-side grids run the last (for causal: heaviest) tile first."""
+    return pl.num_programs(0) - 1 - pl.program_id(0)
 
 
 def _fwd_kernel(*refs, cfg: _Config):
-  """One query tile against its key-tile range, online softmax in float32."""
-  bound_refs, (q_ref, k_ref, v_ref), refs = refs[:4], refs[4:7], refs[7:]
-  if cfg.has_segments:
-    qseg_ref, kseg_ref, o_ref, lse_ref = refs
-  else:
-    (o_ref, lse_ref), qseg_ref, kseg_ref = refs, None, None
-  bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
-  i = _query_tile()
-  q_bqxD = q_ref[...]
-  q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
-  q_seg = None if qseg_ref is None else qseg_ref[...]
-  scale = cfg.sm_scale * _LOG2E
+    """One query tile against its key-tile range, online softmax in float32."""
+    bound_refs, (q_ref, k_ref, v_ref), refs = refs[:4], refs[4:7], refs[7:]
+    if cfg.has_segments:
+        qseg_ref, kseg_ref, o_ref, lse_ref = refs
+    else:
+        (o_ref, lse_ref), qseg_ref, kseg_ref = refs, None, None
+    bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
+    i = _query_tile()
+    q_bqxD = q_ref[...]
+    q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+    q_seg = None if qseg_ref is None else qseg_ref[...]
+    scale = cfg.sm_scale * _LOG2E
 
-  def body(j, carry, *, masked: bool):
-    acc_bqxD, m_bq, l_bq = carry
-    k_slice = pl.ds(j * bk, bk)
-    k_bkxD = k_ref[k_slice, :]
-    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
-    if masked:
-      k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-      k_seg = None if kseg_ref is None else kseg_ref[k_slice]
-      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
-      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
-    m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1))
-    alpha = jnp.exp2(m_bq - m_new)
-    p_bqxbk = jnp.exp2(s_bqxbk - m_new[:, None])
-    l_new = alpha * l_bq + jnp.sum(p_bqxbk, axis=1)
-    v_bkxD = v_ref[k_slice, :]
-    acc_bqxD = acc_bqxD * alpha[:, None] + _dot(
-        p_bqxbk.astype(v_bkxD.dtype), v_bkxD, 1, 0
+    def body(j, carry, *, masked: bool):
+        acc_bqxD, m_bq, l_bq = carry
+        k_slice = pl.ds(j * bk, bk)
+        k_bkxD = k_ref[k_slice, :]
+        s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+        if masked:
+            k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+            k_seg = None if kseg_ref is None else kseg_ref[k_slice]
+            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
+            s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+        m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1))
+        alpha = jnp.exp2(m_bq - m_new)
+        p_bqxbk = jnp.exp2(s_bqxbk - m_new[:, None])
+        l_new = alpha * l_bq + jnp.sum(p_bqxbk, axis=1)
+        v_bkxD = v_ref[k_slice, :]
+        acc_bqxD = acc_bqxD * alpha[:, None] + _dot(p_bqxbk.astype(v_bkxD.dtype), v_bkxD, 1, 0)
+        return acc_bqxD, m_new, l_new
+
+    carry = (
+        jnp.zeros(q_bqxD.shape, jnp.float32),
+        jnp.full((bq,), _NEG, jnp.float32),
+        jnp.zeros((bq,), jnp.float32),
     )
-    return acc_bqxD, m_new, l_new
-
-  carry = (
-      jnp.zeros(q_bqxD.shape, jnp.float32),
-      jnp.full((bq,), _NEG, jnp.float32),
-      jnp.zeros((bq,), jnp.float32),
-  )
-  acc, m, l = _loops(
-      bound_refs, body, carry, lead=cfg.has_segments,
-      trail=cfg.has_segments or cfg.causal,
-      split=cfg.blocks.split_fwd or not cfg.has_segments,
-  )
-  l_safe = jnp.where(l == 0.0, 1.0, l)
-  o_bqxD = acc / l_safe[:, None]
-  lse_bq = m + jnp.log2(l_safe)
-  if q_seg is not None:
-    valid = q_seg != 0
-    o_bqxD = jnp.where(valid[:, None], o_bqxD, 0.0)
-    lse_bq = jnp.where(valid, lse_bq, _POS)
-  o_ref[...] = o_bqxD.astype(o_ref.dtype)
-  lse_ref[...] = lse_bq
+    acc, m, l = _loops(
+        bound_refs,
+        body,
+        carry,
+        lead=cfg.has_segments,
+        trail=cfg.has_segments or cfg.causal,
+        split=cfg.blocks.split_fwd or not cfg.has_segments,
+    )
+    l_safe = jnp.where(l == 0.0, 1.0, l)
+    o_bqxD = acc / l_safe[:, None]
+    lse_bq = m + jnp.log2(l_safe)
+    if q_seg is not None:
+        valid = q_seg != 0
+        o_bqxD = jnp.where(valid[:, None], o_bqxD, 0.0)
+        lse_bq = jnp.where(valid, lse_bq, _POS)
+    o_ref[...] = o_bqxD.astype(o_ref.dtype)
+    lse_ref[...] = lse_bq
 
 
 def _dq_kernel(*refs, cfg: _Config):
-  """dQ for one query tile (P recomputed from the saved logsumexp).
+    """dQ for one query tile (P recomputed from the saved logsumexp).
 
-  Also writes delta = rowsum(dO * O), which the dK/dV kernel reads.
-  """
-  bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
-  q_ref, k_ref, v_ref, o_ref, do_ref, lse_ref = in_refs
-  if cfg.has_segments:
-    qseg_ref, kseg_ref, dq_ref, delta_ref = refs
-  else:
-    (dq_ref, delta_ref), qseg_ref, kseg_ref = refs, None, None
-  bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
-  i = _query_tile()
-  q_bqxD = q_ref[...]
-  do_bqxD = do_ref[...]
-  lse_bq = lse_ref[...]
-  delta_bq = jnp.sum(
-      do_bqxD.astype(jnp.float32) * o_ref[...].astype(jnp.float32), axis=1
-  )
-  q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
-  q_seg = None if qseg_ref is None else qseg_ref[...]
-  scale = cfg.sm_scale * _LOG2E
+    Also writes delta = rowsum(dO * O), which the dK/dV kernel reads.
+    """
+    bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
+    q_ref, k_ref, v_ref, o_ref, do_ref, lse_ref = in_refs
+    if cfg.has_segments:
+        qseg_ref, kseg_ref, dq_ref, delta_ref = refs
+    else:
+        (dq_ref, delta_ref), qseg_ref, kseg_ref = refs, None, None
+    bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
+    i = _query_tile()
+    q_bqxD = q_ref[...]
+    do_bqxD = do_ref[...]
+    lse_bq = lse_ref[...]
+    delta_bq = jnp.sum(do_bqxD.astype(jnp.float32) * o_ref[...].astype(jnp.float32), axis=1)
+    q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+    q_seg = None if qseg_ref is None else qseg_ref[...]
+    scale = cfg.sm_scale * _LOG2E
 
-  def body(j, dq_bqxD, *, masked: bool):
-    k_slice = pl.ds(j * bk, bk)
-    k_bkxD = k_ref[k_slice, :]
-    v_bkxD = v_ref[k_slice, :]
-    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
-    if masked:
-      k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-      k_seg = None if kseg_ref is None else kseg_ref[k_slice]
-      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
-      s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
-    p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
-    dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
-    ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
-    return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
+    def body(j, dq_bqxD, *, masked: bool):
+        k_slice = pl.ds(j * bk, bk)
+        k_bkxD = k_ref[k_slice, :]
+        v_bkxD = v_ref[k_slice, :]
+        s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+        if masked:
+            k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+            k_seg = None if kseg_ref is None else kseg_ref[k_slice]
+            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
+            s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+        p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
+        dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
+        ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
+        return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
 
-  dq = jnp.zeros(q_bqxD.shape, jnp.float32)
-  dq = _loops(bound_refs, body, dq, lead=cfg.has_segments,
-              trail=cfg.has_segments or cfg.causal)
-  dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
-  delta_ref[...] = delta_bq
+    dq = jnp.zeros(q_bqxD.shape, jnp.float32)
+    dq = _loops(bound_refs, body, dq, lead=cfg.has_segments, trail=cfg.has_segments or cfg.causal)
+    dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
+    delta_ref[...] = delta_bq
 
 
 def _dkv_kernel(*refs, cfg: _Config):
-  """dK, dV for one key tile (one query head) over its query-tile range.
+    """dK, dV for one key tile (one query head) over its query-tile range.
 
-  Works on transposed [key, query] tiles so that P^T and dS^T feed the
-  dV += P^T dO and dK += dS^T Q dots directly, without register transposes.
-  """
-  bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
-  q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs
-  if cfg.has_segments:
-    qseg_ref, kseg_ref, dk_ref, dv_ref = refs
-  else:
-    (dk_ref, dv_ref), qseg_ref, kseg_ref = refs, None, None
-  bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
-  j = pl.program_id(0)
-  k_bkxD = k_ref[...]
-  v_bkxD = v_ref[...]
-  k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-  k_seg = None if kseg_ref is None else kseg_ref[...]
-  scale = cfg.sm_scale * _LOG2E
+    Works on transposed [key, query] tiles so that P^T and dS^T feed the
+    dV += P^T dO and dK += dS^T Q dots directly, without register transposes.
+    """
+    bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
+    q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs
+    if cfg.has_segments:
+        qseg_ref, kseg_ref, dk_ref, dv_ref = refs
+    else:
+        (dk_ref, dv_ref), qseg_ref, kseg_ref = refs, None, None
+    bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
+    j = pl.program_id(0)
+    k_bkxD = k_ref[...]
+    v_bkxD = v_ref[...]
+    k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+    k_seg = None if kseg_ref is None else kseg_ref[...]
+    scale = cfg.sm_scale * _LOG2E
 
-  def body(i, carry, *, masked: bool):
-    dk_bkxD, dv_bkxD = carry
-    q_slice = pl.ds(i * bq, bq)
-    q_bqxD = q_ref[q_slice, :]
-    do_bqxD = do_ref[q_slice, :]
-    lse_bq = lse_ref[q_slice]
-    delta_bq = delta_ref[q_slice]
-    st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
-    if masked:
-      q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
-      q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-      mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
-      st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
-    pt_bkxbq = jnp.exp2(st_bkxbq - lse_bq[None, :])
-    dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
-    dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
-    dst_bkxbq = pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])
-    dk_bkxD = dk_bkxD + _dot(dst_bkxbq.astype(q_bqxD.dtype), q_bqxD, 1, 0)
-    return dk_bkxD, dv_bkxD
+    def body(i, carry, *, masked: bool):
+        dk_bkxD, dv_bkxD = carry
+        q_slice = pl.ds(i * bq, bq)
+        q_bqxD = q_ref[q_slice, :]
+        do_bqxD = do_ref[q_slice, :]
+        lse_bq = lse_ref[q_slice]
+        delta_bq = delta_ref[q_slice]
+        st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
+        if masked:
+            q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+            q_seg = None if qseg_ref is None else qseg_ref[q_slice]
+            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
+            st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
+        pt_bkxbq = jnp.exp2(st_bkxbq - lse_bq[None, :])
+        dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
+        dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
+        dst_bkxbq = pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])
+        dk_bkxD = dk_bkxD + _dot(dst_bkxbq.astype(q_bqxD.dtype), q_bqxD, 1, 0)
+        return dk_bkxD, dv_bkxD
 
-  zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
-  dk, dv = _loops(bound_refs, body, (zeros, zeros),
-                  lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments)
-  dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
-  dv_ref[...] = dv.astype(dv_ref.dtype)
+    zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
+    dk, dv = _loops(
+        bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments
+    )
+    dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
+    dv_ref[...] = dv.astype(dv_ref.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -468,158 +463,153 @@ def _dkv_kernel(*refs, cfg: _Config):
 
 
 def _num_warps(requested: int | None, head_dim: int) -> int:
-  if requested is not None:
-    return requested
-  return 4 if head_dim <= 64 else 8
+    if requested is not None:
+        return requested
+    return 4 if head_dim <= 64 else 8
 
 
 def _fwd_call(q, k, v, seg, cfg: _Config):
-  B, T, H, D = q.shape
-  G = H // k.shape[2]
-  bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
-  n = T // bq
-  bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-  # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
-  bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-  q_tile = pl.BlockSpec((None, bq, None, D),
-                        lambda i, b, h: (b, n - 1 - i, h, 0))
-  full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-  in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv]
-  args = [*bounds, q, k, v]
-  if cfg.has_segments:
-    in_specs += [
-        pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-        pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
-    ]
-    args += [seg, seg]
-  o, lse = pl.pallas_call(
-      functools.partial(_fwd_kernel, cfg=cfg),
-      grid=(n, B, H),
-      in_specs=in_specs,
-      out_specs=[
-          q_tile,
-          pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i)),
-      ],
-      out_shape=[
-          jax.ShapeDtypeStruct(q.shape, q.dtype),
-          jax.ShapeDtypeStruct((B, H, T), jnp.float32),
-      ],
-      compiler_params=_compiler_params(
-          _num_warps(cfg.blocks.num_warps, D), cfg.blocks.num_stages
-      ),
-      interpret=cfg.interpret,
-      name="cip_flash_fwd",
-  )(*args)
-  return o, lse
+    B, T, H, D = q.shape
+    G = H // k.shape[2]
+    bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
+    n = T // bq
+    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
+    # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
+    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
+    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
+    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
+    in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv]
+    args = [*bounds, q, k, v]
+    if cfg.has_segments:
+        in_specs += [
+            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
+            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
+        ]
+        args += [seg, seg]
+    o, lse = pl.pallas_call(
+        functools.partial(_fwd_kernel, cfg=cfg),
+        grid=(n, B, H),
+        in_specs=in_specs,
+        out_specs=[
+            q_tile,
+            pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i)),
+        ],
+        out_shape=[
+            jax.ShapeDtypeStruct(q.shape, q.dtype),
+            jax.ShapeDtypeStruct((B, H, T), jnp.float32),
+        ],
+        compiler_params=_compiler_params(_num_warps(cfg.blocks.num_warps, D), cfg.blocks.num_stages),
+        interpret=cfg.interpret,
+        name="cip_flash_fwd",
+    )(*args)
+    return o, lse
 
 
 def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
-  """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
-  B, T, H, D = q.shape
-  G = H // k.shape[2]
-  blocks = cfg.blocks
-  bq, bk = blocks.block_q_dq, blocks.block_k_dq
-  n = T // bq
-  bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-  bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-  q_tile = pl.BlockSpec((None, bq, None, D),
-                        lambda i, b, h: (b, n - 1 - i, h, 0))
-  full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-  row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
-  in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv, q_tile, q_tile,
-                                 row_tile]
-  args = [*bounds, q, k, v, o, do, lse]
-  if cfg.has_segments:
-    in_specs += [pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-                 pl.BlockSpec((None, T), lambda i, b, h: (b, 0))]
-    args += [seg, seg]
-  warps = blocks.num_warps_dq or blocks.num_warps_bwd
-  stages = blocks.num_stages_dq or blocks.num_stages_bwd
-  return pl.pallas_call(
-      functools.partial(_dq_kernel, cfg=cfg),
-      grid=(n, B, H),
-      in_specs=in_specs,
-      out_specs=[q_tile, row_tile],
-      out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype),
-                 jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
-      compiler_params=_compiler_params(_num_warps(warps, D), stages),
-      interpret=cfg.interpret,
-      name="cip_flash_bwd_dq",
-  )(*args)
+    """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
+    B, T, H, D = q.shape
+    G = H // k.shape[2]
+    blocks = cfg.blocks
+    bq, bk = blocks.block_q_dq, blocks.block_k_dq
+    n = T // bq
+    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
+    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
+    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
+    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
+    row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
+    in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv, q_tile, q_tile, row_tile]
+    args = [*bounds, q, k, v, o, do, lse]
+    if cfg.has_segments:
+        in_specs += [
+            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
+            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
+        ]
+        args += [seg, seg]
+    warps = blocks.num_warps_dq or blocks.num_warps_bwd
+    stages = blocks.num_stages_dq or blocks.num_stages_bwd
+    return pl.pallas_call(
+        functools.partial(_dq_kernel, cfg=cfg),
+        grid=(n, B, H),
+        in_specs=in_specs,
+        out_specs=[q_tile, row_tile],
+        out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
+        compiler_params=_compiler_params(_num_warps(warps, D), stages),
+        interpret=cfg.interpret,
+        name="cip_flash_bwd_dq",
+    )(*args)
 
 
 def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
-  """dK, dV: grid over key tiles and *query* heads; groups summed after."""
-  B, T, H, D = q.shape
-  K = k.shape[2]
-  G = H // K
-  blocks = cfg.blocks
-  bq, bk = blocks.block_q_dkv, blocks.block_k_dkv
-  bounds = _bounds(seg, cfg, bk, bq, key_side=True)
-  bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
-  full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
-  full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
-  kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
-  out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
-  in_specs = [bound_spec] * 4 + [full_q, kv_tile, kv_tile, full_q, full_row,
-                                 full_row]
-  args = [*bounds, q, k, v, do, lse, delta]
-  if cfg.has_segments:
-    in_specs += [pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
-                 pl.BlockSpec((None, bk), lambda j, b, h: (b, j))]
-    args += [seg, seg]
-  # Per-query-head partial dK/dV: float32 when heads share a kv head so the
-  # group sum is not rounded G times.
-  part_dtype = k.dtype if G == 1 else jnp.float32
-  dk_h, dv_h = pl.pallas_call(
-      functools.partial(_dkv_kernel, cfg=cfg),
-      grid=(T // bk, B, H),
-      in_specs=in_specs,
-      out_specs=[out_tile, out_tile],
-      out_shape=[jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2,
-      compiler_params=_compiler_params(
-          _num_warps(blocks.num_warps_bwd, D), blocks.num_stages_bwd
-      ),
-      interpret=cfg.interpret,
-      name="cip_flash_bwd_dkv",
-  )(*args)
-  if G > 1:
-    dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
-    dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
-  return dk_h.astype(k.dtype), dv_h.astype(v.dtype)
+    """dK, dV: grid over key tiles and *query* heads; groups summed after."""
+    B, T, H, D = q.shape
+    K = k.shape[2]
+    G = H // K
+    blocks = cfg.blocks
+    bq, bk = blocks.block_q_dkv, blocks.block_k_dkv
+    bounds = _bounds(seg, cfg, bk, bq, key_side=True)
+    bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
+    full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
+    full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
+    kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
+    out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
+    in_specs = [bound_spec] * 4 + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
+    args = [*bounds, q, k, v, do, lse, delta]
+    if cfg.has_segments:
+        in_specs += [
+            pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
+            pl.BlockSpec((None, bk), lambda j, b, h: (b, j)),
+        ]
+        args += [seg, seg]
+    # Per-query-head partial dK/dV: float32 when heads share a kv head so the
+    # group sum is not rounded G times.
+    part_dtype = k.dtype if G == 1 else jnp.float32
+    dk_h, dv_h = pl.pallas_call(
+        functools.partial(_dkv_kernel, cfg=cfg),
+        grid=(T // bk, B, H),
+        in_specs=in_specs,
+        out_specs=[out_tile, out_tile],
+        out_shape=[jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2,
+        compiler_params=_compiler_params(_num_warps(blocks.num_warps_bwd, D), blocks.num_stages_bwd),
+        interpret=cfg.interpret,
+        name="cip_flash_bwd_dkv",
+    )(*args)
+    if G > 1:
+        dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
+        dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
+    return dk_h.astype(k.dtype), dv_h.astype(v.dtype)
 
 
 def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
-  dq, delta = _dq_call(q, k, v, seg, o, lse, do, cfg)
-  dk, dv = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
-  return dq, dk, dv
+    dq, delta = _dq_call(q, k, v, seg, o, lse, do, cfg)
+    dk, dv = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
+    return dq, dk, dv
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(4,))
 def _flash(q, k, v, seg, cfg: _Config):
-  return _fwd_call(q, k, v, seg, cfg)[0]
+    return _fwd_call(q, k, v, seg, cfg)[0]
 
 
 def _flash_fwd(q, k, v, seg, cfg: _Config):
-  o, lse = _fwd_call(q, k, v, seg, cfg)
-  return o, (q, k, v, seg, o, lse)
+    o, lse = _fwd_call(q, k, v, seg, cfg)
+    return o, (q, k, v, seg, o, lse)
 
 
 def _flash_bwd(cfg: _Config, res, do):
-  q, k, v, seg, o, lse = res
-  dq, dk, dv = _bwd_call(q, k, v, seg, o, lse, do, cfg)
-  return dq, dk, dv, None
+    q, k, v, seg, o, lse = res
+    dq, dk, dv = _bwd_call(q, k, v, seg, o, lse, do, cfg)
+    return dq, dk, dv, None
 
 
 _flash.defvjp(_flash_fwd, _flash_bwd)
 
 
 def _pad_to(x, axis: int, size: int):
-  if x.shape[axis] == size:
-    return x
-  widths = [(0, 0)] * x.ndim
-  widths[axis] = (0, size - x.shape[axis])
-  return jnp.pad(x, widths)
+    if x.shape[axis] == size:
+        return x
+    widths = [(0, 0)] * x.ndim
+    widths[axis] = (0, size - x.shape[axis])
+    return jnp.pad(x, widths)
 
 
 def attention(
@@ -633,33 +623,33 @@ def attention(
     block_sizes: BlockSizes | None = None,
     interpret: bool = False,
 ) -> jax.Array:
-  """Flash attention with segment-aware block skipping; see module doc.
+    """Flash attention with segment-aware block skipping; see module doc.
 
-  Pads T to a multiple of the largest tile (padding gets segment id 0) and
-  the head dim to a power of two >= 16 (zeros change no dot product).
-  """
-  B, T, H, D = q_BxTxHxD.shape
-  K = k_BxTxKxD.shape[2]
-  if H % K:
-    raise ValueError(f"num kv heads {K} must divide num query heads {H}")
-  if sm_scale is None:
-    sm_scale = D**-0.5
-  blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(T)
-  Tp = -(-T // blocks.max_block) * blocks.max_block
-  Dp = max(16, pl.next_power_of_2(D))
-  has_segments = segment_ids_BxT is not None or Tp != T
-  if segment_ids_BxT is None:
-    seg_BxT = jnp.ones((B, T), jnp.int32)
-  else:
-    seg_BxT = segment_ids_BxT.astype(jnp.int32)
-  seg_BxTp = _pad_to(seg_BxT, 1, Tp)
-  q, k, v = (
-      _pad_to(_pad_to(x, 1, Tp), 3, Dp)
-      for x in (q_BxTxHxD, k_BxTxKxD, v_BxTxKxD)
-  )
-  cfg = _Config(
-      causal=bool(causal), sm_scale=float(sm_scale),
-      has_segments=has_segments, blocks=blocks, interpret=bool(interpret),
-  )
-  o_BxTpxHxDp = _flash(q, k, v, seg_BxTp, cfg)
-  return o_BxTpxHxDp[:, :T, :, :D]
+    Pads T to a multiple of the largest tile (padding gets segment id 0) and
+    the head dim to a power of two >= 16 (zeros change no dot product).
+    """
+    B, T, H, D = q_BxTxHxD.shape
+    K = k_BxTxKxD.shape[2]
+    if H % K:
+        raise ValueError(f"num kv heads {K} must divide num query heads {H}")
+    if sm_scale is None:
+        sm_scale = D**-0.5
+    blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(T)
+    Tp = -(-T // blocks.max_block) * blocks.max_block
+    Dp = max(16, pl.next_power_of_2(D))
+    has_segments = segment_ids_BxT is not None or Tp != T
+    if segment_ids_BxT is None:
+        seg_BxT = jnp.ones((B, T), jnp.int32)
+    else:
+        seg_BxT = segment_ids_BxT.astype(jnp.int32)
+    seg_BxTp = _pad_to(seg_BxT, 1, Tp)
+    q, k, v = (_pad_to(_pad_to(x, 1, Tp), 3, Dp) for x in (q_BxTxHxD, k_BxTxKxD, v_BxTxKxD))
+    cfg = _Config(
+        causal=bool(causal),
+        sm_scale=float(sm_scale),
+        has_segments=has_segments,
+        blocks=blocks,
+        interpret=bool(interpret),
+    )
+    o_BxTpxHxDp = _flash(q, k, v, seg_BxTp, cfg)
+    return o_BxTpxHxDp[:, :T, :, :D]

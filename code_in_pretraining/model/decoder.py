@@ -24,57 +24,63 @@ REMAT_POLICY = {
 
 
 class Decoder(nnx.Module):
-  """Decoder-only LM, as Cohere's Command family defines it."""
+    """Decoder-only LM, as Cohere's Command family defines it."""
 
-  def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
-    self.cfg = cfg
-    pd = jnp.dtype(cfg.param_dtype)
-    self.embedding_VxD = nnx.Param(partitioned(
-        nnx.initializers.normal(cfg.init_std), "vocab", "embed")(
-            rngs.params(), (cfg.vocab_size, cfg.d_model), pd))
-    self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
-    self.final_norm = LayerNorm(cfg)
-    if not cfg.tie_embeddings:
-      self.unembed_DxV = nnx.Param(partitioned(
-          nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal"),
-          "embed", "vocab")(rngs.params(), (cfg.d_model, cfg.vocab_size), pd))
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+        self.cfg = cfg
+        pd = jnp.dtype(cfg.param_dtype)
+        self.embedding_VxD = nnx.Param(
+            partitioned(nnx.initializers.normal(cfg.init_std), "vocab", "embed")(
+                rngs.params(), (cfg.vocab_size, cfg.d_model), pd
+            )
+        )
+        self.blocks = nnx.List([Block(cfg, rngs=rngs) for _ in range(cfg.n_layers)])
+        self.final_norm = LayerNorm(cfg)
+        if not cfg.tie_embeddings:
+            self.unembed_DxV = nnx.Param(
+                partitioned(
+                    nnx.initializers.variance_scaling(1.0, "fan_in", "truncated_normal"), "embed", "vocab"
+                )(rngs.params(), (cfg.d_model, cfg.vocab_size), pd)
+            )
 
-  def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
-    """Logits [B, L, V] in float32.
+    def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
+        """Logits [B, L, V] in float32.
 
-    positions restart at 0 for each packed document (RoPE is relative, but the
-    packer's positions make a packed document identical to the same one alone);
-    segment ids mark documents, 0 = padding. Defaults: one unpadded document.
-    """
-    cfg = self.cfg
-    B, L = tokens_BxL.shape
-    if positions_BxL is None:
-      positions_BxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32), (B, L))
-    if segment_ids_BxL is None:
-      segment_ids_BxL = jnp.ones((B, L), jnp.int32)
-    dt = jnp.dtype(cfg.dtype)
+        positions restart at 0 for each packed document (RoPE is relative, but the
+        packer's positions make a packed document identical to the same one alone);
+        segment ids mark documents, 0 = padding. Defaults: one unpadded document.
+        """
+        cfg = self.cfg
+        B, L = tokens_BxL.shape
+        if positions_BxL is None:
+            positions_BxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32), (B, L))
+        if segment_ids_BxL is None:
+            segment_ids_BxL = jnp.ones((B, L), jnp.int32)
+        dt = jnp.dtype(cfg.dtype)
 
-    # Look up in a replicated compute-dtype copy of the table: gathering from a
-    # vocab/embed-sharded table makes GSPMD replicate and re-partition the
-    # result; an all-gather of the table is what FSDP does for every weight anyway.
-    table_VxD = constrain(self.embedding_VxD[...].astype(dt), (None, None))
-    x_BxLxD = jnp.take(table_VxD, tokens_BxL, axis=0)
-    x_BxLxD = constrain(x_BxLxD, ACT_BxLxD)
+        # Look up in a replicated compute-dtype copy of the table: gathering from a
+        # vocab/embed-sharded table makes GSPMD replicate and re-partition the
+        # result; an all-gather of the table is what FSDP does for every weight anyway.
+        table_VxD = constrain(self.embedding_VxD[...].astype(dt), (None, None))
+        x_BxLxD = jnp.take(table_VxD, tokens_BxL, axis=0)
+        x_BxLxD = constrain(x_BxLxD, ACT_BxLxD)
 
-    def block_fn(block, x, positions, segment_ids):
-      return block(x, positions, segment_ids)
+        def block_fn(block, x, positions, segment_ids):
+            return block(x, positions, segment_ids)
 
-    if cfg.remat != "none":
-      block_fn = nnx.remat(block_fn, policy=REMAT_POLICY[cfg.remat])
-    for block in self.blocks:
-      x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
+        if cfg.remat != "none":
+            block_fn = nnx.remat(block_fn, policy=REMAT_POLICY[cfg.remat])
+        for block in self.blocks:
+            x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
 
-    h_BxLxD = self.final_norm(x_BxLxD)
-    if cfg.tie_embeddings:
-      logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, self.embedding_VxD[...].astype(dt),
-                                preferred_element_type=jnp.float32)
-    else:
-      logits_BxLxV = jnp.einsum("bld,dv->blv", h_BxLxD, self.unembed_DxV[...].astype(dt),
-                                preferred_element_type=jnp.float32)
-    logits_BxLxV = logits_BxLxV.astype(jnp.float32) * jnp.float32(cfg.logit_scale)
-    return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+        h_BxLxD = self.final_norm(x_BxLxD)
+        if cfg.tie_embeddings:
+            logits_BxLxV = jnp.einsum(
+                "bld,vd->blv", h_BxLxD, self.embedding_VxD[...].astype(dt), preferred_element_type=jnp.float32
+            )
+        else:
+            logits_BxLxV = jnp.einsum(
+                "bld,dv->blv", h_BxLxD, self.unembed_DxV[...].astype(dt), preferred_element_type=jnp.float32
+            )
+        logits_BxLxV = logits_BxLxV.astype(jnp.float32) * jnp.float32(cfg.logit_scale)
+        return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))

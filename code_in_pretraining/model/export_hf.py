@@ -20,103 +20,116 @@ from flax import nnx
 from code_in_pretraining.model.config import ModelConfig
 
 
-def hf_config(cfg: ModelConfig, *, pad_token_id: int | None = 0, bos_token_id: int | None = None,
-              eos_token_id: int | None = None, torch_dtype: str = "float32") -> dict:
-  """config.json keys of transformers' CohereConfig (checked against v5.24)."""
-  rope = {"rope_type": "default", "rope_theta": float(cfg.rope_theta)}
-  out = {
-      "architectures": ["CohereForCausalLM"],
-      "model_type": "cohere",
-      "vocab_size": cfg.vocab_size,
-      "hidden_size": cfg.d_model,
-      "intermediate_size": cfg.mlp_dim,
-      "num_hidden_layers": cfg.n_layers,
-      "num_attention_heads": cfg.n_heads,
-      "num_key_value_heads": cfg.n_kv_heads,
-      # CohereAttention reads getattr(config, "head_dim", hidden // heads).
-      "head_dim": cfg.head_dim,
-      "hidden_act": "silu",
-      "max_position_embeddings": cfg.max_seq_len,
-      "initializer_range": cfg.init_std,
-      "layer_norm_eps": cfg.norm_eps,
-      "logit_scale": cfg.logit_scale,
-      "tie_word_embeddings": cfg.tie_embeddings,
-      "rope_parameters": rope,  # transformers >= 5
-      "rope_theta": float(cfg.rope_theta),  # transformers 4.x
-      "attention_bias": False,
-      "attention_dropout": 0.0,
-      "use_qk_norm": False,
-      "use_cache": True,
-      "pad_token_id": pad_token_id,
-      "bos_token_id": bos_token_id,
-      "eos_token_id": eos_token_id,
-      "dtype": torch_dtype,
-      "torch_dtype": torch_dtype,
-  }
-  return out
+def hf_config(
+    cfg: ModelConfig,
+    *,
+    pad_token_id: int | None = 0,
+    bos_token_id: int | None = None,
+    eos_token_id: int | None = None,
+    torch_dtype: str = "float32",
+) -> dict:
+    """config.json keys of transformers' CohereConfig (checked against v5.24)."""
+    rope = {"rope_type": "default", "rope_theta": float(cfg.rope_theta)}
+    out = {
+        "architectures": ["CohereForCausalLM"],
+        "model_type": "cohere",
+        "vocab_size": cfg.vocab_size,
+        "hidden_size": cfg.d_model,
+        "intermediate_size": cfg.mlp_dim,
+        "num_hidden_layers": cfg.n_layers,
+        "num_attention_heads": cfg.n_heads,
+        "num_key_value_heads": cfg.n_kv_heads,
+        # CohereAttention reads getattr(config, "head_dim", hidden // heads).
+        "head_dim": cfg.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": cfg.max_seq_len,
+        "initializer_range": cfg.init_std,
+        "layer_norm_eps": cfg.norm_eps,
+        "logit_scale": cfg.logit_scale,
+        "tie_word_embeddings": cfg.tie_embeddings,
+        "rope_parameters": rope,  # transformers >= 5
+        "rope_theta": float(cfg.rope_theta),  # transformers 4.x
+        "attention_bias": False,
+        "attention_dropout": 0.0,
+        "use_qk_norm": False,
+        "use_cache": True,
+        "pad_token_id": pad_token_id,
+        "bos_token_id": bos_token_id,
+        "eos_token_id": eos_token_id,
+        "dtype": torch_dtype,
+        "torch_dtype": torch_dtype,
+    }
+    return out
 
 
 def hf_tensors(model: nnx.Module, cfg: ModelConfig, dtype=np.float32) -> dict[str, np.ndarray]:
-  """Our parameters renamed and transposed to transformers' [out, in] Linear layout.
+    """Our parameters renamed and transposed to transformers' [out, in] Linear layout.
 
-  Heads are flattened head-major (index h * head_dim + d), as transformers'
-  `.view(..., -1, head_dim)` expects; RoPE pairs are already interleaved the
-  Cohere way, so no permutation of head_dim is needed.
-  """
-  D = cfg.d_model
+    Heads are flattened head-major (index h * head_dim + d), as transformers'
+    `.view(..., -1, head_dim)` expects; RoPE pairs are already interleaved the
+    Cohere way, so no permutation of head_dim is needed.
+    """
+    D = cfg.d_model
 
-  def arr(p):
-    return np.asarray(p[...], dtype=dtype)
+    def arr(p):
+        return np.asarray(p[...], dtype=dtype)
 
-  t = {"model.embed_tokens.weight": arr(model.embedding_VxD),
-       "model.norm.weight": arr(model.final_norm.weight)}
-  for i, blk in enumerate(model.blocks):
-    pre = f"model.layers.{i}."
-    a, m = blk.attn, blk.mlp
-    t[pre + "input_layernorm.weight"] = arr(blk.norm.weight)
-    t[pre + "self_attn.q_proj.weight"] = arr(a.q_DxHxDh).reshape(D, -1).T
-    t[pre + "self_attn.k_proj.weight"] = arr(a.k_DxKxDh).reshape(D, -1).T
-    t[pre + "self_attn.v_proj.weight"] = arr(a.v_DxKxDh).reshape(D, -1).T
-    t[pre + "self_attn.o_proj.weight"] = arr(a.o_HxDhxD).reshape(-1, D).T
-    t[pre + "mlp.gate_proj.weight"] = arr(m.gate_DxF).T
-    t[pre + "mlp.up_proj.weight"] = arr(m.up_DxF).T
-    t[pre + "mlp.down_proj.weight"] = arr(m.down_FxD).T
-  if not cfg.tie_embeddings:
-    t["lm_head.weight"] = arr(model.unembed_DxV).T
-  return {k: np.ascontiguousarray(v) for k, v in t.items()}
+    t = {
+        "model.embed_tokens.weight": arr(model.embedding_VxD),
+        "model.norm.weight": arr(model.final_norm.weight),
+    }
+    for i, blk in enumerate(model.blocks):
+        pre = f"model.layers.{i}."
+        a, m = blk.attn, blk.mlp
+        t[pre + "input_layernorm.weight"] = arr(blk.norm.weight)
+        t[pre + "self_attn.q_proj.weight"] = arr(a.q_DxHxDh).reshape(D, -1).T
+        t[pre + "self_attn.k_proj.weight"] = arr(a.k_DxKxDh).reshape(D, -1).T
+        t[pre + "self_attn.v_proj.weight"] = arr(a.v_DxKxDh).reshape(D, -1).T
+        t[pre + "self_attn.o_proj.weight"] = arr(a.o_HxDhxD).reshape(-1, D).T
+        t[pre + "mlp.gate_proj.weight"] = arr(m.gate_DxF).T
+        t[pre + "mlp.up_proj.weight"] = arr(m.up_DxF).T
+        t[pre + "mlp.down_proj.weight"] = arr(m.down_FxD).T
+    if not cfg.tie_embeddings:
+        t["lm_head.weight"] = arr(model.unembed_DxV).T
+    return {k: np.ascontiguousarray(v) for k, v in t.items()}
 
 
 def export_model(model: nnx.Module, cfg: ModelConfig, out_dir: str, **token_ids) -> str:
-  """Writes config.json and model.safetensors (float32) into out_dir; returns it.
+    """Writes config.json and model.safetensors (float32) into out_dir; returns it.
 
-  token_ids: pad_token_id / bos_token_id / eos_token_id of the vocabulary.
-  """
-  from safetensors.numpy import save_file  # lazy: only export needs it
+    token_ids: pad_token_id / bos_token_id / eos_token_id of the vocabulary.
+    """
+    from safetensors.numpy import save_file  # lazy: only export needs it
 
-  os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, "config.json"), "w") as f:
-    json.dump(hf_config(cfg, **token_ids), f, indent=2, sort_keys=True)
-  save_file(hf_tensors(model, cfg), os.path.join(out_dir, "model.safetensors"),
-            metadata={"format": "pt"})
-  return out_dir
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(hf_config(cfg, **token_ids), f, indent=2, sort_keys=True)
+    save_file(hf_tensors(model, cfg), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    return out_dir
 
 
 def main(argv: list[str] | None = None) -> int:
-  p = argparse.ArgumentParser(prog="cip export-hf", description=__doc__.splitlines()[0])
-  p.add_argument("--checkpoint", required=True, help="checkpoint directory (train output)")
-  p.add_argument("--out", required=True, help="output directory")
-  p.add_argument("--pad-token-id", type=int, default=0)
-  p.add_argument("--bos-token-id", type=int, default=None)
-  p.add_argument("--eos-token-id", type=int, default=None)
-  args = p.parse_args(argv)
-  from code_in_pretraining.train.checkpoint import restore_model  # lazy: trainer-owned
+    p = argparse.ArgumentParser(prog="cip export-hf", description=__doc__.splitlines()[0])
+    p.add_argument("--checkpoint", required=True, help="checkpoint directory (train output)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--pad-token-id", type=int, default=0)
+    p.add_argument("--bos-token-id", type=int, default=None)
+    p.add_argument("--eos-token-id", type=int, default=None)
+    args = p.parse_args(argv)
+    from code_in_pretraining.train.checkpoint import restore_model  # lazy: trainer-owned
 
-  cfg, model = restore_model(args.checkpoint)
-  export_model(model, cfg, args.out, pad_token_id=args.pad_token_id,
-               bos_token_id=args.bos_token_id, eos_token_id=args.eos_token_id)
-  print(f"wrote {args.out}/config.json and model.safetensors")
-  return 0
+    cfg, model = restore_model(args.checkpoint)
+    export_model(
+        model,
+        cfg,
+        args.out,
+        pad_token_id=args.pad_token_id,
+        bos_token_id=args.bos_token_id,
+        eos_token_id=args.eos_token_id,
+    )
+    print(f"wrote {args.out}/config.json and model.safetensors")
+    return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+    sys.exit(main())

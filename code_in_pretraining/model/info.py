@@ -24,154 +24,171 @@ DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def abstract_state(cfg: ModelConfig):
-  """The model's nnx State of Params with ShapeDtypeStruct values (no allocation)."""
-  from code_in_pretraining.model.decoder import Decoder
-  model = nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0)))
-  return nnx.state(model, nnx.Param)
+    """The model's nnx State of Params with ShapeDtypeStruct values (no allocation)."""
+    from code_in_pretraining.model.decoder import Decoder
+
+    model = nnx.eval_shape(lambda: Decoder(cfg, rngs=nnx.Rngs(0)))
+    return nnx.state(model, nnx.Param)
 
 
 def _variables(state):
-  return jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, nnx.Variable))
+    return jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, nnx.Variable))
 
 
 def param_counts(cfg: ModelConfig) -> dict[str, int]:
-  """Exact counts: total (tied embedding once), input embedding, the rest."""
-  state = abstract_state(cfg)
-  total = sum(math.prod(v.shape) for v in _variables(state))
-  embedding = cfg.vocab_size * cfg.d_model
-  return {"params": total, "params_embedding": embedding,
-          "params_non_embedding": total - embedding}
+    """Exact counts: total (tied embedding once), input embedding, the rest."""
+    state = abstract_state(cfg)
+    total = sum(math.prod(v.shape) for v in _variables(state))
+    embedding = cfg.vocab_size * cfg.d_model
+    return {"params": total, "params_embedding": embedding, "params_non_embedding": total - embedding}
 
 
 def flops_per_token(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
-  """Training FLOPs per token, PaLM's convention (Chowdhery et al. 2022, App. B).
+    """Training FLOPs per token, PaLM's convention (Chowdhery et al. 2022, App. B).
 
-    flops = 6 * N_matmul + 12 * n_layers * n_heads * head_dim * seq_len
+      flops = 6 * N_matmul + 12 * n_layers * n_heads * head_dim * seq_len
 
-  N_matmul counts every parameter used in a matrix multiply: all dense kernels
-  plus the output projection (the tied embedding, or the untied unembedding).
-  The input lookup and the norm weights cost no matmul FLOPs. The attention
-  term counts QK^T and AV over the full [T, T] square (causal masking is not
-  discounted), forward (2x) + backward (4x). Remat recompute is NOT included,
-  so this is the model-FLOPs numerator of MFU.
-  """
-  L, D, H, K, Dh, F, V = (cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.n_kv_heads,
-                          cfg.head_dim, cfg.mlp_dim, cfg.vocab_size)
-  per_layer = D * (H + 2 * K) * Dh + H * Dh * D + 3 * D * F
-  matmul_params = L * per_layer + V * D
-  dense = 6 * matmul_params
-  attention = 12 * L * H * Dh * seq_len
-  return {"flops_per_token": dense + attention, "flops_per_token_dense": dense,
-          "flops_per_token_attention": attention, "params_matmul": matmul_params}
+    N_matmul counts every parameter used in a matrix multiply: all dense kernels
+    plus the output projection (the tied embedding, or the untied unembedding).
+    The input lookup and the norm weights cost no matmul FLOPs. The attention
+    term counts QK^T and AV over the full [T, T] square (causal masking is not
+    discounted), forward (2x) + backward (4x). Remat recompute is NOT included,
+    so this is the model-FLOPs numerator of MFU.
+    """
+    L, D, H, K, Dh, F, V = (
+        cfg.n_layers,
+        cfg.d_model,
+        cfg.n_heads,
+        cfg.n_kv_heads,
+        cfg.head_dim,
+        cfg.mlp_dim,
+        cfg.vocab_size,
+    )
+    per_layer = D * (H + 2 * K) * Dh + H * Dh * D + 3 * D * F
+    matmul_params = L * per_layer + V * D
+    dense = 6 * matmul_params
+    attention = 12 * L * H * Dh * seq_len
+    return {
+        "flops_per_token": dense + attention,
+        "flops_per_token_dense": dense,
+        "flops_per_token_attention": attention,
+        "params_matmul": matmul_params,
+    }
 
 
 def _activation_bytes_per_token_per_layer(cfg: ModelConfig, tensor: int, remat: str) -> float:
-  """Saved-for-backward activations of one block per token (compute dtype).
+    """Saved-for-backward activations of one block per token (compute dtype).
 
-  Estimate, assuming a flash-style kernel (no [T, T] scores kept); heads and mlp
-  activations are split over `tensor`.
-  """
-  b = DTYPE_BYTES[cfg.dtype]
-  D, H, K, Dh, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.mlp_dim
-  qkv = (H + 2 * K) * Dh / tensor
-  if remat == "full":  # only the block input
-    return b * D
-  if remat == "save_dots":  # input + projection outputs (q, k, v, o, gate, up, down)
-    return b * (D + qkv + 2 * D + 2 * F / tensor)
-  # none: input, norm out, q/k/v before and after rope, attention out, gate, up, act
-  return b * (2 * D + 2 * qkv + H * Dh / tensor + 3 * F / tensor) + 4 * H / tensor
-
-
-def memory_per_device(cfg: ModelConfig, mesh_shape=(1, 1, 1), batch: int = 512,
-                      seq_len: int = 8192, remat: str | None = None) -> dict[str, float]:
-  """Bytes per device: params, grads, AdamW moments (sharded per the rules), activations.
-
-  Params, grads and both Adam moments are held in `param_dtype`. Activations are
-  an estimate: per-layer saved tensors for the remat policy, plus one block's
-  working set when rematerialising, plus float32 logits and their gradient.
-  """
-  remat = cfg.remat if remat is None else remat
-  sizes = dict(zip(mesh_lib.AXES, mesh_shape))
-  state = abstract_state(cfg)
-  param_bytes = 0.0
-  pb = DTYPE_BYTES[cfg.param_dtype]
-  for v in _variables(state):
-    spec = mesh_lib.variable_spec(v, sizes)
-    split = 1
-    for entry in spec:
-      for ax in (() if entry is None else (entry,) if isinstance(entry, str) else entry):
-        split *= sizes[ax]
-    param_bytes += pb * math.prod(v.shape) / split
-  tensor = sizes["tensor"]
-  tokens = batch * seq_len / (sizes["data"] * sizes["fsdp"])
-  per_layer = _activation_bytes_per_token_per_layer(cfg, tensor, remat)
-  act = tokens * per_layer * cfg.n_layers
-  if remat != "none":  # one block recomputed at a time during backward
-    act += tokens * _activation_bytes_per_token_per_layer(cfg, tensor, "none")
-  act += tokens * 2 * 4 * cfg.vocab_size / tensor  # float32 logits + their gradient
-  out = {"params": param_bytes, "grads": param_bytes, "optimizer": 2 * param_bytes,
-         "activations": act}
-  out["total"] = sum(out.values())
-  return out
+    Estimate, assuming a flash-style kernel (no [T, T] scores kept); heads and mlp
+    activations are split over `tensor`.
+    """
+    b = DTYPE_BYTES[cfg.dtype]
+    D, H, K, Dh, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.mlp_dim
+    qkv = (H + 2 * K) * Dh / tensor
+    if remat == "full":  # only the block input
+        return b * D
+    if remat == "save_dots":  # input + projection outputs (q, k, v, o, gate, up, down)
+        return b * (D + qkv + 2 * D + 2 * F / tensor)
+    # none: input, norm out, q/k/v before and after rope, attention out, gate, up, act
+    return b * (2 * D + 2 * qkv + H * Dh / tensor + 3 * F / tensor) + 4 * H / tensor
 
 
-def model_info(cfg: ModelConfig, *, seq_len=8192, mesh_shape=(1, 1, 1), batch=512,
-               remat=None) -> dict:
-  info = {**param_counts(cfg), **flops_per_token(cfg, seq_len)}
-  info.update(seq_len=seq_len, mesh=dict(zip(mesh_lib.AXES, mesh_shape)), batch=batch,
-              remat=cfg.remat if remat is None else remat,
-              memory_per_device_bytes=memory_per_device(cfg, mesh_shape, batch, seq_len, remat),
-              config=cfg.to_dict())
-  return info
+def memory_per_device(
+    cfg: ModelConfig, mesh_shape=(1, 1, 1), batch: int = 512, seq_len: int = 8192, remat: str | None = None
+) -> dict[str, float]:
+    """Bytes per device: params, grads, AdamW moments (sharded per the rules), activations.
+
+    Params, grads and both Adam moments are held in `param_dtype`. Activations are
+    an estimate: per-layer saved tensors for the remat policy, plus one block's
+    working set when rematerialising, plus float32 logits and their gradient.
+    """
+    remat = cfg.remat if remat is None else remat
+    sizes = dict(zip(mesh_lib.AXES, mesh_shape))
+    state = abstract_state(cfg)
+    param_bytes = 0.0
+    pb = DTYPE_BYTES[cfg.param_dtype]
+    for v in _variables(state):
+        spec = mesh_lib.variable_spec(v, sizes)
+        split = 1
+        for entry in spec:
+            for ax in () if entry is None else (entry,) if isinstance(entry, str) else entry:
+                split *= sizes[ax]
+        param_bytes += pb * math.prod(v.shape) / split
+    tensor = sizes["tensor"]
+    tokens = batch * seq_len / (sizes["data"] * sizes["fsdp"])
+    per_layer = _activation_bytes_per_token_per_layer(cfg, tensor, remat)
+    act = tokens * per_layer * cfg.n_layers
+    if remat != "none":  # one block recomputed at a time during backward
+        act += tokens * _activation_bytes_per_token_per_layer(cfg, tensor, "none")
+    act += tokens * 2 * 4 * cfg.vocab_size / tensor  # float32 logits + their gradient
+    out = {"params": param_bytes, "grads": param_bytes, "optimizer": 2 * param_bytes, "activations": act}
+    out["total"] = sum(out.values())
+    return out
+
+
+def model_info(cfg: ModelConfig, *, seq_len=8192, mesh_shape=(1, 1, 1), batch=512, remat=None) -> dict:
+    info = {**param_counts(cfg), **flops_per_token(cfg, seq_len)}
+    info.update(
+        seq_len=seq_len,
+        mesh=dict(zip(mesh_lib.AXES, mesh_shape)),
+        batch=batch,
+        remat=cfg.remat if remat is None else remat,
+        memory_per_device_bytes=memory_per_device(cfg, mesh_shape, batch, seq_len, remat),
+        config=cfg.to_dict(),
+    )
+    return info
 
 
 def _fmt(n: float) -> str:
-  for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-    if abs(n) >= div:
-      return f"{n / div:.3f}{unit}"
-  return f"{n:.0f}"
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.3f}{unit}"
+    return f"{n:.0f}"
 
 
 def main(argv: list[str] | None = None) -> int:
-  from code_in_pretraining.model.config import PRESETS
-  p = argparse.ArgumentParser(prog="cip model-info", description=__doc__.splitlines()[0])
-  p.add_argument("--preset", required=True, choices=sorted(PRESETS))
-  p.add_argument("--vocab-size", type=int, default=None, help="override the preset's vocab")
-  p.add_argument("--seq-len", type=int, default=8192)
-  p.add_argument("--mesh", default="1,1,1", help="data,fsdp,tensor sizes (default 1,1,1)")
-  p.add_argument("--batch", type=int, default=512, help="global batch in sequences")
-  p.add_argument("--remat", default=None, choices=("none", "full", "save_dots"))
-  p.add_argument("--json", action="store_true")
-  args = p.parse_args(argv)
-  overrides = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
-  cfg = get_preset(args.preset, **overrides)
-  mesh_shape = mesh_lib.parse_mesh(args.mesh)
-  if any(s <= 0 for s in mesh_shape):
-    p.error(f"--mesh {args.mesh}: sizes must be positive")
-  info = model_info(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch,
-                    remat=args.remat)
-  info["preset"] = args.preset
-  if args.json:
-    print(json.dumps(info, indent=2, sort_keys=True))
+    from code_in_pretraining.model.config import PRESETS
+
+    p = argparse.ArgumentParser(prog="cip model-info", description=__doc__.splitlines()[0])
+    p.add_argument("--preset", required=True, choices=sorted(PRESETS))
+    p.add_argument("--vocab-size", type=int, default=None, help="override the preset's vocab")
+    p.add_argument("--seq-len", type=int, default=8192)
+    p.add_argument("--mesh", default="1,1,1", help="data,fsdp,tensor sizes (default 1,1,1)")
+    p.add_argument("--batch", type=int, default=512, help="global batch in sequences")
+    p.add_argument("--remat", default=None, choices=("none", "full", "save_dots"))
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    overrides = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
+    cfg = get_preset(args.preset, **overrides)
+    mesh_shape = mesh_lib.parse_mesh(args.mesh)
+    if any(s <= 0 for s in mesh_shape):
+        p.error(f"--mesh {args.mesh}: sizes must be positive")
+    info = model_info(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
+    info["preset"] = args.preset
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    mem = info["memory_per_device_bytes"]
+    rows = [
+        ("preset", args.preset),
+        ("params (tied embedding once)", f"{info['params']:,}"),
+        ("  embedding", f"{info['params_embedding']:,}"),
+        ("  non-embedding", f"{info['params_non_embedding']:,}"),
+        (
+            f"FLOPs/token @ {args.seq_len}",
+            f"{_fmt(info['flops_per_token'])} "
+            f"(dense {_fmt(info['flops_per_token_dense'])}, "
+            f"attention {_fmt(info['flops_per_token_attention'])})",
+        ),
+        ("mesh data,fsdp,tensor", args.mesh),
+        ("global batch x seq", f"{args.batch} x {args.seq_len}"),
+        ("remat", info["remat"]),
+    ]
+    rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in mem.items()]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows), file=sys.stdout)
     return 0
-  mem = info["memory_per_device_bytes"]
-  rows = [
-      ("preset", args.preset),
-      ("params (tied embedding once)", f"{info['params']:,}"),
-      ("  embedding", f"{info['params_embedding']:,}"),
-      ("  non-embedding", f"{info['params_non_embedding']:,}"),
-      (f"FLOPs/token @ {args.seq_len}", f"{_fmt(info['flops_per_token'])} "
-       f"(dense {_fmt(info['flops_per_token_dense'])}, "
-       f"attention {_fmt(info['flops_per_token_attention'])})"),
-      ("mesh data,fsdp,tensor", args.mesh),
-      ("global batch x seq", f"{args.batch} x {args.seq_len}"),
-      ("remat", info["remat"]),
-  ]
-  rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in mem.items()]
-  width = max(len(k) for k, _ in rows)
-  print("\n".join(f"{k:<{width}}  {v}" for k, v in rows), file=sys.stdout)
-  return 0
 
 
 if __name__ == "__main__":
-  sys.exit(main())
+    sys.exit(main())

@@ -7,23 +7,23 @@ import jax.numpy as jnp
 
 
 def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
-  """Mean cross entropy over tokens with weight > 0, all in float32.
+    """Mean cross entropy over tokens with weight > 0, all in float32.
 
-  targets are already the next token (the trainer shifts them within a segment);
-  weights are 0 for padding / document ends. z_loss adds z_loss * mean(logZ^2),
-  which keeps the softmax normaliser near 0 (PaLM) and is cheap insurance for
-  bfloat16 logits. Returns (loss, {"ce", "z_loss", "tokens"}).
-  The target logit is taken with a one-hot contraction rather than a gather so
-  that vocab-sharded logits do not need an all-gather.
-  """
-  logits = logits_BxLxV.astype(jnp.float32)
-  w_BxL = weights_BxL.astype(jnp.float32)
-  log_z_BxL = jax.nn.logsumexp(logits, axis=-1)
-  onehot = jax.nn.one_hot(targets_BxL, logits.shape[-1], dtype=jnp.float32)
-  target_logit_BxL = jnp.sum(logits * onehot, axis=-1)
-  tokens = jnp.sum(w_BxL)
-  denom = jnp.where(tokens > 0, tokens, 1.0)
-  ce = jnp.sum((log_z_BxL - target_logit_BxL) * w_BxL) / denom
-  z_term = z_loss * jnp.sum(jnp.square(log_z_BxL) * w_BxL) / denom
-  loss = ce + z_term
-  return loss, {"ce": ce, "z_loss": z_term, "tokens": tokens}
+    targets are already the next token (the trainer shifts them within a segment);
+    weights are 0 for padding / document ends. z_loss adds z_loss * mean(logZ^2),
+    which keeps the softmax normaliser near 0 (PaLM) and is cheap insurance for
+    bfloat16 logits. Returns (loss, {"ce", "z_loss", "tokens"}).
+    The target logit is taken with a one-hot contraction rather than a gather so
+    that vocab-sharded logits do not need an all-gather.
+    """
+    logits = logits_BxLxV.astype(jnp.float32)
+    w_BxL = weights_BxL.astype(jnp.float32)
+    log_z_BxL = jax.nn.logsumexp(logits, axis=-1)
+    onehot = jax.nn.one_hot(targets_BxL, logits.shape[-1], dtype=jnp.float32)
+    target_logit_BxL = jnp.sum(logits * onehot, axis=-1)
+    tokens = jnp.sum(w_BxL)
+    denom = jnp.where(tokens > 0, tokens, 1.0)
+    ce = jnp.sum((log_z_BxL - target_logit_BxL) * w_BxL) / denom
+    z_term = z_loss * jnp.sum(jnp.square(log_z_BxL) * w_BxL) / denom
+    loss = ce + z_term
+    return loss, {"ce": ce, "z_loss": z_term, "tokens": tokens}

@@ -50,12 +50,12 @@ ACT_BxLxD = ("act_batch", "act_length", "act_embed")
 
 
 def partitioned(init, *logical_axes: str | None):
-  """Wraps an initializer so its nnx.Variable carries logical axis names.
+    """Wraps an initializer so its nnx.Variable carries logical axis names.
 
-  eager_sharding=False: the model can be built without a mesh (tests, eval_shape);
-  shardings are applied by jit from `parallel.mesh.state_shardings`.
-  """
-  return nnx.with_partitioning(init, tuple(logical_axes), eager_sharding=False)
+    eager_sharding=False: the model can be built without a mesh (tests, eval_shape);
+    shardings are applied by jit from `parallel.mesh.state_shardings`.
+    """
+    return nnx.with_partitioning(init, tuple(logical_axes), eager_sharding=False)
 
 
 def logical_to_spec(
@@ -64,41 +64,41 @@ def logical_to_spec(
     mesh_axis_sizes: dict[str, int],
     rules: Sequence[tuple[str, MeshAxes]] = RULES,
 ) -> P:
-  """PartitionSpec for an array with these logical axes on a mesh of these sizes.
+    """PartitionSpec for an array with these logical axes on a mesh of these sizes.
 
-  Mesh axes missing from the mesh, already used, or not dividing the dimension are
-  dropped (a size-1 axis always divides).
-  """
-  table = dict(rules)
-  used: set[str] = set()
-  out = []
-  for i, name in enumerate(logical_axes):
-    if name is None:
-      out.append(None)
-      continue
-    if name not in table:
-      raise KeyError(f"logical axis {name!r} has no rule; known: {sorted(table)}")
-    wanted = table[name]
-    wanted = () if wanted is None else (wanted,) if isinstance(wanted, str) else wanted
-    dim = None if shape is None else shape[i]
-    kept, prod = [], 1
-    for ax in wanted:
-      if ax not in mesh_axis_sizes or ax in used:
-        continue
-      size = mesh_axis_sizes[ax]
-      if dim is not None and dim % (prod * size):
-        continue
-      kept.append(ax)
-      prod *= size
-    used.update(kept)
-    out.append(None if not kept else kept[0] if len(kept) == 1 else tuple(kept))
-  return P(*out)
+    Mesh axes missing from the mesh, already used, or not dividing the dimension are
+    dropped (a size-1 axis always divides).
+    """
+    table = dict(rules)
+    used: set[str] = set()
+    out = []
+    for i, name in enumerate(logical_axes):
+        if name is None:
+            out.append(None)
+            continue
+        if name not in table:
+            raise KeyError(f"logical axis {name!r} has no rule; known: {sorted(table)}")
+        wanted = table[name]
+        wanted = () if wanted is None else (wanted,) if isinstance(wanted, str) else wanted
+        dim = None if shape is None else shape[i]
+        kept, prod = [], 1
+        for ax in wanted:
+            if ax not in mesh_axis_sizes or ax in used:
+                continue
+            size = mesh_axis_sizes[ax]
+            if dim is not None and dim % (prod * size):
+                continue
+            kept.append(ax)
+            prod *= size
+        used.update(kept)
+        out.append(None if not kept else kept[0] if len(kept) == 1 else tuple(kept))
+    return P(*out)
 
 
 def constrain(x: jax.Array, logical_axes: Sequence[str | None]) -> jax.Array:
-  """with_sharding_constraint by logical names; a no-op when no mesh is set."""
-  mesh = jax.sharding.get_abstract_mesh()
-  if mesh.empty:
-    return x
-  spec = logical_to_spec(logical_axes, x.shape, dict(mesh.shape))
-  return jax.lax.with_sharding_constraint(x, spec)
+    """with_sharding_constraint by logical names; a no-op when no mesh is set."""
+    mesh = jax.sharding.get_abstract_mesh()
+    if mesh.empty:
+        return x
+    spec = logical_to_spec(logical_axes, x.shape, dict(mesh.shape))
+    return jax.lax.with_sharding_constraint(x, spec)

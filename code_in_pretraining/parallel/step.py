@@ -17,29 +17,31 @@ from jax.sharding import PartitionSpec as P
 LossFn = Callable[[nnx.Module, Any], tuple[jax.Array, dict[str, jax.Array]]]
 
 
-def make_sharded_grad_fn(graphdef, state_shardings, batch_sharding: NamedSharding,
-                         loss_fn: LossFn):
-  """fn(state, batch) -> ((loss, aux), grads); grads sharded like the state.
+def make_sharded_grad_fn(graphdef, state_shardings, batch_sharding: NamedSharding, loss_fn: LossFn):
+    """fn(state, batch) -> ((loss, aux), grads); grads sharded like the state.
 
-  loss_fn(model, batch) -> (scalar loss, dict of scalars). The mesh comes from
-  `batch_sharding`; it is set while tracing so the model's logical activation
-  constraints (`parallel.rules.constrain`) take effect.
-  """
-  mesh = batch_sharding.mesh
-  replicated = NamedSharding(mesh, P())
+    loss_fn(model, batch) -> (scalar loss, dict of scalars). The mesh comes from
+    `batch_sharding`; it is set while tracing so the model's logical activation
+    constraints (`parallel.rules.constrain`) take effect.
+    """
+    mesh = batch_sharding.mesh
+    replicated = NamedSharding(mesh, P())
 
-  def loss_of_state(state, batch):
-    return loss_fn(nnx.merge(graphdef, state), batch)
+    def loss_of_state(state, batch):
+        return loss_fn(nnx.merge(graphdef, state), batch)
 
-  def step(state, batch):
-    return jax.value_and_grad(loss_of_state, has_aux=True)(state, batch)
+    def step(state, batch):
+        return jax.value_and_grad(loss_of_state, has_aux=True)(state, batch)
 
-  jitted = jax.jit(step, in_shardings=(state_shardings, batch_sharding),
-                   out_shardings=((replicated, replicated), state_shardings))
+    jitted = jax.jit(
+        step,
+        in_shardings=(state_shardings, batch_sharding),
+        out_shardings=((replicated, replicated), state_shardings),
+    )
 
-  def run(state, batch):
-    with jax.set_mesh(mesh):
-      return jitted(state, batch)
+    def run(state, batch):
+        with jax.set_mesh(mesh):
+            return jitted(state, batch)
 
-  run.jitted = jitted  # for .lower(...) / cost analysis
-  return run
+    run.jitted = jitted  # for .lower(...) / cost analysis
+    return run

@@ -7,15 +7,15 @@ already imported jax cannot do; tests/test_sharding.py runs this file with
 
 import os
 
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                           " --xla_force_host_platform_device_count=8").strip()
+os.environ["XLA_FLAGS"] = (
+    os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import json  # noqa: E402
 import sys  # noqa: E402
 
 import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
 
@@ -26,74 +26,88 @@ from code_in_pretraining.parallel import mesh as mesh_lib  # noqa: E402
 from code_in_pretraining.parallel.step import make_sharded_grad_fn  # noqa: E402
 
 MESHES = [(8, 1, 1), (2, 4, 1), (2, 2, 2), (1, 2, 4)]
-CFG = get_preset("tiny", vocab_size=256, d_model=64, n_layers=2, n_heads=4, n_kv_heads=2,
-                 head_dim=16, mlp_dim=128, dtype="float32")
+CFG = get_preset(
+    "tiny",
+    vocab_size=256,
+    d_model=64,
+    n_layers=2,
+    n_heads=4,
+    n_kv_heads=2,
+    head_dim=16,
+    mlp_dim=128,
+    dtype="float32",
+)
 
 
 def make_batch(B=8, L=16):
-  rng = np.random.default_rng(0)
-  tokens = rng.integers(1, CFG.vocab_size, (B, L)).astype(np.int32)
-  cut = rng.integers(3, L - 3, (B,))
-  idx = np.arange(L)[None, :]
-  segment_ids = np.where(idx < cut[:, None], 1, 2).astype(np.int32)
-  segment_ids[:, -2:] = 0  # padding tail
-  positions = np.where(idx < cut[:, None], idx, idx - cut[:, None]).astype(np.int32)
-  targets = np.roll(tokens, -1, axis=1)
-  same_doc = np.roll(segment_ids, -1, axis=1) == segment_ids
-  weights = ((segment_ids != 0) & same_doc).astype(np.float32)
-  weights[:, -1] = 0.0
-  return dict(tokens=tokens, positions=positions, segment_ids=segment_ids,
-              targets=targets, weights=weights)
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, CFG.vocab_size, (B, L)).astype(np.int32)
+    cut = rng.integers(3, L - 3, (B,))
+    idx = np.arange(L)[None, :]
+    segment_ids = np.where(idx < cut[:, None], 1, 2).astype(np.int32)
+    segment_ids[:, -2:] = 0  # padding tail
+    positions = np.where(idx < cut[:, None], idx, idx - cut[:, None]).astype(np.int32)
+    targets = np.roll(tokens, -1, axis=1)
+    same_doc = np.roll(segment_ids, -1, axis=1) == segment_ids
+    weights = ((segment_ids != 0) & same_doc).astype(np.float32)
+    weights[:, -1] = 0.0
+    return dict(tokens=tokens, positions=positions, segment_ids=segment_ids, targets=targets, weights=weights)
 
 
 def loss_fn(model, b):
-  logits = model(b["tokens"], b["positions"], b["segment_ids"])
-  return next_token_loss(logits, b["targets"], b["weights"], z_loss=1e-4)
+    logits = model(b["tokens"], b["positions"], b["segment_ids"])
+    return next_token_loss(logits, b["targets"], b["weights"], z_loss=1e-4)
 
 
 def main():
-  assert jax.device_count() == 8, jax.devices()
-  batch = make_batch()
-  model = Decoder(CFG, rngs=nnx.Rngs(0))
-  graphdef, state = nnx.split(model)
+    assert jax.device_count() == 8, jax.devices()
+    batch = make_batch()
+    model = Decoder(CFG, rngs=nnx.Rngs(0))
+    graphdef, state = nnx.split(model)
 
-  @jax.jit
-  def ref_step(state, b):
-    return jax.value_and_grad(lambda s: loss_fn(nnx.merge(graphdef, s), b), has_aux=True)(state)
+    @jax.jit
+    def ref_step(state, b):
+        return jax.value_and_grad(lambda s: loss_fn(nnx.merge(graphdef, s), b), has_aux=True)(state)
 
-  (ref_loss, _), ref_grads = ref_step(state, batch)
-  ref_leaves = [np.asarray(x) for x in jax.tree.leaves(ref_grads)]
-  out = {"ref_loss": float(ref_loss), "grad_max_abs": max(float(np.abs(g).max()) for g in ref_leaves),
-         "meshes": {}}
-  host_state = jax.tree.map(np.asarray, state)
-  for shape in MESHES:
-    mesh = mesh_lib.make_mesh(shape)
-    shardings = mesh_lib.state_shardings(state, mesh)
-    sharded_state = jax.device_put(host_state, shardings)
-    fn = make_sharded_grad_fn(graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
-    (loss, aux), grads = fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
-    leaves = jax.tree.leaves(grads)
-    gate = grads["blocks"][0]["mlp"]["gate_DxF"]
-    out["meshes"][",".join(map(str, shape))] = {
-        "loss_abs_diff": abs(float(loss) - float(ref_loss)),
-        "grad_max_abs_diff": max(float(np.abs(np.asarray(g) - r).max())
-                                 for g, r in zip(leaves, ref_leaves)),
-        "gate_param_spec": str(sharded_state["blocks"][0]["mlp"]["gate_DxF"][...].sharding.spec),
-        "gate_grad_spec": str(gate[...].sharding.spec),
-        "gate_shard_shape": list(sharded_state["blocks"][0]["mlp"]["gate_DxF"][...]
-                                 .addressable_shards[0].data.shape),
-        "k_param_spec": str(sharded_state["blocks"][0]["attn"]["k_DxKxDh"][...].sharding.spec),
-        "embedding_spec": str(sharded_state["embedding_VxD"][...].sharding.spec),
-        "tokens": float(aux["tokens"]),
+    (ref_loss, _), ref_grads = ref_step(state, batch)
+    ref_leaves = [np.asarray(x) for x in jax.tree.leaves(ref_grads)]
+    out = {
+        "ref_loss": float(ref_loss),
+        "grad_max_abs": max(float(np.abs(g).max()) for g in ref_leaves),
+        "meshes": {},
     }
-  # Sharded init (no full copy on one device) gives the same parameters.
-  mesh = mesh_lib.make_mesh((2, 2, 2))
-  _, init_state, _ = mesh_lib.init_sharded(lambda: Decoder(CFG, rngs=nnx.Rngs(0)), mesh)
-  out["init_sharded_max_abs_diff"] = max(
-      float(np.abs(np.asarray(a) - np.asarray(b)).max())
-      for a, b in zip(jax.tree.leaves(init_state), jax.tree.leaves(state)))
-  json.dump(out, sys.stdout)
+    host_state = jax.tree.map(np.asarray, state)
+    for shape in MESHES:
+        mesh = mesh_lib.make_mesh(shape)
+        shardings = mesh_lib.state_shardings(state, mesh)
+        sharded_state = jax.device_put(host_state, shardings)
+        fn = make_sharded_grad_fn(graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
+        (loss, aux), grads = fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
+        leaves = jax.tree.leaves(grads)
+        gate = grads["blocks"][0]["mlp"]["gate_DxF"]
+        out["meshes"][",".join(map(str, shape))] = {
+            "loss_abs_diff": abs(float(loss) - float(ref_loss)),
+            "grad_max_abs_diff": max(
+                float(np.abs(np.asarray(g) - r).max()) for g, r in zip(leaves, ref_leaves)
+            ),
+            "gate_param_spec": str(sharded_state["blocks"][0]["mlp"]["gate_DxF"][...].sharding.spec),
+            "gate_grad_spec": str(gate[...].sharding.spec),
+            "gate_shard_shape": list(
+                sharded_state["blocks"][0]["mlp"]["gate_DxF"][...].addressable_shards[0].data.shape
+            ),
+            "k_param_spec": str(sharded_state["blocks"][0]["attn"]["k_DxKxDh"][...].sharding.spec),
+            "embedding_spec": str(sharded_state["embedding_VxD"][...].sharding.spec),
+            "tokens": float(aux["tokens"]),
+        }
+    # Sharded init (no full copy on one device) gives the same parameters.
+    mesh = mesh_lib.make_mesh((2, 2, 2))
+    _, init_state, _ = mesh_lib.init_sharded(lambda: Decoder(CFG, rngs=nnx.Rngs(0)), mesh)
+    out["init_sharded_max_abs_diff"] = max(
+        float(np.abs(np.asarray(a) - np.asarray(b)).max())
+        for a, b in zip(jax.tree.leaves(init_state), jax.tree.leaves(state))
+    )
+    json.dump(out, sys.stdout)
 
 
 if __name__ == "__main__":
-  main()
+    main()
