@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,test,beam
+EXTRAS := dev,test,beam,eval
 
 .PHONY: demo test data install clean
 

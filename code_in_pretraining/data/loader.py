@@ -139,12 +139,12 @@ class MixingLoader:
                 offset[s] = -1
 
     # -- state -----------------------------------------------------------------------------
-    _ARRAYS = ("next_doc", "offset", "tokens", "phase_tokens")
+    STATE_ARRAYS = ("next_doc", "offset", "tokens", "phase_tokens")
 
     def get_state(self) -> dict:
         """The position of this loader's rows: JSON-serialisable, a few integers per row and source."""
         return {"step": self.step, "sources": self.names, "row_start": self.row_start,
-                **{k: getattr(self, k).tolist() for k in self._ARRAYS}}
+                **{k: getattr(self, k).tolist() for k in self.STATE_ARRAYS}}
 
     def set_state(self, state: Mapping) -> None:
         """Restores rows [row_start, row_end) from a state that covers them (any process split)."""
@@ -152,7 +152,7 @@ class MixingLoader:
             raise ValueError(f"loader state is for sources {state['sources']}, this loader has {self.names}")
         first = self.row_start - int(state.get("row_start", 0))
         n = self.row_end - self.row_start
-        for k in self._ARRAYS:
+        for k in self.STATE_ARRAYS:
             rows = np.asarray(state[k], np.int64)
             if first < 0 or first + n > rows.shape[0]:
                 raise ValueError(f"loader state holds rows [{state.get('row_start', 0)}, "
@@ -175,7 +175,7 @@ def merge_states(states: Sequence[Mapping]) -> dict:
     """One state covering all rows, from the states of processes that own consecutive rows."""
     states = sorted(states, key=lambda st: st["row_start"])
     merged = dict(states[0])
-    for k in MixingLoader._ARRAYS:
+    for k in MixingLoader.STATE_ARRAYS:
         merged[k] = [row for st in states for row in st[k]]
     return merged
 

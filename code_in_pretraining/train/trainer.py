@@ -169,7 +169,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
                 bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:,.0f}")
             if save_now:
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
-                                loader_state=loader.get_state(), meta=meta, force=done == cfg.steps)
+                                loader_state=global_loader_state(loader), meta=meta, force=done == cfg.steps)
             bar.update(1)
             if halt_after is not None and done >= halt_after:
                 break
@@ -182,6 +182,21 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     return {"workdir": str(workdir), "final": last, "graphdef": graphdef, "params": params,
             "train_config": cfg,
             "model_config": p.model_cfg, "token_counts": loader.token_counts()}
+
+
+def global_loader_state(loader: MixingLoader) -> dict:
+    """The loader state of ALL rows: each process owns some rows, the checkpoint holds every one,
+    so a run can resume with another number of processes."""
+    state = loader.get_state()
+    if jax.process_count() == 1:
+        return state
+    from jax.experimental import multihost_utils
+
+    for key in MixingLoader.STATE_ARRAYS:
+        local = np.asarray(state[key], np.int64)
+        state[key] = np.asarray(multihost_utils.process_allgather(local, tiled=True)).tolist()
+    state["row_start"] = 0
+    return state
 
 
 def _model_inputs(rows) -> dict[str, np.ndarray]:
