@@ -161,7 +161,7 @@ def _run(iso: Isolation, source: str, *, timeout_s: float, memory_mb: int, file_
         stdout, stderr = _read(outdir / "stdout"), _read(outdir / "stderr")
         rc = proc.returncode
         ended = stdout.rstrip("\n").rsplit("\n", 1)[-1] == token
-        if timed_out:
+        if timed_out or rc == -signal.SIGXCPU:  # the wall-clock deadline or the CPU-time limit
             status = "timeout"
         elif rc is not None and rc < 0:
             status = "killed"
