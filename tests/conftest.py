@@ -20,6 +20,14 @@ def default_data():
 
 
 @pytest.fixture(scope="session")
+def shards(default_data):
+    """Token shards of the demo's `text` and `code` tasks (train split)."""
+    from code_in_pretraining.data import materialize
+
+    return {t: materialize.materialize_shards(t, "train", progress=False) for t in ("text", "code")}
+
+
+@pytest.fixture(scope="session")
 def shared_data():
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared evaluation data not found at {SHARED_DATA}")

@@ -11,7 +11,7 @@ import sysconfig
 import numpy as np
 import pytest
 
-from code_in_pretraining.data import corpus, materialize, mixtures, vocab, vocabularies
+from code_in_pretraining.data import corpus, mixtures, vocab, vocabularies
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.packing import pack_sequentially
 
@@ -105,11 +105,6 @@ def test_packing_sets_segment_ids_and_positions():
     # the tail is padding: segment 0, source -1
     np.testing.assert_array_equal(rows.segment_ids[2], [1, 1, 1, 1, 1, 1])
     assert rows.fill() == 1.0
-
-
-@pytest.fixture(scope="module")
-def shards(default_data):
-    return {t: materialize.materialize_shards(t, "train", progress=False) for t in ("text", "code")}
 
 
 def test_loader_mixes_by_tokens_and_fills_rows(shards):

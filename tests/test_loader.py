@@ -7,14 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from code_in_pretraining.data import materialize
 from code_in_pretraining.data.loader import DataPhase, MixingLoader, merge_states
 from code_in_pretraining.train import recipes
-
-
-@pytest.fixture(scope="module")
-def shards(default_data):
-    return {t: materialize.materialize_shards(t, "train", progress=False) for t in ("text", "code")}
 
 
 def test_token_fractions_hold_at_every_prefix_past_1m_and_fill_is_full(shards):

@@ -34,6 +34,10 @@ class PackedRows:
     def as_dict(self) -> dict[str, np.ndarray]:
         return dataclasses.asdict(self)
 
+    def model_inputs(self) -> dict[str, np.ndarray]:
+        """What the model consumes: tokens, positions and segment ids."""
+        return {"tokens": self.tokens, "positions": self.positions, "segment_ids": self.segment_ids}
+
 
 class RowWriter:
     """Appends chunks to one row of a PackedRows until it is full."""

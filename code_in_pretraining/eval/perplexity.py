@@ -39,8 +39,7 @@ def source_perplexity(graphdef, params, shard_paths, *, seq_len: int, batch: int
     total, count = 0.0, 0.0
     for rows in tqdm(pack_sequentially(iter(docs), batch, seq_len), desc=f"eval {shard_paths[0].parent.name}",
                      disable=not progress, leave=False):
-        s, n = _nll_sum_jit(graphdef, params, {"tokens": rows.tokens, "positions": rows.positions,
-                                               "segment_ids": rows.segment_ids})
+        s, n = _nll_sum_jit(graphdef, params, rows.model_inputs())
         total, count = total + float(s), count + float(n)
         if max_tokens and count >= max_tokens:
             break

@@ -146,7 +146,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     t0, window_start = time.perf_counter(), start
     try:
         for s in range(start, cfg.steps):
-            batch = mesh_lib.shard_batch(_model_inputs(next(loader)), p.mesh)
+            batch = mesh_lib.shard_batch(next(loader).model_inputs(), p.mesh)
             with jax.set_mesh(p.mesh):
                 params, opt_state, metrics = train_step(params, opt_state, batch, s)
             done = s + 1
@@ -197,10 +197,6 @@ def global_loader_state(loader: MixingLoader) -> dict:
         state[key] = np.asarray(multihost_utils.process_allgather(local, tiled=True)).tolist()
     state["row_start"] = 0
     return state
-
-
-def _model_inputs(rows) -> dict[str, np.ndarray]:
-    return {"tokens": rows.tokens, "positions": rows.positions, "segment_ids": rows.segment_ids}
 
 
 def _summary_writer(workdir: pathlib.Path):
