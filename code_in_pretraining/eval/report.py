@@ -2,6 +2,9 @@
 
 Columns follow PAPER.md's headline table (Reason / Know / Code) plus NL Avg and
 Total Avg, and, with --baseline, each aggregate's relative gain over that run.
+Given one experiment directory instead of files, it writes that experiment's
+report (experiment_report.py): one row per variant and phase, gains against
+text-only, the paper's figures beside them, and its plots, into DIR/report.
 """
 
 from __future__ import annotations
@@ -111,10 +114,13 @@ def plot(table: list[dict], path: pathlib.Path) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="cip report", description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="+", help="results JSON files from `cip eval`")
+    parser.add_argument("results", nargs="+", help="results JSON files from `cip eval`, or one experiment directory")
     parser.add_argument("--baseline", default=None, help="run name to compute relative gains against")
-    parser.add_argument("--out-dir", default=None, help="write report.md, report.csv, report.png here")
+    parser.add_argument("--out-dir", "--out", dest="out_dir", default=None,
+                        help="write report.md, report.csv and the plots here (an experiment's: DIR/report)")
     args = parser.parse_args(argv)
+    if len(args.results) == 1 and pathlib.Path(args.results[0]).is_dir():
+        return _experiment(args.results[0], args.out_dir)
     runs = load(args.results)
     table = rows(runs, args.baseline)
     md = markdown(table, args.baseline) + "\n\n" + per_task_markdown(runs)
@@ -126,4 +132,13 @@ def main(argv: list[str]) -> int:
         (out / "report.csv").write_text(to_csv(table))
         plot(table, out / "report.png")
         print(f"\nwrote {out}/report.md, report.csv, report.png")
+    return 0
+
+
+def _experiment(path: str, out: str | None) -> int:
+    from code_in_pretraining.eval import experiment_report
+
+    md, written = experiment_report.write(path, out)
+    print(md)
+    print(f"\nwrote {', '.join(str(p) for p in written)}")
     return 0

@@ -1,0 +1,35 @@
+"""The paper's published 470M figures, to print beside a reproduction's.
+
+Source: PAPER.md ("Headline table (470M; Reason / Know / Code)" and "Other findings"),
+which summarises Aryabumi et al., "To Code, or Not To Code? Exploring Impact of Code
+in Pre-training" (arXiv 2408.10914). Scores are in percent; keys are (recipe, phase)
+as in train/recipes.py.
+"""
+
+from __future__ import annotations
+
+# (recipe, phase) -> {"reason", "know", "code"}
+HEADLINE_470M: dict[tuple[str, str], dict[str, float]] = {
+    ("text_only", "pretrain"): {"reason": 49.0, "know": 9.5, "code": 0.4},
+    ("text_only", "cooldown"): {"reason": 54.1, "know": 11.1, "code": 4.4},
+    ("balanced_only", "pretrain"): {"reason": 51.8, "know": 8.1, "code": 9.0},
+    ("balanced_only", "cooldown"): {"reason": 53.2, "know": 11.1, "code": 8.4},
+    ("balanced_to_text", "pretrain"): {"reason": 52.0, "know": 7.4, "code": 7.8},
+    ("balanced_to_text", "continued"): {"reason": 53.0, "know": 9.9, "code": 4.8},
+    ("balanced_to_text", "cooldown"): {"reason": 54.9, "know": 10.9, "code": 5.8},
+    ("code_to_text", "pretrain"): {"reason": 44.7, "know": 1.5, "code": 15.5},
+    ("code_to_text", "continued"): {"reason": 53.3, "know": 9.5, "code": 4.1},
+    ("code_to_text", "cooldown"): {"reason": 52.1, "know": 10.3, "code": 7.5},
+}
+
+# Relative gains (%) the paper states in words, for the notebooks' comparison text.
+HEADLINE_GAINS = {"reason": 8.2, "know": 4.2}  # best variant with code vs text-only; code: 12x
+SWEEP_FINDINGS = {"reason_peak_code_percent": 25, "know_gain_at_100_percent_code": -86.0}
+SYNTH_GAINS = {"reason": 9.0, "code": 44.9}  # 10% synthetic code in the code-only ablation
+COOLDOWN_WITH_CODE_GAINS = {"reason": 3.6, "know": 10.1, "code": 20.0}  # vs a cooldown without code
+COOLDOWN_WIN_RATE = 52.3  # LLM-as-a-judge, cooldown vs no cooldown
+
+
+def published(recipe: str, phase: str) -> dict[str, float] | None:
+    """The paper's Reason / Know / Code for a (recipe, phase), None where it has no row."""
+    return HEADLINE_470M.get((recipe, phase))

@@ -1,0 +1,132 @@
+"""`cip report DIR`: the headline table of an experiment directory, gains, the paper's figures, plots."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from code_in_pretraining.eval import experiment_report, plots, report
+
+UNIT = 8192  # toy tokens per paper billion
+# (variant, phase, phase_index, paper billions seen) -> (Reason, Know, Code)
+RESULTS = {
+    ("text_only", "pretrain", 0, 400): (40.0, 10.0, 1.0),
+    ("text_only", "cooldown", 1, 440): (44.0, 11.0, 2.0),
+    ("balanced_to_text", "pretrain", 0, 200): (42.0, 8.0, 4.0),
+    ("balanced_to_text", "continued", 1, 400): (44.0, 10.5, 3.0),
+    ("balanced_to_text", "cooldown", 2, 440): (46.0, 11.0, 4.0),
+    ("code_to_text", "pretrain", 0, 200): (36.0, 2.0, 8.0),
+    ("code_sweep_0", "pretrain", 0, 200): (41.0, 9.0, 0.5),
+    ("code_sweep_25", "pretrain", 0, 200): (43.0, 8.0, 3.0),
+    ("code_sweep_100", "pretrain", 0, 200): (35.0, 2.0, 6.0),
+    ("cooldown_with_code", "continued", 1, 400): (44.0, 10.0, 3.0),
+    ("cooldown_with_code", "cooldown", 2, 440): (46.0, 11.0, 4.0),
+    ("cooldown_no_code", "continued", 1, 400): (44.0, 10.0, 3.0),
+    ("cooldown_no_code", "cooldown", 2, 440): (45.0, 10.0, 3.0),
+}
+VARIANTS = ["text_only", "balanced_only", "balanced_to_text", "code_to_text", "code_sweep_0", "code_sweep_25",
+            "code_sweep_100", "cooldown_with_code", "cooldown_no_code"]
+
+
+def results_json(variant, phase, index, billions, reason, know, code) -> dict:
+    """What `cip eval` writes plus the keys the experiment runner adds (aggregates only)."""
+    aggregates = {"reason": reason, "know": know, "code": code, "nl_avg": (reason + know) / 2,
+                  "total_avg": (reason + know + code) / 3, "reason_available": "7/11", "know_available": "2/2",
+                  "code_available": "2/2", "reason_paper": None, "know_paper": know, "code_paper": code}
+    return {"suite": "paper", "tasks": {}, "aggregates": aggregates, "variant": variant, "phase": phase,
+            "phase_index": index, "step": billions, "tokens": billions * UNIT, "mixture": "?", "scale": "toy"}
+
+
+def make_experiment(root, results=RESULTS, variants=VARIANTS):
+    """An experiment directory with hand-made results (fixed numbers), as the runner lays it out."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "experiment.json").write_text(json.dumps({"grid": "paper", "scale": "toy", "variants": variants}))
+    for (variant, phase, index, billions), scores in results.items():
+        out = root / variant / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / f"{phase}.json").write_text(json.dumps(results_json(variant, phase, index, billions, *scores)))
+    return root
+
+
+@pytest.fixture
+def experiment(tmp_path):
+    return make_experiment(tmp_path / "exp")
+
+
+def by_label(rows):
+    return {r["label"]: r for r in rows}
+
+
+def test_rows_are_labelled_like_the_paper_and_missing_ones_are_kept(experiment):
+    rows = experiment_report.table(experiment_report.load_experiment(experiment))
+    labels = [r["label"] for r in rows]
+    assert labels[:10] == ["text-only", "text-only + cooldown", "balanced-only", "balanced-only + cooldown",
+                           "balanced→text, after phase 1", "balanced→text, after phase 2",
+                           "balanced→text + cooldown", "code→text, after phase 1", "code→text, after phase 2",
+                           "code→text + cooldown"]
+    assert {"0% code", "25% code", "100% code", "balanced→text (cooldown with code) + cooldown"} <= set(labels)
+    missing = by_label(rows)["balanced-only + cooldown"]
+    assert missing["reason"] is None and missing["reason_gain"] is None and missing["paper_reason"] == 53.2
+
+
+def test_gains_use_text_only_at_the_same_stage_and_tokens(experiment):
+    rows = by_label(experiment_report.table(experiment_report.load_experiment(experiment)))
+    phase2 = rows["balanced→text, after phase 2"]
+    assert phase2["baseline"] == "text-only" and phase2["baseline_same_tokens"]
+    assert phase2["reason_gain"] == pytest.approx(10.0)  # (44 - 40) / 40
+    assert phase2["know_gain"] == pytest.approx(5.0)
+    assert phase2["code_gain"] == pytest.approx(200.0)
+    assert phase2["total_avg_gain"] == pytest.approx(100 * ((44 + 10.5 + 3) / 3 - 17) / 17)
+    cooled = rows["balanced→text + cooldown"]
+    assert cooled["baseline"] == "text-only + cooldown"
+    assert cooled["reason_gain"] == pytest.approx(100 * 2 / 44)
+    # 200B rows: the 0%-code sweep model is text-only at that budget.
+    phase1 = rows["balanced→text, after phase 1"]
+    assert phase1["baseline"] == "0% code" and phase1["baseline_same_tokens"]
+    assert phase1["reason_gain"] == pytest.approx(100 * 1 / 41)
+    assert rows["text-only"]["reason_gain"] == 0.0
+
+
+def test_without_a_text_only_model_at_the_budget_the_fallback_is_marked(tmp_path):
+    results = {k: v for k, v in RESULTS.items() if k[0] != "code_sweep_0"}
+    path = make_experiment(tmp_path / "exp", results)
+    rows = by_label(experiment_report.table(experiment_report.load_experiment(path)))
+    phase1 = rows["balanced→text, after phase 1"]
+    assert phase1["baseline"] == "text-only" and phase1["baseline_same_tokens"] is False
+    assert phase1["reason_gain"] == pytest.approx(5.0)  # (42 - 40) / 40
+    assert "| text-only* |" in experiment_report.headline_markdown(list(rows.values()))
+
+
+def test_paper_figures_and_gains_are_beside_ours(experiment):
+    rows = by_label(experiment_report.table(experiment_report.load_experiment(experiment)))
+    cooled = rows["balanced→text + cooldown"]
+    assert (cooled["paper_reason"], cooled["paper_know"], cooled["paper_code"]) == (54.9, 10.9, 5.8)
+    assert cooled["paper_reason_gain"] == pytest.approx(100 * (54.9 - 54.1) / 54.1)
+    assert rows["25% code"]["paper_reason"] is None
+    md = experiment_report.paper_markdown(list(rows.values()))
+    assert "| balanced→text + cooldown | 46.0 | 54.9 | 11.0 | 10.9 | 4.0 | 5.8 | +4.5% | +1.5% |" in md
+    assert "25% code" not in md  # the paper has no row for it
+
+
+def test_cip_report_dir_writes_markdown_csv_and_plots(experiment, capsys):
+    assert report.main([str(experiment)]) == 0
+    printed = capsys.readouterr().out
+    out = experiment / "report"
+    md = (out / "report.md").read_text()
+    assert md.strip() in printed
+    assert "| balanced-only | — | — | — |" in md
+    assert "| balanced→text, after phase 2 | 3.28M | 44.0 | 10.5 | 27.2 | 3.0 | 19.2 | +10.0% |" in md
+    csv_lines = (out / "report.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("variant,phase,phase_index,label,stage,tokens,reason,know")
+    assert len(csv_lines) == 1 + len(experiment_report.table(experiment_report.load_experiment(experiment)))
+    for name in plots.FIGURES:
+        assert (out / f"{name}.png").stat().st_size > 5000, name
+
+
+def test_cip_report_dir_with_out_and_nothing_run_yet(tmp_path, capsys):
+    path = make_experiment(tmp_path / "exp", {}, ["text_only"])
+    assert report.main([str(path), "--out", str(tmp_path / "r")]) == 0
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "| text-only | — | — |" in md and "0 of 10 rows have results" in md
+    assert not list((tmp_path / "r").glob("*.png"))  # no data, no plot
