@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from code_in_pretraining.eval import experiment_report, plots, report
+from code_in_pretraining.eval import experiment_report, findings, plots, report
 
 UNIT = 8192  # toy tokens per paper billion
 # (variant, phase, phase_index, paper billions seen) -> (Reason, Know, Code)
@@ -109,13 +109,27 @@ def test_paper_figures_and_gains_are_beside_ours(experiment):
     assert "25% code" not in md  # the paper has no row for it
 
 
+def test_the_papers_findings_are_measured_on_the_same_comparisons(experiment):
+    rows = experiment_report.table(experiment_report.load_experiment(experiment))
+    measured = {f["finding"]: (f["ours"], f["paper"]) for f in findings.findings(rows)}
+    assert measured["Reason gain, balanced→text after phase 2 vs text-only"] == (pytest.approx(10.0), 8.2)
+    assert measured["Code, balanced→text after phase 2 over text-only"] == (pytest.approx(3.0), 12.0)
+    assert measured["Code share where Reason peaks in the sweep"] == (25, 25)
+    assert measured["Know at 100% code vs 0% code"] == (pytest.approx(100 * (2 - 9) / 9), -86.0)
+    assert measured["Reason gain of 10% synthetic code (code only)"] == (None, 9.0)  # not run
+    assert measured["Code gain of a cooldown with code vs without"] == (pytest.approx(100 / 3), 20.0)
+    md = findings.markdown(rows)
+    assert "| Know gain of a cooldown with code vs without | +10.0% | +10.1% |" in md
+    assert "| Reason gain of 10% synthetic code (code only) | — | +9.0% |" in md
+
+
 def test_cip_report_dir_writes_markdown_csv_and_plots(experiment, capsys):
     assert report.main([str(experiment)]) == 0
     printed = capsys.readouterr().out
     out = experiment / "report"
     md = (out / "report.md").read_text()
     assert md.strip() in printed
-    assert "| balanced-only | — | — | — |" in md
+    assert "| balanced-only | — | — | — |" in md and "## The paper's findings, measured here" in md
     assert "| balanced→text, after phase 2 | 3.28M | 44.0 | 10.5 | 27.2 | 3.0 | 19.2 | +10.0% |" in md
     csv_lines = (out / "report.csv").read_text().splitlines()
     assert csv_lines[0].startswith("variant,phase,phase_index,label,stage,tokens,reason,know")

@@ -23,7 +23,7 @@ import io
 import json
 import pathlib
 
-from code_in_pretraining.eval import paper_figures
+from code_in_pretraining.eval import findings, paper_figures
 from code_in_pretraining.eval.aggregate import relative_gain
 from code_in_pretraining.train.recipes import RECIPES
 
@@ -241,7 +241,8 @@ def markdown(experiment: dict, rows: list[dict]) -> str:
     paper_notes = ("The paper's figures are for 470M models at the full token budgets; its gains use the "
                    "same baseline rule over its own rows (* : against text-only at another token budget).")
     return "\n\n".join([title, "## Headline table", headline_markdown(rows), notes,
-                        "## Beside the paper (470M, PAPER.md)", paper_markdown(rows), paper_notes])
+                        "## Beside the paper (470M, PAPER.md)", paper_markdown(rows), paper_notes,
+                        "## The paper's findings, measured here", findings.markdown(rows)])
 
 
 def to_csv(rows: list[dict]) -> str:
