@@ -7,6 +7,7 @@ pay for TensorFlow or JAX start-up.
 from __future__ import annotations
 
 import importlib
+import logging
 import sys
 
 # name -> ("module:function", one-line help). Each function takes argv (list of str)
@@ -45,9 +46,20 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS:
         print(f"cip: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
         return 2
+    _log_to_stderr()
     module_name, func_name = COMMANDS[name][0].split(":")
     func = getattr(importlib.import_module(module_name), func_name)
     return int(func(rest) or 0)
+
+
+def _log_to_stderr() -> None:
+    """The project's INFO logs (phase switches, resumes, epochs) on stderr; other libraries stay quiet."""
+    logger = logging.getLogger("code_in_pretraining")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,60 @@ def test_missing_data_path_is_named(default_data, tmp_path):
     proc = _cip_train(tmp_path, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(tmp_path / "empty") in proc.stderr and "not found" in proc.stderr
+
+
+# -- phases, cooldown and continued pre-training ----------------------------------------------
+TOKENS_PER_STEP = 128 * 8
+PHASED = ["TrainConfig.mixture = ''", "TrainConfig.steps = 0", "TrainConfig.warmup_steps = 2",
+          f"TrainConfig.phases = (('pretrain', 'demo_balanced', {6 * TOKENS_PER_STEP}, 'cosine'), "
+          f"('cooldown', 'demo_text_only', {3 * TOKENS_PER_STEP}, 'cooldown'))"]
+
+
+def _records(workdir):
+    return [json.loads(line) for line in (workdir / "metrics.jsonl").open()]
+
+
+def test_cooldown_switches_mixture_and_anneals_linearly_at_one_step(default_data, tmp_path):
+    out = train_main.run(["demo.gin"], [*BINDINGS, *PHASED, "TrainConfig.checkpoint_every = 2",
+                                        "TrainConfig.keep_checkpoints = 1"], str(tmp_path))
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert [(r["phase"], r["mixture"], r["start_step"], r["end_step"]) for r in plan] == [
+        ("pretrain", "demo_balanced", 0, 6), ("cooldown", "demo_text_only", 6, 9)]
+    records = _records(tmp_path)
+    assert [r["phase"] for r in records] == [0] * 6 + [1] * 3
+    lrs = [r["lr"] for r in records]  # record i is step i+1, trained with the LR of step i
+    assert plan[1]["lr_at_start"] == pytest.approx(3e-4) == pytest.approx(lrs[6])  # the cosine's floor
+    np.testing.assert_allclose(lrs[6:] + [1e-6], np.linspace(3e-4, 1e-6, 4), rtol=1e-5)
+    assert all("loss/code" in r for r in records[:6]) and not any("loss/code" in r for r in records[6:])
+    assert out["token_counts"]["text"] > out["token_counts"]["code"] > 0
+    # The latest checkpoint and every phase end are kept.
+    assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 9]
+    meta = checkpoint.read_meta(tmp_path / "checkpoints", 6)
+    assert (meta["step"], meta["phase"], meta["lr"]) == (6, "pretrain", pytest.approx(3e-4))
+
+
+def test_continued_pretraining_from_params_rewarms(run_to_8, tmp_path):
+    source, full = run_to_8
+    out = _train(tmp_path, 3, f"TrainConfig.init_from = '{source}'", "TrainConfig.warmup_steps = 2",
+                 halt_after=1)
+    # Fresh optimizer, LR re-warmed from 0: the first step leaves the source's params as they were.
+    assert _records(tmp_path)[0]["lr"] == 0.0
+    jax.tree.map(np.testing.assert_array_equal, jax.device_get(out["params"]), jax.device_get(full["params"]))
+
+
+def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_path):
+    import optax
+
+    source, _ = run_to_8
+    meta = checkpoint.read_meta(source / "checkpoints", 8)
+    out = _train(tmp_path, 4, f"TrainConfig.init_from = '{source}'",
+                 "TrainConfig.init_state = 'params_and_optimizer'", "TrainConfig.init_lr = 'continue'",
+                 "TrainConfig.end_lr = 1e-5")
+    records = _records(tmp_path)
+    assert records[0]["lr"] == pytest.approx(meta["lr"]) and records[-1]["lr"] < records[0]["lr"]
+    counts = {type(s).__name__: int(s.count) for s in jax.tree.leaves(
+        out["opt_state"], is_leaf=lambda x: isinstance(x, (optax.ScaleByAdamState, optax.ScaleByScheduleState)))
+        if hasattr(s, "count")}
+    assert counts == {"ScaleByAdamState": 8 + 4, "ScaleByScheduleState": 4}  # moments carried, schedule restarted
+    assert records[0]["loss"] < _losses(source)[0] - 0.2  # it starts from trained weights
+    assert checkpoint.read_meta(tmp_path / "checkpoints", 4)["init_from"]["step"] == 8

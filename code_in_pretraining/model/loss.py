@@ -16,14 +16,27 @@ def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
     The target logit is taken with a one-hot contraction rather than a gather so
     that vocab-sharded logits do not need an all-gather.
     """
-    logits = logits_BxLxV.astype(jnp.float32)
     w_BxL = weights_BxL.astype(jnp.float32)
-    log_z_BxL = jax.nn.logsumexp(logits, axis=-1)
-    onehot = jax.nn.one_hot(targets_BxL, logits.shape[-1], dtype=jnp.float32)
-    target_logit_BxL = jnp.sum(logits * onehot, axis=-1)
+    nll_BxL, log_z_BxL = token_nll(logits_BxLxV, targets_BxL)
     tokens = jnp.sum(w_BxL)
     denom = jnp.where(tokens > 0, tokens, 1.0)
-    ce = jnp.sum((log_z_BxL - target_logit_BxL) * w_BxL) / denom
+    ce = jnp.sum(nll_BxL * w_BxL) / denom
     z_term = z_loss * jnp.sum(jnp.square(log_z_BxL) * w_BxL) / denom
     loss = ce + z_term
     return loss, {"ce": ce, "z_loss": z_term, "tokens": tokens}
+
+
+def token_nll(logits_BxLxV, targets_BxL):
+    """(-log p(target), log Z) per token, in float32."""
+    logits = logits_BxLxV.astype(jnp.float32)
+    log_z_BxL = jax.nn.logsumexp(logits, axis=-1)
+    onehot = jax.nn.one_hot(targets_BxL, logits.shape[-1], dtype=jnp.float32)
+    return log_z_BxL - jnp.sum(logits * onehot, axis=-1), log_z_BxL
+
+
+def grouped_nll(nll_BxL, weights_BxL, groups_BxL, num_groups: int):
+    """(sum of nll, weighted token count) per group id in [0, num_groups): per-source losses."""
+    member_BxLxG = (groups_BxL[..., None] == jnp.arange(num_groups)).astype(jnp.float32)
+    w_BxL = weights_BxL.astype(jnp.float32)
+    return (jnp.einsum("bl,blg->g", nll_BxL * w_BxL, member_BxLxG),
+            jnp.einsum("bl,blg->g", w_BxL, member_BxLxG))

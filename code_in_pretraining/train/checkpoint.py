@@ -2,26 +2,87 @@
 
 Layout: <workdir>/checkpoints/<step>/{params,opt_state,loader,meta}. Orbax writes
 each step to a temporary directory and renames it when complete, so a step whose
-write was interrupted is never listed; saving is asynchronous.
+write was interrupted is never listed; saving is asynchronous. The latest `keep`
+steps are kept, and the `permanent` ones (phase ends) always. A step directory
+without Orbax's commit markers (a copy or a filesystem that cut a write short) is
+never restored: `set_aside_incomplete` renames it out of the way, keeping its files.
 """
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
+from orbax.checkpoint.checkpoint_managers import preservation_policy
 from flax import nnx
 
 from code_in_pretraining.model.config import ModelConfig
 from code_in_pretraining.model.decoder import Decoder
 
+log = logging.getLogger(__name__)
 
-def manager(workdir: str | pathlib.Path, *, keep: int = 3, async_save: bool = True) -> ocp.CheckpointManager:
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=async_save,
+
+def manager(workdir: str | pathlib.Path, *, keep: int = 3, permanent: tuple[int, ...] = (),
+            async_save: bool = True) -> ocp.CheckpointManager:
+    policy = preservation_policy.AnyPreservationPolicy(
+        [preservation_policy.LatestN(keep), preservation_policy.CustomSteps(list(permanent))])
+    options = ocp.CheckpointManagerOptions(preservation_policy=policy, enable_async_checkpointing=async_save,
                                            create=True)
     return ocp.CheckpointManager(pathlib.Path(workdir).absolute() / "checkpoints", options=options)
+
+
+COMMIT_MARKERS = ("_CHECKPOINT_METADATA", "commit_success.txt")
+
+
+def is_complete(step_dir: pathlib.Path) -> bool:
+    return all((step_dir / m).is_file() for m in COMMIT_MARKERS)
+
+
+def set_aside_incomplete(workdir: str | pathlib.Path) -> list[pathlib.Path]:
+    """Renames step directories that lack a commit marker to `<step>.incomplete`; returns the new paths."""
+    root = pathlib.Path(workdir).absolute() / "checkpoints"
+    moved = []
+    for d in sorted(root.glob("[0-9]*")):
+        if d.name.isdigit() and d.is_dir() and not is_complete(d):
+            target = d.with_name(f"{d.name}.incomplete")
+            n = 1
+            while target.exists():
+                target, n = d.with_name(f"{d.name}.incomplete{n}"), n + 1
+            d.rename(target)
+            log.warning("checkpoint %s lacks a commit marker; moved to %s", d, target)
+            moved.append(target)
+    return moved
+
+
+def locate(path: str | pathlib.Path, step: int | None = None) -> tuple[pathlib.Path, int]:
+    """(checkpoints root, step) for a workdir or its checkpoints directory; latest complete step
+    unless `step` is given."""
+    path = pathlib.Path(path).absolute()
+    root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+    if not root.is_dir():
+        raise FileNotFoundError(f"no checkpoint directory at {path}")
+    mngr = read_only(root)
+    steps = [s for s in mngr.all_steps() if is_complete(root / str(s))]
+    mngr.close()
+    if step is None and not steps:
+        raise FileNotFoundError(f"no complete checkpoint under {root}")
+    if step is not None and step not in steps:
+        raise FileNotFoundError(f"no complete checkpoint of step {step} under {root}; steps: {sorted(steps)}")
+    return root, max(steps) if step is None else step
+
+
+def read_only(root: pathlib.Path) -> ocp.CheckpointManager:
+    return ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(read_only=True))
+
+
+def read_meta(root: pathlib.Path, step: int) -> dict[str, Any]:
+    mngr = read_only(root)
+    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
+    mngr.close()
+    return meta
 
 
 def save(mngr: ocp.CheckpointManager, step: int, *, params, opt_state, loader_state: dict,
@@ -34,15 +95,17 @@ def save(mngr: ocp.CheckpointManager, step: int, *, params, opt_state, loader_st
     ), force=force)
 
 
-def restore(mngr: ocp.CheckpointManager, step: int, *, abstract_params, abstract_opt_state):
-    """Returns (params, opt_state, loader_state, meta) of `step`, placed as the abstract trees say."""
-    out = mngr.restore(step, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(abstract_params),
-        opt_state=ocp.args.StandardRestore(abstract_opt_state),
-        loader=ocp.args.JsonRestore(),
-        meta=ocp.args.JsonRestore(),
-    ))
-    return out.params, out.opt_state, out.loader, out.meta
+def restore(mngr: ocp.CheckpointManager, step: int, *, abstract_params, abstract_opt_state=None,
+            loader: bool = True):
+    """Returns (params, opt_state, loader_state, meta) of `step`, placed as the abstract trees say;
+    the optimizer state and loader state are None where not asked for."""
+    items = {"params": ocp.args.StandardRestore(abstract_params), "meta": ocp.args.JsonRestore()}
+    if abstract_opt_state is not None:
+        items["opt_state"] = ocp.args.StandardRestore(abstract_opt_state)
+    if loader:
+        items["loader"] = ocp.args.JsonRestore()
+    out = mngr.restore(step, args=ocp.args.Composite(**items))
+    return out.params, out.get("opt_state"), out.get("loader"), out.meta
 
 
 def abstract_model(cfg: ModelConfig):
@@ -53,18 +116,11 @@ def abstract_model(cfg: ModelConfig):
 
 def restore_model(path: str | pathlib.Path, step: int | None = None) -> tuple[ModelConfig, Decoder]:
     """Loads a trained model from a workdir (latest step) or from its checkpoints directory."""
-    path = pathlib.Path(path).absolute()
-    root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-    if not root.is_dir():
-        raise FileNotFoundError(f"no checkpoint directory at {path}")
-    mngr = ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(read_only=True))
-    step = mngr.latest_step() if step is None else step
-    if step is None:
-        raise FileNotFoundError(f"no complete checkpoint under {root}")
-    meta = mngr.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
-    cfg = ModelConfig.from_dict(meta["model_config"])
+    root, step = locate(path, step)
+    cfg = ModelConfig.from_dict(read_meta(root, step)["model_config"])
     graphdef, abstract = abstract_model(cfg)
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract)
+    mngr = read_only(root)
     params = mngr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract))).params
     mngr.close()
     return cfg, nnx.merge(graphdef, params)

@@ -1,8 +1,9 @@
 """`cip train --gin_file=... --gin_bindings=... --workdir=DIR`.
 
 Gin files are looked up as given, then under the repository's gin/ directory.
-A broken configuration (unknown binding, unknown mixture or preset, missing
-data) is reported before anything is compiled, with exit code 2.
+A broken configuration (unknown binding, recipe, mixture or preset, a budget
+that is not whole batches, a mesh that does not fit, missing data) is reported
+before anything is compiled, with exit code 2; a NaN loss stops with exit code 1.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import pathlib
 import sys
 
 import gin
+
+from code_in_pretraining.parallel import distributed
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[2] / "gin"
 
@@ -52,12 +55,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gin_file", action="append", default=[], help="gin file (repeatable)")
     parser.add_argument("--gin_bindings", action="append", default=[], help="gin binding (repeatable)")
     parser.add_argument("--workdir", required=True, help="run directory; resumes if it has checkpoints")
+    distributed.add_flags(parser)
     args = parser.parse_args(argv)
     try:
+        try:
+            distributed.initialize(args)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
         out = run(args.gin_file, args.gin_bindings, args.workdir)
     except ConfigError as e:
         print(f"cip train: configuration error: {e}", file=sys.stderr)
         return 2
+    except FloatingPointError as e:
+        print(f"cip train: {e}", file=sys.stderr)
+        return 1
     print(f"done: step {out['final'].get('step')}, loss {out['final'].get('loss', float('nan')):.4f}, "
           f"workdir {out['workdir']}")
     return 0

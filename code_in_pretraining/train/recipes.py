@@ -1,17 +1,23 @@
-"""The paper's training recipes as phase plans: (mixture, token budget, LR schedule) per phase.
+"""Training recipes as phase plans: (phase, mixture, token budget, LR schedule) per phase.
 
-Budgets are the paper's, for the 470M models (PAPER.md). `scale` multiplies every
-budget, so a recipe can be run at any size; a budget must still divide into whole
-batches, which `phase_steps` checks before anything is built.
+The paper's recipes live in gin/recipes/<name>.gin, one file per recipe, as a
+`TrainConfig.phases` binding with the paper's 470M budgets; `RECIPES` reads them,
+so training, `cip inspect --recipe` and the experiment runner share one table.
+`scale` multiplies every budget, so a recipe can run at any size; a budget must
+still divide into whole batches, which `phase_steps` checks before anything is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import pathlib
+from collections.abc import Sequence
 
-B = 1_000_000_000  # tokens
+from gin import config_parser
 
+RECIPE_DIR = pathlib.Path(__file__).resolve().parents[2] / "gin" / "recipes"
 SCHEDULES = ("cosine", "cooldown")
+COOLDOWN_END_LR = 1e-6
 
 
 @dataclasses.dataclass(frozen=True)
@@ -19,35 +25,63 @@ class Phase:
     name: str
     mixture: str
     tokens: int
-    schedule: str = "cosine"  # "cooldown": linear annealing from the current LR to the floor
+    schedule: str = "cosine"  # "cooldown": linear annealing from the current LR to COOLDOWN_END_LR
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
             raise ValueError(f"phase {self.name!r}: schedule {self.schedule!r} not in {SCHEDULES}")
+        if self.tokens <= 0:
+            raise ValueError(f"phase {self.name!r}: token budget must be positive, got {self.tokens}")
 
 
-def _cooldown(mixture: str = "cooldown_with_code") -> Phase:
-    return Phase("cooldown", mixture, 40 * B, "cooldown")  # 10% of the 400B pre-training budget
+def parse_phases(value: Sequence, where: str = "TrainConfig.phases") -> tuple[Phase, ...]:
+    """((name, mixture, tokens, schedule), ...) as written in gin -> Phases, naming what is wrong."""
+    phases = []
+    for i, item in enumerate(value):
+        if isinstance(item, Phase):
+            phases.append(item)
+            continue
+        if not isinstance(item, (tuple, list)) or len(item) not in (3, 4):
+            raise ValueError(f"{where}[{i}] = {item!r}: expected (phase, mixture, tokens[, schedule])")
+        name, mixture, tokens, *schedule = item
+        try:
+            phases.append(Phase(str(name), str(mixture), int(round(float(tokens))), *schedule))
+        except ValueError as e:
+            raise ValueError(f"{where}[{i}]: {e}") from None
+    names = [p.name for p in phases]
+    if len(set(names)) != len(names):
+        raise ValueError(f"{where}: phase names repeat: {names}")
+    return tuple(phases)
 
 
-RECIPES: dict[str, tuple[Phase, ...]] = {
-    "text_only": (Phase("pretrain", "text_only", 400 * B), _cooldown()),
-    "balanced_only": (Phase("pretrain", "balanced", 400 * B), _cooldown()),
-    "balanced_to_text": (Phase("pretrain", "balanced", 200 * B), Phase("continued", "continued", 200 * B),
-                         _cooldown()),
-    "code_to_text": (Phase("pretrain", "code_init", 200 * B), Phase("continued", "continued", 200 * B),
-                     _cooldown()),
-    "balanced_synth_to_text": (Phase("pretrain", "balanced_synth", 200 * B),
-                               Phase("continued", "continued", 200 * B), _cooldown()),
-    # Cooldown ablation: the same base, a 40B cooldown with 20% or 0% code.
-    "cooldown_with_code": (Phase("pretrain", "balanced", 200 * B), Phase("continued", "continued", 200 * B),
-                           _cooldown("cooldown_with_code")),
-    "cooldown_no_code": (Phase("pretrain", "balanced", 200 * B), Phase("continued", "continued", 200 * B),
-                         _cooldown("cooldown_no_code")),
-    **{f"code_sweep_{p}": (Phase("pretrain", f"code_sweep_{p}", 200 * B),) for p in (0, 25, 50, 75, 90, 100)},
-    **{f"code_quality_{q}": (Phase("pretrain", f"code_quality_{q}", 200 * B),)  # (?) budget: as the sweep
-       for q in ("web", "markup", "adjacent", "synth")},
-}
+class _Literals(config_parser.ParserDelegate):
+    """Recipe files hold literals only; references and macros are errors."""
+
+    def configurable_reference(self, scoped_name, evaluate):
+        raise ValueError(f"recipe files hold literals only, found @{scoped_name}")
+
+    def macro(self, name):
+        raise ValueError(f"recipe files hold literals only, found %{name}")
+
+
+def read_recipe_file(path: pathlib.Path) -> tuple[Phase, ...]:
+    """The `TrainConfig.phases` of one recipe gin file."""
+    bindings = {}
+    for stmt in config_parser.ConfigParser(path.read_text(), _Literals()):
+        if isinstance(stmt, config_parser.BindingStatement) and stmt.selector == "TrainConfig":
+            bindings[stmt.arg_name] = stmt.value
+    if bindings.get("recipe") != path.stem:
+        raise ValueError(f"{path}: TrainConfig.recipe must be {path.stem!r}, found {bindings.get('recipe')!r}")
+    if "phases" not in bindings:
+        raise ValueError(f"{path}: no TrainConfig.phases binding")
+    return parse_phases(bindings["phases"], where=f"{path}: TrainConfig.phases")
+
+
+def load_recipes(directory: pathlib.Path = RECIPE_DIR) -> dict[str, tuple[Phase, ...]]:
+    return {p.stem: read_recipe_file(p) for p in sorted(directory.glob("*.gin"))}
+
+
+RECIPES: dict[str, tuple[Phase, ...]] = load_recipes()
 
 
 def get_recipe(name: str) -> tuple[Phase, ...]:
@@ -56,8 +90,8 @@ def get_recipe(name: str) -> tuple[Phase, ...]:
     return RECIPES[name]
 
 
-def phase_steps(phases: tuple[Phase, ...], tokens_per_step: int, scale: float = 1.0) -> list[int]:
-    """Steps per phase at `scale` x the paper's budgets; each budget must be whole batches."""
+def phase_steps(phases: Sequence[Phase], tokens_per_step: int, scale: float = 1.0) -> list[int]:
+    """Steps per phase at `scale` x the budgets; each budget must be whole batches."""
     steps = []
     for ph in phases:
         tokens = round(ph.tokens * scale)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from code_in_pretraining.model.loss import next_token_loss
+from code_in_pretraining.model.loss import grouped_nll, next_token_loss, token_nll
 
 
 def next_token_targets(tokens_BxL, segment_ids_BxL):
@@ -20,12 +20,21 @@ def next_token_targets(tokens_BxL, segment_ids_BxL):
     return targets_BxL, weights_BxL
 
 
-def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0):
-    """(loss, aux) of the model `merge(graphdef, params)` on a packed batch."""
+def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num_sources: int = 0):
+    """(loss, aux) of the model `merge(graphdef, params)` on a packed batch.
+
+    With `num_sources` and the batch's `source_ids`, aux also holds the summed loss
+    and token count per source ("source_nll", "source_tokens").
+    """
     model = nnx.merge(graphdef, params)
     logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
-    return next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
+    loss, aux = next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
+    if num_sources:
+        nll_BxL, _ = token_nll(logits_BxLxV, targets_BxL)
+        aux["source_nll"], aux["source_tokens"] = grouped_nll(
+            jax.lax.stop_gradient(nll_BxL), weights_BxL, batch["source_ids"].astype(jnp.int32), num_sources)
+    return loss, aux
 
 
 def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float,
@@ -38,13 +47,21 @@ def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float
     )
 
 
+def restart_schedule(opt_state):
+    """The optimizer state with its LR-schedule counter at 0 (moments kept): a continued run
+    indexes its own schedule from its own step 0."""
+    is_sched = lambda x: isinstance(x, optax.ScaleByScheduleState)  # noqa: E731
+    return jax.tree.map(lambda s: s._replace(count=s.count * 0) if is_sched(s) else s, opt_state,
+                        is_leaf=is_sched)
+
+
 def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    *, z_loss: float = 0.0, param_shardings=None, opt_shardings=None):
+                    *, z_loss: float = 0.0, num_sources: int = 0, param_shardings=None, opt_shardings=None):
     """jit(step)(params, opt_state, batch, step) -> (params, opt_state, metrics); buffers donated."""
 
     def step(params, opt_state, batch, step_index):
         (loss, aux), grads = jax.value_and_grad(
-            lambda p: batch_loss(graphdef, p, batch, z_loss), has_aux=True)(params)
+            lambda p: batch_loss(graphdef, p, batch, z_loss, num_sources), has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
         metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "lr": schedule(step_index)}

@@ -1,14 +1,18 @@
-"""The training loop: mixture -> packed batches -> sharded AdamW steps -> checkpoints.
+"""The training loop: phases of mixtures -> packed batches -> sharded AdamW steps -> checkpoints.
 
-Everything that can be wrong with a configuration (an unknown mixture or preset,
-a missing vocabulary or data file, a mesh that does not fit the devices) fails
-in `prepare` before anything is compiled. Running `train` on a workdir that has
-checkpoints resumes from the latest one, data position included.
+A run is one mixture for `steps` steps, or a recipe: phases with token budgets,
+each a mixture and an LR schedule ("cosine", or the LINEAR "cooldown"); at the
+first step of a phase its mixture switches in. Everything that can be wrong with
+a configuration fails in `prepare` before anything is compiled. Running `train`
+on a workdir that has checkpoints resumes from the latest complete one, data
+position included; `init_from` starts a new run from another run's checkpoint.
 """
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import itertools
 import json
 import logging
 import math
@@ -23,40 +27,62 @@ from flax import nnx
 from tqdm import tqdm
 
 from code_in_pretraining.data import materialize, mixtures
-from code_in_pretraining.data.loader import MixingLoader
+from code_in_pretraining.data.loader import DataPhase, MixingLoader
 from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.model.decoder import Decoder
+from code_in_pretraining.model.info import flops_per_token
 from code_in_pretraining.parallel import mesh as mesh_lib
-from code_in_pretraining.train import checkpoint, schedule, step as step_lib
+from code_in_pretraining.train import checkpoint, recipes, schedule, throughput, step as step_lib
 
 log = logging.getLogger(__name__)
+
+INIT_STATES = ("params", "params_and_optimizer")
+INIT_LRS = ("rewarm", "continue")
 
 
 @gin.configurable
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """One training run; every field is a gin binding (`TrainConfig.steps = 300`)."""
+    """One training run; every field is a gin binding (`TrainConfig.seq_len = 2048`)."""
 
-    mixture: str = "balanced"
+    # What to train on: one `mixture` for `steps` steps, or `phases` (a recipe, gin/recipes/).
+    mixture: str = ""
+    steps: int = 0
+    recipe: str = ""  # the recipe's name, for logs and results
+    phases: tuple = ()  # ((phase, mixture, tokens, "cosine" | "cooldown"), ...)
+    budget_scale: float = 1.0  # multiplies every phase's token budget
+    # Model.
     model_preset: str = "tiny"
     model_overrides: dict = dataclasses.field(default_factory=dict)
+    attention_impl: str = ""  # "" keeps the preset's; see kernels.attention
+    compute_dtype: str = ""  # "" keeps the preset's
+    remat: str = ""  # "" keeps the preset's
     seq_len: int = 256
     global_batch: int = 16
-    steps: int = 300
+    # Optimisation.
     peak_lr: float = 1e-3
     end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family
     warmup_steps: int = 1325
+    cooldown_end_lr: float = recipes.COOLDOWN_END_LR
+    rewarm: bool = False  # every cosine phase warms up again (continued pre-training re-warms)
     b1: float = 0.9
     b2: float = 0.95
     eps: float = 1e-8
     weight_decay: float = 0.1
     clip_norm: float = 1.0
     z_loss: float = 1e-4
+    # Continued pre-training from another run's checkpoint (a workdir or checkpoints directory).
+    init_from: str = ""
+    init_step: int = -1  # -1: the latest complete step
+    init_state: str = "params"  # or "params_and_optimizer"
+    init_lr: str = "rewarm"  # or "continue": start from the LR the source run had reached
+    # Runtime.
     seed: int = 0
     mesh_shape: tuple = (-1, 1, 1)
     log_every: int = 10
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
+    peak_flops: float = 0.0  # per device, for MFU; 0: from the device kind (none on CPU)
     progress: bool = True
 
 
@@ -66,35 +92,139 @@ class Prepared:
 
     cfg: TrainConfig
     model_cfg: ModelConfig
-    weights: dict[str, float]
+    phases: tuple[recipes.Phase, ...]
+    phase_steps: list[int]
+    weights: list[dict[str, float]]  # per phase
     shards: dict[str, list[pathlib.Path]]
     mesh: Any
+    init: tuple[pathlib.Path, int, dict] | None  # (checkpoints root, step, meta) of `init_from`
+
+    @property
+    def steps(self) -> int:
+        return sum(self.phase_steps)
+
+    @property
+    def phase_starts(self) -> list[int]:
+        return [0, *itertools.accumulate(self.phase_steps)][:-1]
+
+    def phase_at(self, step: int) -> int:
+        return bisect.bisect_right(self.phase_starts, step) - 1
 
 
 def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
-    return get_preset(cfg.model_preset, **{"vocab_size": vocab_size, **dict(cfg.model_overrides)})
+    runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat}
+    overrides = {"vocab_size": vocab_size, **{k: v for k, v in runtime.items() if v}, **dict(cfg.model_overrides)}
+    return get_preset(cfg.model_preset, **overrides)
+
+
+def run_phases(cfg: TrainConfig) -> tuple[tuple[recipes.Phase, ...], list[int]]:
+    """The run's phases and their steps: TrainConfig.phases, or one phase of `mixture`."""
+    tokens_per_step = cfg.global_batch * cfg.seq_len
+    if bool(cfg.phases) == bool(cfg.mixture):
+        raise ValueError("set exactly one of TrainConfig.mixture (with TrainConfig.steps) and "
+                         "TrainConfig.phases (a recipe from gin/recipes/)")
+    if cfg.mixture:
+        if cfg.steps <= 0:
+            raise ValueError(f"TrainConfig.steps must be positive with TrainConfig.mixture, got {cfg.steps}")
+        return (recipes.Phase("pretrain", cfg.mixture, cfg.steps * tokens_per_step),), [cfg.steps]
+    if cfg.steps:
+        raise ValueError("TrainConfig.steps is set, but TrainConfig.phases fixes the length (token budgets "
+                         "x TrainConfig.budget_scale)")
+    phases = recipes.parse_phases(cfg.phases)
+    return phases, recipes.phase_steps(phases, tokens_per_step, cfg.budget_scale)
+
+
+def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ValueError(f"TrainConfig.{name}={value!r}: expected one of {allowed}")
 
 
 def prepare(cfg: TrainConfig) -> Prepared:
-    """Validates names, data and mesh; tokenizes the mixture's tasks if needed."""
-    weights = mixtures.mixture_weights(cfg.mixture)
-    vocab_sizes = {mixtures.get_task(t).output_features["targets"].vocabulary.vocab_size for t in weights}
+    """Validates names, budgets, data, mesh and the source checkpoint; tokenizes the tasks if needed."""
+    phases, steps = run_phases(cfg)
+    weights = [mixtures.mixture_weights(ph.mixture) for ph in phases]
+    tasks = sorted({t for w in weights for t in w})
+    vocab_sizes = {mixtures.get_task(t).output_features["targets"].vocabulary.vocab_size for t in tasks}
     if len(vocab_sizes) != 1:
-        raise ValueError(f"mixture {cfg.mixture!r} mixes tasks with different vocabularies")
+        raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
     model_cfg = model_config(cfg, vocab_sizes.pop())
     if cfg.global_batch % jax.process_count():
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
                          f"{jax.process_count()} processes")
+    _check_choice("init_state", cfg.init_state, INIT_STATES)
+    _check_choice("init_lr", cfg.init_lr, INIT_LRS)
+    init = None
+    if cfg.init_from:
+        root, step = checkpoint.locate(cfg.init_from, None if cfg.init_step < 0 else cfg.init_step)
+        meta = checkpoint.read_meta(root, step)
+        if ModelConfig.from_dict(meta["model_config"]) != model_cfg:
+            raise ValueError(f"TrainConfig.init_from={cfg.init_from!r}: its model differs from this run's "
+                             f"({meta['model_config']} vs {model_cfg.to_dict()})")
+        if cfg.init_lr == "continue" and "lr" not in meta:
+            raise ValueError(f"TrainConfig.init_lr='continue': checkpoint {root / str(step)} records no LR")
+        init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
-    shards = {t: materialize.materialize_shards(t, "train", progress=cfg.progress) for t in weights}
-    return Prepared(cfg, model_cfg, weights, shards, mesh)
+    shards = _materialize(tasks, cfg.progress)
+    return Prepared(cfg, model_cfg, phases, steps, weights, shards, mesh, init)
+
+
+def _materialize(tasks: list[str], progress: bool) -> dict[str, list[pathlib.Path]]:
+    """Token shards of every task; with several processes, process 0 writes them, the others wait."""
+    def shards(show: bool):
+        return {t: materialize.materialize_shards(t, "train", progress=show) for t in tasks}
+
+    if jax.process_index() == 0:
+        out = shards(progress)
+    _barrier("materialized")
+    return out if jax.process_index() == 0 else shards(False)
+
+
+def _barrier(name: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
 
 
 def make_loader(p: Prepared) -> MixingLoader:
     per_process = p.cfg.global_batch // jax.process_count()
     start = jax.process_index() * per_process
-    return MixingLoader(p.shards, p.weights, seq_len=p.cfg.seq_len, global_batch=p.cfg.global_batch,
-                        seed=p.cfg.seed, row_start=start, row_end=start + per_process)
+    return MixingLoader(p.shards, [DataPhase(w, n) for w, n in zip(p.weights, p.phase_steps)],
+                        seq_len=p.cfg.seq_len, global_batch=p.cfg.global_batch, seed=p.cfg.seed,
+                        row_start=start, row_end=start + per_process)
+
+
+def make_schedule(p: Prepared):
+    cfg = p.cfg
+    start_lr = float(p.init[2]["lr"]) if p.init and cfg.init_lr == "continue" else None
+    return schedule.phased([(ph.schedule, n) for ph, n in zip(p.phases, p.phase_steps)],
+                           peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
+                           cooldown_end_lr=cfg.cooldown_end_lr, rewarm=cfg.rewarm, start_lr=start_lr)
+
+
+def plan(p: Prepared, sched) -> list[dict]:
+    """Each phase's steps, mixture and LR at its first step: written to plan.json and logged."""
+    return [{"phase": ph.name, "mixture": ph.mixture, "schedule": ph.schedule, "start_step": start,
+             "end_step": start + n, "tokens": n * p.cfg.global_batch * p.cfg.seq_len,
+             "lr_at_start": float(sched(start))}
+            for ph, start, n in zip(p.phases, p.phase_starts, p.phase_steps)]
+
+
+def _abstract(tree):
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
+def _init_from(p: Prepared, params, opt_state):
+    """Params (and optimizer state) of the source run of a continued pre-training run."""
+    root, step, _ = p.init
+    mngr = checkpoint.read_only(root)
+    with_opt = p.cfg.init_state == "params_and_optimizer"
+    params, restored_opt, _, _ = checkpoint.restore(
+        mngr, step, abstract_params=_abstract(params),
+        abstract_opt_state=_abstract(opt_state) if with_opt else None, loader=False)
+    mngr.close()
+    log.info("initialised from %s step %d (%s, LR %s)", root, step, p.cfg.init_state, p.cfg.init_lr)
+    return params, step_lib.restart_schedule(restored_opt) if with_opt else opt_state
 
 
 def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = "",
@@ -105,12 +235,16 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     """
     workdir = pathlib.Path(workdir)
     p = prepared or prepare(cfg)
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "model_config.json").write_text(p.model_cfg.to_json())
-    if gin_config:
-        (workdir / "config.gin").write_text(gin_config)
+    chief = jax.process_index() == 0
+    sched = make_schedule(p)
+    phase_plan = plan(p, sched)
+    if chief:
+        workdir.mkdir(parents=True, exist_ok=True)
+        (workdir / "model_config.json").write_text(p.model_cfg.to_json())
+        (workdir / "plan.json").write_text(json.dumps(phase_plan, indent=2))
+        if gin_config:
+            (workdir / "config.gin").write_text(gin_config)
 
-    sched = schedule.warmup_cosine(cfg.peak_lr, cfg.warmup_steps, cfg.steps, cfg.end_lr)
     tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
                                  weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm)
     graphdef, state, state_shardings = mesh_lib.init_sharded(
@@ -120,56 +254,57 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     with jax.set_mesh(p.mesh):
         opt_state = jax.jit(tx.init)(params)
     opt_shardings = jax.tree.map(lambda x: x.sharding, opt_state)
-    train_step = step_lib.make_train_step(graphdef, tx, sched, z_loss=cfg.z_loss,
+    loader = make_loader(p)
+    train_step = step_lib.make_train_step(graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=len(loader.names),
                                           param_shardings=param_shardings, opt_shardings=opt_shardings)
 
-    loader = make_loader(p)
-    mngr = checkpoint.manager(workdir, keep=cfg.keep_checkpoints)
-    start = 0
-    if mngr.latest_step() is not None:
-        start = mngr.latest_step()
-        abstract = lambda tree: jax.tree.map(  # noqa: E731
-            lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+    phase_ends = tuple(r["end_step"] for r in phase_plan)
+    if chief:
+        checkpoint.set_aside_incomplete(workdir)
+    _barrier("checkpoints checked")
+    mngr = checkpoint.manager(workdir, keep=cfg.keep_checkpoints, permanent=phase_ends)
+    start = mngr.latest_step() or 0
+    if start:
         params, opt_state, loader_state, _ = checkpoint.restore(
-            mngr, start, abstract_params=abstract(params), abstract_opt_state=abstract(opt_state))
+            mngr, start, abstract_params=_abstract(params), abstract_opt_state=_abstract(opt_state))
         loader.set_state(loader_state)
         log.info("resumed from step %d in %s", start, workdir)
+    elif p.init:
+        params, opt_state = _init_from(p, params, opt_state)
+    if chief:
+        _truncate_metrics(workdir / "metrics.jsonl", start)
 
     meta = {"model_config": p.model_cfg.to_dict(), "train_config": _jsonable(dataclasses.asdict(cfg)),
-            "gin_config": gin_config, "mixture": cfg.mixture, "weights": p.weights}
-    metrics_file = (workdir / "metrics.jsonl").open("a")
-    tb = _summary_writer(workdir)
-    tokens_per_step = cfg.global_batch * cfg.seq_len
-    bar = tqdm(total=cfg.steps, initial=start, desc=f"train {cfg.mixture}", unit="step",
-               disable=not cfg.progress, dynamic_ncols=True)
+            "gin_config": gin_config, "recipe": cfg.recipe, "plan": phase_plan, "rng": {"seed": cfg.seed},
+            "init_from": None if p.init is None else {"checkpoint": str(p.init[0]), "step": p.init[1]}}
+    logger = MetricsLogger(workdir, p, loader.names, enabled=chief)
+    bar = tqdm(total=p.steps, initial=start, desc=f"train {cfg.recipe or cfg.mixture}", unit="step",
+               disable=not (cfg.progress and chief), dynamic_ncols=True)
     last: dict[str, float] = {}
-    t0, window_start = time.perf_counter(), start
     try:
-        for s in range(start, cfg.steps):
-            batch = mesh_lib.shard_batch(next(loader).model_inputs(), p.mesh)
+        for s in range(start, p.steps):
+            phase = p.phase_at(s)
+            if s == start or s == phase_plan[phase]["start_step"]:
+                logger.phase_start(s, phase, float(sched(s)), resumed=s == start and s > 0)
+            batch = mesh_lib.shard_batch(next(loader).as_dict(), p.mesh)
             with jax.set_mesh(p.mesh):
                 params, opt_state, metrics = train_step(params, opt_state, batch, s)
             done = s + 1
-            save_now = done % cfg.checkpoint_every == 0 or done == cfg.steps
+            save_now = done % cfg.checkpoint_every == 0 or done in phase_ends
             if save_now or done % cfg.log_every == 0:
-                last = {k: float(v) for k, v in jax.device_get(metrics).items()}
+                last = logger.log(done, phase, jax.device_get(metrics), loader.epochs())
+                bar.set_postfix(phase=p.phases[phase].name, loss=f"{last['loss']:.3f}",
+                                tok_s=f"{last['tokens_per_s']:,.0f}")
                 if not math.isfinite(last["loss"]):
                     raise FloatingPointError(
                         f"loss is {last['loss']} at step {done}; the last good checkpoint is step "
                         f"{mngr.latest_step()} in {workdir / 'checkpoints'}")
-                dt = time.perf_counter() - t0
-                last["tokens_per_s"] = (done - window_start) * tokens_per_step / dt
-                last["step"] = done
-                last.update({f"epochs/{name}": e for name, e in loader.epochs().items()})
-                t0, window_start = time.perf_counter(), done
-                metrics_file.write(json.dumps(last) + "\n")
-                metrics_file.flush()
-                for k, v in last.items():
-                    tb.add_scalar(f"train/{k}", v, done)
-                bar.set_postfix(loss=f"{last['loss']:.3f}", tok_s=f"{last['tokens_per_s']:,.0f}")
             if save_now:
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
-                                loader_state=global_loader_state(loader), meta=meta, force=done == cfg.steps)
+                                loader_state=global_loader_state(loader),
+                                meta={**meta, "step": done, "phase": p.phases[p.phase_at(done - 1)].name,
+                                      "lr": float(sched(done))},
+                                force=done in phase_ends)
             bar.update(1)
             if halt_after is not None and done >= halt_after:
                 break
@@ -177,11 +312,69 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
         bar.close()
         mngr.wait_until_finished()
         mngr.close()
-        metrics_file.close()
-        tb.close()
+        logger.close()
     return {"workdir": str(workdir), "final": last, "graphdef": graphdef, "params": params,
-            "train_config": cfg,
+            "opt_state": opt_state, "train_config": cfg, "plan": phase_plan,
             "model_config": p.model_cfg, "token_counts": loader.token_counts()}
+
+
+class MetricsLogger:
+    """One JSON line per log step (metrics.jsonl) and TensorBoard scalars, on the chief process."""
+
+    def __init__(self, workdir: pathlib.Path, p: Prepared, sources: list[str], enabled: bool = True):
+        self.p, self.sources, self.enabled = p, sources, enabled
+        self.tokens_per_step = p.cfg.global_batch * p.cfg.seq_len
+        self.flops_per_token = flops_per_token(p.model_cfg, p.cfg.seq_len)["flops_per_token"]
+        self.peak = p.cfg.peak_flops or throughput.device_peak_flops()
+        self.t0, self.window_start = time.perf_counter(), None
+        if enabled:
+            from tensorboardX import SummaryWriter
+
+            self.file = (workdir / "metrics.jsonl").open("a")
+            self.tb = SummaryWriter(str(workdir / "tensorboard"))
+
+    def phase_start(self, step: int, phase: int, lr: float, resumed: bool) -> None:
+        ph = self.p.phases[phase]
+        how = "resumes" if resumed else "starts"
+        log.info("step %d: phase %d %r %s: mixture %r, %s schedule, LR %.4g", step, phase, ph.name, how,
+                 ph.mixture, ph.schedule, lr)
+        self.t0, self.window_start = time.perf_counter(), step
+        if self.enabled:
+            self.tb.add_text("phase", f"step {step}: phase `{ph.name}` {how}, mixture `{ph.mixture}`, "
+                                      f"{ph.schedule} schedule, LR {lr:.4g}", step)
+
+    def log(self, step: int, phase: int, metrics: dict, epochs: dict[str, float]) -> dict[str, float]:
+        source_nll, source_tokens = metrics.pop("source_nll"), metrics.pop("source_tokens")
+        out = {k: float(v) for k, v in metrics.items()}
+        out.update(step=step, phase=phase, tokens_seen=step * self.tokens_per_step)
+        out["tokens_per_s"] = (step - self.window_start) * self.tokens_per_step / (time.perf_counter() - self.t0)
+        util = throughput.mfu(out["tokens_per_s"], self.flops_per_token, self.peak)
+        if util is not None:
+            out["mfu"] = util
+        for name, nll, n in zip(self.sources, source_nll, source_tokens):
+            if n > 0:
+                out[f"loss/{name}"] = float(nll / n)
+        out.update({f"epochs/{name}": e for name, e in epochs.items()})
+        self.t0, self.window_start = time.perf_counter(), step
+        if self.enabled:
+            self.file.write(json.dumps(out) + "\n")
+            self.file.flush()
+            for k, v in out.items():
+                self.tb.add_scalar(f"train/{k}", v, step)
+        return out
+
+    def close(self) -> None:
+        if self.enabled:
+            self.file.close()
+            self.tb.close()
+
+
+def _truncate_metrics(path: pathlib.Path, step: int) -> None:
+    """Drops log lines past `step`: a resumed run logs those steps again."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in kept))
 
 
 def global_loader_state(loader: MixingLoader) -> dict:
@@ -197,11 +390,6 @@ def global_loader_state(loader: MixingLoader) -> dict:
         state[key] = np.asarray(multihost_utils.process_allgather(local, tiled=True)).tolist()
     state["row_start"] = 0
     return state
-
-
-def _summary_writer(workdir: pathlib.Path):
-    from tensorboardX import SummaryWriter
-    return SummaryWriter(str(workdir / "tensorboard"))
 
 
 def _jsonable(d: dict) -> dict:
