@@ -59,6 +59,26 @@ def inspect_phases(phases: list[tuple[str, str]], tokens: int, seq_len: int, *, 
     return {"seq_len": seq_len, "tokens_per_phase": steps * batch * seq_len, "phases": report}
 
 
+def _documents(task: str):
+    import grain
+
+    paths = materialize.materialize_shards(task, "train", progress=False)
+    return grain.sources.ArrayRecordDataSource([str(p) for p in paths])
+
+
+def document_lengths(task: str, limit: int = 5000) -> np.ndarray:
+    """Tokens per document over the first `limit` documents of a task's train shards (for histograms)."""
+    docs = _documents(task)
+    return np.array([len(materialize.decode_record(docs[i])) for i in range(min(len(docs), limit))])
+
+
+def sample_documents(task: str, n: int = 3, chars: int = 400) -> list[str]:
+    """The first `chars` characters of `n` documents spread evenly over a task's train shards."""
+    docs, vocab = _documents(task), vocabularies.default_vocabulary()
+    picks = np.linspace(0, len(docs) - 1, num=min(n, len(docs)), dtype=int)
+    return [vocab.decode(materialize.decode_record(docs[int(i)])[: 2 * chars].tolist())[:chars] for i in picks]
+
+
 def format_report(result: dict) -> str:
     lines = []
     for ph in result["phases"]:
