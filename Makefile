@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,test,beam,eval
+EXTRAS := dev,test,beam,eval,notebooks
 
 .PHONY: demo test data install clean
 
