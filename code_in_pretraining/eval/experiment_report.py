@@ -2,7 +2,8 @@
 
 An experiment directory holds `experiment.json` and, per variant (recipe),
 `<variant>/results/<phase>.json` as written by `cip eval` plus the keys variant,
-phase, phase_index, step, tokens, mixture and scale. One row per variant and
+phase, phase_index, step, tokens (training tokens seen up to that checkpoint, all
+phases so far), mixture and scale. One row per variant and
 phase, labelled as in the paper ("balanced→text, after phase 1", "text-only +
 cooldown"), with Reason / Know / NL Avg / Code / Total, the relative gain of each
 against a text-only baseline, and the paper's 470M figures where it has the row.
