@@ -67,21 +67,30 @@ def test_resume_is_bitwise_identical(run_to_8, tmp_path):
 
 
 def _cip_train(tmp_path, *args, env=None):
-    cmd = [sys.executable, "-m", "code_in_pretraining.cli", "train", "--gin_file=demo.gin",
-           f"--workdir={tmp_path / 'w'}", *args]
+    cmd = [sys.executable, "-m", "code_in_pretraining.cli", "train", f"--workdir={tmp_path / 'w'}", *args]
     return subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
-@pytest.mark.parametrize("binding, message", [
-    ("TrainConfig.no_such_field = 1", "no_such_field"),
-    ("TrainConfig.mixture = 'no_such_mixture'", "unknown mixture or task 'no_such_mixture'"),
-    ("TrainConfig.model_preset = 'huge'", "unknown model preset 'huge'"),
-    ("TrainConfig.mesh_shape = (3, 1, 1)", "mesh shape"),
-])
-def test_bad_config_fails_before_compilation(default_data, tmp_path, binding, message):
-    proc = _cip_train(tmp_path, f"--gin_bindings={binding}")
+RECIPE_RUN = ["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_to_text.gin"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--gin_bindings=TrainConfig.no_such_field = 1"], "no_such_field"),
+    (["--gin_bindings=TrainConfig.mixture = 'no_such_mixture'"], "unknown mixture or task 'no_such_mixture'"),
+    (["--gin_bindings=TrainConfig.model_preset = 'huge'"], "unknown model preset 'huge'"),
+    (["--gin_bindings=TrainConfig.mesh_shape = (3, 1, 1)"], "mesh shape"),
+    (["--gin_file=recipes/no_such_recipe.gin"], "recipes/no_such_recipe.gin"),
+    (["--gin_file=recipes/text_only.gin"], "set exactly one of TrainConfig.mixture"),
+    ([*RECIPE_RUN, "--gin_bindings=TrainConfig.budget_scale = 1e-7"],
+     "phase 'pretrain' (balanced): a budget of 20,000 tokens is not a whole number of batches"),
+    ([*RECIPE_RUN, "--gin_bindings=TrainConfig.phases = (('pretrain', 'nope', 4096),)"],
+     "unknown mixture or task 'nope'"),
+], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture"])
+def test_bad_config_fails_before_compilation(default_data, tmp_path, args, message):
+    gin_files = [] if RECIPE_RUN[0] in args else ["--gin_file=demo.gin"]
+    proc = _cip_train(tmp_path, *gin_files, *args)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "configuration error" in proc.stderr and message in proc.stderr
+    assert "configuration error" in proc.stderr and message in proc.stderr, proc.stderr[-2000:]
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
@@ -89,7 +98,7 @@ def test_missing_data_path_is_named(default_data, tmp_path):
     from code_in_pretraining.data import vocabularies
 
     env = {"CIP_DATA_DIR": str(tmp_path / "empty"), "CIP_VOCAB": str(vocabularies.default_vocab_path())}
-    proc = _cip_train(tmp_path, env=env)
+    proc = _cip_train(tmp_path, "--gin_file=demo.gin", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(tmp_path / "empty") in proc.stderr and "not found" in proc.stderr
 

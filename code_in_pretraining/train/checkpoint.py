@@ -119,7 +119,8 @@ def restore_model(path: str | pathlib.Path, step: int | None = None) -> tuple[Mo
     root, step = locate(path, step)
     cfg = ModelConfig.from_dict(read_meta(root, step)["model_config"])
     graphdef, abstract = abstract_model(cfg)
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), abstract)
+    here = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever topology saved it
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract)
     mngr = read_only(root)
     params = mngr.restore(step, args=ocp.args.Composite(params=ocp.args.StandardRestore(abstract))).params
     mngr.close()

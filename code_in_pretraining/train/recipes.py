@@ -90,13 +90,23 @@ def get_recipe(name: str) -> tuple[Phase, ...]:
     return RECIPES[name]
 
 
-def phase_steps(phases: Sequence[Phase], tokens_per_step: int, scale: float = 1.0) -> list[int]:
-    """Steps per phase at `scale` x the budgets; each budget must be whole batches."""
+def phase_steps(phases: Sequence[Phase], tokens_per_step: int, scale: float = 1.0,
+                rounding: str = "error") -> list[int]:
+    """Steps per phase at `scale` x the budgets.
+
+    A budget must be whole batches (`rounding="error"`), or is rounded to the nearest
+    whole batch (`rounding="nearest"`: the paper's 200B at 512 x 8192 tokens per step
+    is 47,683.7 batches).
+    """
+    if rounding not in ("error", "nearest"):
+        raise ValueError(f"TrainConfig.budget_rounding={rounding!r}: expected 'error' or 'nearest'")
     steps = []
     for ph in phases:
         tokens = round(ph.tokens * scale)
-        if tokens <= 0 or tokens % tokens_per_step:
+        n = round(tokens / tokens_per_step) if rounding == "nearest" else tokens // tokens_per_step
+        if n <= 0 or (rounding == "error" and tokens % tokens_per_step):
             raise ValueError(f"phase {ph.name!r} ({ph.mixture}): a budget of {tokens:,} tokens is not a whole "
-                             f"number of batches of {tokens_per_step:,} tokens (scale={scale})")
-        steps.append(tokens // tokens_per_step)
+                             f"number of batches of {tokens_per_step:,} tokens (TrainConfig.budget_scale="
+                             f"{scale}; TrainConfig.budget_rounding='nearest' rounds it)")
+        steps.append(n)
     return steps

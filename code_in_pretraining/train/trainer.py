@@ -51,6 +51,7 @@ class TrainConfig:
     recipe: str = ""  # the recipe's name, for logs and results
     phases: tuple = ()  # ((phase, mixture, tokens, "cosine" | "cooldown"), ...)
     budget_scale: float = 1.0  # multiplies every phase's token budget
+    budget_rounding: str = "error"  # or "nearest": round each budget to whole batches
     # Model.
     model_preset: str = "tiny"
     model_overrides: dict = dataclasses.field(default_factory=dict)
@@ -131,7 +132,7 @@ def run_phases(cfg: TrainConfig) -> tuple[tuple[recipes.Phase, ...], list[int]]:
         raise ValueError("TrainConfig.steps is set, but TrainConfig.phases fixes the length (token budgets "
                          "x TrainConfig.budget_scale)")
     phases = recipes.parse_phases(cfg.phases)
-    return phases, recipes.phase_steps(phases, tokens_per_step, cfg.budget_scale)
+    return phases, recipes.phase_steps(phases, tokens_per_step, cfg.budget_scale, cfg.budget_rounding)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -189,6 +190,8 @@ def _barrier(name: str) -> None:
 def make_loader(p: Prepared) -> MixingLoader:
     per_process = p.cfg.global_batch // jax.process_count()
     start = jax.process_index() * per_process
+    log.info("process %d reads rows [%d, %d) of %d", jax.process_index(), start, start + per_process,
+             p.cfg.global_batch)
     return MixingLoader(p.shards, [DataPhase(w, n) for w, n in zip(p.weights, p.phase_steps)],
                         seq_len=p.cfg.seq_len, global_batch=p.cfg.global_batch, seed=p.cfg.seed,
                         row_start=start, row_end=start + per_process)
