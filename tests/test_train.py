@@ -158,3 +158,15 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
     assert counts == {"ScaleByAdamState": 8 + 4, "ScaleByScheduleState": 4}  # moments carried, schedule restarted
     assert records[0]["loss"] < _losses(source)[0] - 0.2  # it starts from trained weights
     assert checkpoint.read_meta(tmp_path / "checkpoints", 4)["init_from"]["step"] == 8
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(default_data, tmp_path):
+    # LR 1e8 (warmup 1 step): finite after step 2, NaN at step 3.
+    with pytest.raises(FloatingPointError, match=r"loss is nan .*at step 3; training stopped. "
+                                                 r"The last good checkpoint is step 2 in"):
+        _train(tmp_path, 10, "TrainConfig.checkpoint_every = 2", "TrainConfig.warmup_steps = 1",
+               "TrainConfig.peak_lr = 1e8", "TrainConfig.clip_norm = 1e30")
+    assert [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()] == [2]
+    _, model = checkpoint.restore_model(tmp_path)
+    from flax import nnx
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(nnx.to_pure_dict(nnx.state(model))))

@@ -64,7 +64,8 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.
             lambda p: batch_loss(graphdef, p, batch, z_loss, num_sources), has_aux=True)(params)
         updates, opt_state = tx.update(grads, opt_state, params)
         params = optax.apply_updates(params, updates)
-        metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "lr": schedule(step_index)}
+        metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "param_norm": optax.tree.norm(params),
+                   "lr": schedule(step_index)}
         return params, opt_state, metrics
 
     out = None if param_shardings is None else (param_shardings, opt_shardings, None)

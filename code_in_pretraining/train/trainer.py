@@ -298,10 +298,13 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
                 last = logger.log(done, phase, jax.device_get(metrics), loader.epochs())
                 bar.set_postfix(phase=p.phases[phase].name, loss=f"{last['loss']:.3f}",
                                 tok_s=f"{last['tokens_per_s']:,.0f}")
-                if not math.isfinite(last["loss"]):
+                bad = [k for k in ("loss", "grad_norm", "param_norm") if not math.isfinite(last[k])]
+                if bad:  # checked before any save, so every checkpoint holds finite params
+                    mngr.wait_until_finished()
+                    good = (f"The last good checkpoint is step {mngr.latest_step()} in {workdir / 'checkpoints'}"
+                            if mngr.latest_step() else "No checkpoint was saved before it.")
                     raise FloatingPointError(
-                        f"loss is {last['loss']} at step {done}; the last good checkpoint is step "
-                        f"{mngr.latest_step()} in {workdir / 'checkpoints'}")
+                        f"{' and '.join(f'{k} is {last[k]}' for k in bad)} at step {done}; training stopped. {good}")
             if save_now:
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
                                 loader_state=global_loader_state(loader),
