@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("code_in_pretraining.synthetic.cli:main", "generate verified synthetic Python problems"),
     "eval": ("code_in_pretraining.eval.runner:main", "run the paper's benchmarks on a checkpoint -> results JSON"),
     "report": ("code_in_pretraining.eval.report:main", "results JSONs -> headline table (Markdown, CSV) and plots"),
+    "experiment": ("code_in_pretraining.experiments.runner:main",
+                   "train and evaluate a grid of recipes at a scale (toy: this machine)"),
     "serve": ("code_in_pretraining.eval.serve:main", "serve a checkpoint behind OpenAI-compatible HTTP endpoints"),
     "judge": ("code_in_pretraining.eval.judge:main", "pairwise LLM-as-a-judge win-rate of two generation files"),
 }
@@ -60,6 +62,7 @@ def _log_to_stderr() -> None:
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
+        logger.propagate = False  # not twice where a library configured the root logger
 
 
 if __name__ == "__main__":

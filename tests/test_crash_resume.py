@@ -22,7 +22,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from code_in_pretraining.train import checkpoint, main as train_main
+from code_in_pretraining.train import checkpoint
+from code_in_pretraining.train import main as train_main
 
 STEP_TOKENS = 128 * 8
 COMMON = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainConfig.log_every = 1",
@@ -30,8 +31,8 @@ COMMON = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainCon
 VARIANTS = {
     "one_mixture": (["TrainConfig.steps = 10"], 10, None),
     "into_cooldown": (["TrainConfig.mixture = ''", "TrainConfig.steps = 0",
-                       f"TrainConfig.phases = (('pretrain', 'demo_balanced', {8 * STEP_TOKENS}, 'cosine'), "
-                       f"('cooldown', 'demo_text_only', {4 * STEP_TOKENS}, 'cooldown'))"], 12, 8),
+                       (f"TrainConfig.phases = (('pretrain', 'demo_balanced', {8 * STEP_TOKENS}, 'cosine'), "
+                        f"('cooldown', 'demo_text_only', {4 * STEP_TOKENS}, 'cooldown'))")], 12, 8),
 }
 
 

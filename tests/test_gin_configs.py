@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 
-import gin
 import pytest
 
+import gin
 from code_in_pretraining.data import mixtures
-from code_in_pretraining.train import main as train_main, recipes, trainer
+from code_in_pretraining.train import main as train_main
+from code_in_pretraining.train import recipes, trainer
 
 MODELS = ["models/tiny.gin", "models/470m.gin", "models/2p8b.gin"]
 RUNTIMES = ["runtime/cpu.gin", "runtime/gpu.gin", "runtime/tpu_v5e.gin"]
@@ -42,7 +43,7 @@ def test_recipe_files_validate_with_every_model_and_runtime(recipe):
 
 def test_paper_schedule_of_balanced_to_text_at_470m():
     cfg = _config("models/470m.gin", "runtime/tpu_v5e.gin", "recipes/balanced_to_text.gin")
-    phases, steps = trainer.run_phases(cfg)
+    _, steps = trainer.run_phases(cfg)
     assert steps == [47_684, 47_684, 9_537]  # 200B, 200B, 40B at 4,194,304 tokens per step
     assert (cfg.warmup_steps, cfg.peak_lr, cfg.end_lr, cfg.cooldown_end_lr) == (1325, 1e-3, 3e-4, 1e-6)
 

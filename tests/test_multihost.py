@@ -43,7 +43,8 @@ def _losses(workdir):
 
 
 def test_two_processes_equal_one(default_data, tmp_path):
-    single = subprocess.run(_cmd(tmp_path / "one"), env=_env(2), capture_output=True, text=True, timeout=300)
+    single = subprocess.run(_cmd(tmp_path / "one"), env=_env(2), capture_output=True, text=True, timeout=300,
+                            check=False)
     assert single.returncode == 0, single.stderr[-3000:]
 
     port, workdir = _free_port(), tmp_path / "two"

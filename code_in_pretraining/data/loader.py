@@ -147,17 +147,28 @@ class MixingLoader:
                 **{k: getattr(self, k).tolist() for k in self.STATE_ARRAYS}}
 
     def set_state(self, state: Mapping) -> None:
-        """Restores rows [row_start, row_end) from a state that covers them (any process split)."""
-        if list(state["sources"]) != self.names:
-            raise ValueError(f"loader state is for sources {state['sources']}, this loader has {self.names}")
+        """Restores rows [row_start, row_end) from a state that covers them (any process split).
+
+        Sources are matched by name: a source the state lacks starts fresh, one this loader
+        lacks is dropped (both logged). So a run can resume into a recipe whose later phases
+        use other sources, exactly as if it had run that recipe from the start.
+        """
+        names = list(state["sources"])
+        added, dropped = sorted(set(self.names) - set(names)), sorted(set(names) - set(self.names))
+        if added or dropped:
+            log.info("loader state: sources %s start fresh, %s are dropped", added, dropped)
         first = self.row_start - int(state.get("row_start", 0))
         n = self.row_end - self.row_start
         for k in self.STATE_ARRAYS:
-            rows = np.asarray(state[k], np.int64)
+            rows = np.asarray(state[k], np.int64).reshape(-1, len(names))
             if first < 0 or first + n > rows.shape[0]:
                 raise ValueError(f"loader state holds rows [{state.get('row_start', 0)}, "
                                  f"{state.get('row_start', 0) + rows.shape[0]}), not [{self.row_start}, {self.row_end})")
-            getattr(self, k)[:] = rows[first:first + n]
+            target = getattr(self, k)
+            target[:] = -1 if k == "offset" else 0
+            for j, name in enumerate(self.names):
+                if name in names:
+                    target[:, j] = rows[first:first + n, names.index(name)]
         self.step = int(state["step"])
         self._open.clear()
 

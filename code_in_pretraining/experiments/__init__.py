@@ -1,0 +1,1 @@
+"""Experiment grids: the paper's variants trained and evaluated at a named scale."""

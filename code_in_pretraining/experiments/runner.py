@@ -1,0 +1,258 @@
+"""`cip experiment`: train every variant of a grid at a scale, evaluate each after each phase.
+
+Layout of an experiment directory:
+
+    DIR/experiment.json                  grid, scale, gin files and bindings, variants
+    DIR/<variant>/train/                 the `cip train` workdir (checkpoints, metrics, TensorBoard)
+    DIR/<variant>/results/<phase>.json   `cip eval` results of the phase's last checkpoint
+
+Re-running skips every finished result; a variant whose training stopped resumes
+from its last checkpoint, so a crash loses at most the run in progress since its
+last checkpoint. Variants that start with the same phases as one already trained
+(the cooldown ablation's base is balanced->text) fork from its phase-end checkpoint
+instead of training those phases again: the loader, optimizer and parameters are
+restored exactly, so the result is the same as training the variant from scratch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import shutil
+import sys
+import time
+
+from code_in_pretraining.experiments.grids import (
+    GRIDS,
+    SCALES,
+    Scale,
+    get_grid,
+    get_scale,
+)
+from code_in_pretraining.train import checkpoint, recipes
+
+
+@dataclasses.dataclass
+class Variant:
+    """One recipe at one scale: its gin configuration and phase plan."""
+
+    name: str
+    gin_files: list[str]
+    bindings: list[str]
+    phases: tuple[recipes.Phase, ...]
+    phase_steps: list[int]
+    tokens_per_step: int
+    run_key: str  # the configuration apart from the recipe: forks need equal keys
+
+    @property
+    def phase_ends(self) -> list[int]:
+        ends, total = [], 0
+        for n in self.phase_steps:
+            total += n
+            ends.append(total)
+        return ends
+
+
+def plan_variant(name: str, scale: Scale, bindings: list[str]) -> Variant:
+    """Parses the scale's gin files with the recipe's, validating budgets before anything runs."""
+    from code_in_pretraining.train import main as train_main
+    from code_in_pretraining.train import trainer
+
+    recipes.get_recipe(name)  # an unknown name fails here, naming the known ones
+    files = [*scale.gin_files, f"recipes/{name}.gin"]
+    all_bindings = [*scale.bindings, *bindings]
+    train_main.parse_gin(files, all_bindings)
+    cfg = trainer.TrainConfig()
+    phases, steps = trainer.run_phases(cfg)
+    key = json.dumps(dataclasses.asdict(dataclasses.replace(cfg, recipe="", phases=())), sort_keys=True,
+                     default=str)
+    return Variant(name, files, all_bindings, phases, steps, cfg.global_batch * cfg.seq_len, key)
+
+
+def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
+    return root / variant / "results" / f"{phase}.json"
+
+
+def _complete_steps(train_dir: pathlib.Path) -> set[int]:
+    root = train_dir / "checkpoints"
+    return {int(d.name) for d in root.glob("[0-9]*") if d.name.isdigit() and checkpoint.is_complete(d)}
+
+
+def fork_source(v: Variant, done: list[Variant], root: pathlib.Path) -> tuple[Variant, int] | None:
+    """The trained variant sharing the longest prefix of phases with `v` (and a checkpoint at its end)."""
+    best = None
+    for other in done:
+        if other.run_key != v.run_key or other.name == v.name:
+            continue
+        shared = 0
+        while (shared < min(len(v.phases), len(other.phases)) and v.phases[shared] == other.phases[shared]
+               and v.phase_steps[shared] == other.phase_steps[shared]):
+            shared += 1
+        if shared and (best is None or shared > best[1]) and \
+                other.phase_ends[shared - 1] in _complete_steps(root / other.name / "train"):
+            best = (other, shared)
+    return best
+
+
+def fork(v: Variant, source: Variant, shared: int, root: pathlib.Path) -> None:
+    """Starts `v` from `source`'s checkpoint at the end of their `shared` common phases.
+
+    The phase-end checkpoints and results of the shared phases are copied too, so the
+    variant's directory is complete on its own.
+    """
+    src, dst = root / source.name / "train", root / v.name / "train"
+    step = source.phase_ends[shared - 1]
+    if not _complete_steps(dst):
+        for end in source.phase_ends[:shared]:
+            shutil.copytree(src / "checkpoints" / str(end), dst / "checkpoints" / str(end))
+        lines = [ln for ln in (src / "metrics.jsonl").read_text().splitlines() if json.loads(ln)["step"] <= step]
+        (dst / "metrics.jsonl").write_text("".join(ln + "\n" for ln in lines))
+    for ph in v.phases[:shared]:
+        target, origin = result_path(root, v.name, ph.name), result_path(root, source.name, ph.name)
+        if not target.exists() and origin.exists():
+            r = json.loads(origin.read_text())
+            r.update(variant=v.name, recipe=v.name, name=f"{v.name}/{ph.name}", shared_with=source.name)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps(r, indent=2))
+    print(f"  {v.name}: forks from {source.name} at step {step} (phases {[p.name for p in v.phases[:shared]]})")
+
+
+def train_variant(v: Variant, root: pathlib.Path) -> None:
+    from code_in_pretraining.train import main as train_main
+
+    train_dir = root / v.name / "train"
+    if v.phase_ends[-1] in _complete_steps(train_dir):
+        return
+    t0 = time.perf_counter()
+    train_main.run(v.gin_files, v.bindings, str(train_dir))
+    print(f"  {v.name}: trained {v.phase_ends[-1]} steps in {time.perf_counter() - t0:.0f} s")
+
+
+def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: str, limit: int | None) -> None:
+    from code_in_pretraining.eval import runner as eval_runner
+    from code_in_pretraining.eval.lm import LanguageModel
+    from code_in_pretraining.eval.tokenizer import default_tokenizer
+
+    train_dir = root / v.name / "train"
+    for i, (ph, end) in enumerate(zip(v.phases, v.phase_ends)):
+        out = result_path(root, v.name, ph.name)
+        if out.exists():
+            continue
+        t0 = time.perf_counter()
+        _, model = checkpoint.restore_model(train_dir, end)
+        lm = LanguageModel.from_model(model, default_tokenizer(), batch_size=scale.eval_batch_size,
+                                      max_len=scale.eval_max_len)
+        print(f"  {v.name}: evaluating phase {ph.name!r} (step {end})")
+        r = eval_runner.evaluate(lm, scale.eval_suite, limit=limit, progress=lambda line: print(f"    {line}"))
+        r.update(name=f"{v.name}/{ph.name}", variant=v.name, recipe=v.name, phase=ph.name, phase_index=i,
+                 step=end, tokens=end * v.tokens_per_step, mixture=ph.mixture, scale=scale_name,
+                 checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(r, indent=2))
+        tmp.replace(out)  # a result file is complete or absent
+
+
+def _check_experiment(root: pathlib.Path, record: dict) -> None:
+    """One directory holds one configuration: refuse to mix scales or bindings."""
+    path = root / "experiment.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        for key in ("scale", "bindings"):
+            if old.get(key) != record[key]:
+                raise ValueError(f"{path} was run with {key}={old.get(key)!r}, not {record[key]!r}; "
+                                 f"use another --workdir")
+        record["variants"] = sorted(set(old.get("variants", [])) | set(record["variants"]),
+                                    key=lambda n: (n not in record["variants"], n))
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
+
+
+def _ensure_eval_data() -> None:
+    from code_in_pretraining.eval import benchmarks, offline
+
+    files = [b.offline_file for b in benchmarks.BENCHMARKS.values() if b.offline_file]
+    if not all((offline.eval_dir() / f).exists() for f in files):
+        from code_in_pretraining.eval import fetch
+
+        print(f"fetching offline evaluation files into {offline.eval_dir()}")
+        fetch.fetch_evals(None)
+
+
+def trained_before(root: pathlib.Path, scale: Scale, bindings: list[str], exclude: set[str]) -> list[Variant]:
+    """Variants of earlier invocations in this directory that finished training: fork sources."""
+    names = sorted(d.parent.name for d in root.glob("*/train") if d.parent.name in recipes.RECIPES)
+    plans = [plan_variant(n, scale, bindings) for n in names if n not in exclude]
+    return [v for v in plans if v.phase_ends[-1] in _complete_steps(root / v.name / "train")]
+
+
+def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: list[str] | None = None,
+        bindings: list[str] = (), limit: int | None = -1, evaluate: bool = True) -> dict[str, Variant]:
+    """Trains and evaluates the grid's variants in order; returns their plans."""
+    scale = get_scale(scale_name)
+    names = list(variants or get_grid(grid))
+    root = pathlib.Path(workdir)
+    plans = {n: plan_variant(n, scale, list(bindings)) for n in names}
+    _check_experiment(root, {"grid": grid, "scale": scale_name, "gin_files": list(scale.gin_files),
+                             "bindings": list(bindings), "variants": names,
+                             "eval": {"suite": scale.eval_suite, "limit": scale.eval_limit if limit == -1 else limit}})
+    if evaluate:
+        _ensure_eval_data()
+    done = trained_before(root, scale, list(bindings), exclude=set(plans))
+    t_start = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        v = plans[name]
+        print(f"[{i}/{len(names)}] {name}: " + ", ".join(
+            f"{ph.name} {ph.mixture} {n} steps" for ph, n in zip(v.phases, v.phase_steps)), flush=True)
+        src = fork_source(v, done, root)
+        if src is not None:
+            fork(v, *src, root)
+        train_variant(v, root)
+        if evaluate:
+            evaluate_variant(v, root, scale, scale_name, scale.eval_limit if limit == -1 else limit)
+        done.append(v)
+    print(f"experiment {grid} at scale {scale_name}: {len(names)} variants in {time.perf_counter() - t_start:.0f} s")
+    return plans
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="cip experiment", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--grid", default="paper", choices=sorted(GRIDS))
+    parser.add_argument("--scale", default="toy", choices=sorted(SCALES))
+    parser.add_argument("--workdir", required=True, help="experiment directory (re-running resumes it)")
+    parser.add_argument("--variants", default=None, help="comma-separated recipes instead of the grid's")
+    parser.add_argument("--gin_bindings", action="append", default=[], help="extra binding for every run")
+    parser.add_argument("--limit", type=int, default=-1, help="examples per benchmark (default: the scale's)")
+    parser.add_argument("--no-eval", action="store_true", help="train only")
+    parser.add_argument("--dry-run", action="store_true", help="print each variant's plan and `cip train` command")
+    args = parser.parse_args(argv)
+    variants = args.variants.split(",") if args.variants else None
+    try:
+        if args.dry_run:
+            return _dry_run(args.grid, args.scale, args.workdir, variants, args.gin_bindings)
+        run(args.grid, args.scale, args.workdir, variants=variants, bindings=args.gin_bindings, limit=args.limit,
+            evaluate=not args.no_eval)
+    except (KeyError, ValueError, FileNotFoundError) as e:
+        print(f"cip experiment: {e.args[0] if e.args else e}", file=sys.stderr)
+        return 2
+    if not args.no_eval:
+        from code_in_pretraining.eval import experiment_report
+
+        md, written = experiment_report.write(args.workdir)
+        print(md)
+        print(f"\nwrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+def _dry_run(grid: str, scale_name: str, workdir: str, variants: list[str] | None, bindings: list[str]) -> int:
+    scale = get_scale(scale_name)
+    for name in variants or get_grid(grid):
+        v = plan_variant(name, scale, bindings)
+        tokens = sum(v.phase_steps) * v.tokens_per_step
+        print(f"{name}: {sum(v.phase_steps):,} steps, {tokens:,} tokens: " + ", ".join(
+            f"{ph.name} ({ph.mixture}, {ph.schedule}) {n:,}" for ph, n in zip(v.phases, v.phase_steps)))
+        flags = " ".join([*(f"--gin_file={f}" for f in v.gin_files), *(f"--gin_bindings='{b}'" for b in v.bindings)])
+        print(f"  cip train {flags} --workdir={pathlib.Path(workdir) / name / 'train'}")
+    return 0
