@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 
 import jax
 import numpy as np
@@ -13,6 +14,7 @@ from code_in_pretraining.experiments import runner
 from code_in_pretraining.train import checkpoint
 from code_in_pretraining.train import main as train_main
 
+SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 # 256 tokens per step; 40B -> 2 steps, 200B -> 10 steps at this budget scale.
 MICRO = ["TrainConfig.seq_len = 64", "TrainConfig.global_batch = 4", f"TrainConfig.budget_scale = {1 / (8 * 5**10)!r}",
          "TrainConfig.checkpoint_every = 100", "TrainConfig.progress = False", "TrainConfig.log_every = 5"]
@@ -21,7 +23,10 @@ MICRO = ["TrainConfig.seq_len = 64", "TrainConfig.global_batch = 4", f"TrainConf
 @pytest.fixture(scope="module")
 def cooldown_grid(default_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("experiment")
-    plans = runner.run("cooldown", "toy", root, bindings=MICRO, limit=1)
+    with pytest.MonkeyPatch.context() as mp:
+        if (SHARED_DATA / "eval").is_dir():  # else the runner fetches the offline evaluation files
+            mp.setenv("CIP_EVAL_DIR", str(SHARED_DATA / "eval"))
+        plans = runner.run("cooldown", "toy", root, bindings=MICRO, limit=1)
     return root, plans
 
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import jax
 import orbax.checkpoint as ocp
-from orbax.checkpoint.checkpoint_managers import preservation_policy
 from flax import nnx
+from orbax.checkpoint.checkpoint_managers import preservation_policy
 
 from code_in_pretraining.model.config import ModelConfig
 from code_in_pretraining.model.decoder import Decoder
@@ -75,7 +75,8 @@ def locate(path: str | pathlib.Path, step: int | None = None) -> tuple[pathlib.P
 
 
 def read_only(root: pathlib.Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(root, options=ocp.CheckpointManagerOptions(read_only=True))
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False, save_interval_steps=0)
+    return ocp.CheckpointManager(root, options=options)
 
 
 def read_meta(root: pathlib.Path, step: int) -> dict[str, Any]:
