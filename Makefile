@@ -1,6 +1,7 @@
-# Two commands for a fresh machine (Python 3.11, root):
-#   make demo   trains text-only and text+code tiny models on the embedded default corpus
-#   make test   runs the test suite
+# Commands for a fresh machine (Python 3.11, root):
+#   make experiment   the paper's grid (4 variants, their phases and cooldowns) at toy scale, with the report
+#   make demo         trains text-only and text+code tiny models on the embedded default corpus (minutes)
+#   make test         runs the test suite
 # Each creates the project-local virtual environment on first use.
 
 PYTHON ?= python3
@@ -9,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := dev,test,beam,eval,notebooks
 
-.PHONY: demo test data install clean
+.PHONY: experiment demo test data install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +22,9 @@ install: $(STAMP)
 
 data: $(STAMP)
 	$(BIN)/cip data fetch-default
+
+experiment: data
+	$(BIN)/cip experiment --grid paper --scale toy --workdir runs/experiment
 
 demo: data
 	$(BIN)/cip demo

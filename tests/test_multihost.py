@@ -67,3 +67,22 @@ def test_two_processes_equal_one(default_data, tmp_path):
     state = [json.loads((w / "checkpoints" / "6" / "loader" / "metadata").read_text())
              for w in (workdir, tmp_path / "one")]
     assert state[0] == state[1]
+
+
+def test_two_process_experiment_forks_and_resumes(default_data, tmp_path):
+    """`cip experiment` on 2 processes: both train, the first forks the shared phases and writes the files."""
+    micro = ["TrainConfig.seq_len = 64", "TrainConfig.global_batch = 4", f"TrainConfig.budget_scale = {1 / (8 * 5**10)!r}",
+             "TrainConfig.checkpoint_every = 100", "TrainConfig.progress = False"]
+    port = _free_port()
+    cmd = [sys.executable, "-m", "code_in_pretraining.cli", "experiment", "--grid=cooldown", "--scale=toy",
+           f"--workdir={tmp_path}", "--no-eval", *(f"--gin_bindings={b}" for b in micro),
+           f"--coordinator_address=127.0.0.1:{port}", "--num_processes=2"]
+    procs = [subprocess.Popen([*cmd, f"--process_id={i}"], env=_env(1), stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True) for i in range(2)]
+    outs = [p.communicate(timeout=400)[0] for p in procs]
+    for i, (p, out) in enumerate(zip(procs, outs)):
+        assert p.returncode == 0, f"process {i}:\n{out[-3000:]}"
+    assert "cooldown_no_code: forks from cooldown_with_code at step 20" in outs[0]
+    assert "forks from" not in outs[1]
+    for variant in ("cooldown_with_code", "cooldown_no_code"):
+        assert checkpoint.locate(tmp_path / variant / "train")[1] == 22

@@ -31,6 +31,7 @@ from code_in_pretraining.experiments.grids import (
     get_grid,
     get_scale,
 )
+from code_in_pretraining.parallel import distributed
 from code_in_pretraining.train import checkpoint, recipes
 
 
@@ -191,16 +192,23 @@ def trained_before(root: pathlib.Path, scale: Scale, bindings: list[str], exclud
 
 def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: list[str] | None = None,
         bindings: list[str] = (), limit: int | None = -1, evaluate: bool = True) -> dict[str, Variant]:
-    """Trains and evaluates the grid's variants in order; returns their plans."""
+    """Trains and evaluates the grid's variants in order; returns their plans.
+
+    `limit`: examples per benchmark; -1 takes the scale's, None or 0 all. With several
+    processes all of them train; the first one also evaluates and writes the files.
+    """
     scale = get_scale(scale_name)
+    limit = scale.eval_limit if limit == -1 else (limit or None)
     names = list(variants or get_grid(grid))
     root = pathlib.Path(workdir)
     plans = {n: plan_variant(n, scale, list(bindings)) for n in names}
-    _check_experiment(root, {"grid": grid, "scale": scale_name, "gin_files": list(scale.gin_files),
-                             "bindings": list(bindings), "variants": names,
-                             "eval": {"suite": scale.eval_suite, "limit": scale.eval_limit if limit == -1 else limit}})
-    if evaluate:
-        _ensure_eval_data()
+    chief = distributed.is_chief()
+    if chief:
+        _check_experiment(root, {"grid": grid, "scale": scale_name, "gin_files": list(scale.gin_files),
+                                 "bindings": list(bindings), "variants": names,
+                                 "eval": {"suite": scale.eval_suite, "limit": limit}})
+        if evaluate:
+            _ensure_eval_data()
     done = trained_before(root, scale, list(bindings), exclude=set(plans))
     t_start = time.perf_counter()
     for i, name in enumerate(names, 1):
@@ -208,11 +216,13 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
         print(f"[{i}/{len(names)}] {name}: " + ", ".join(
             f"{ph.name} {ph.mixture} {n} steps" for ph, n in zip(v.phases, v.phase_steps)), flush=True)
         src = fork_source(v, done, root)
-        if src is not None:
+        if src is not None and chief:
             fork(v, *src, root)
+        distributed.barrier(f"forked {name}")
         train_variant(v, root)
-        if evaluate:
-            evaluate_variant(v, root, scale, scale_name, scale.eval_limit if limit == -1 else limit)
+        if evaluate and chief:
+            evaluate_variant(v, root, scale, scale_name, limit)
+        distributed.barrier(f"evaluated {name}")
         done.append(v)
     print(f"experiment {grid} at scale {scale_name}: {len(names)} variants in {time.perf_counter() - t_start:.0f} s")
     return plans
@@ -225,12 +235,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--workdir", required=True, help="experiment directory (re-running resumes it)")
     parser.add_argument("--variants", default=None, help="comma-separated recipes instead of the grid's")
     parser.add_argument("--gin_bindings", action="append", default=[], help="extra binding for every run")
-    parser.add_argument("--limit", type=int, default=-1, help="examples per benchmark (default: the scale's)")
+    parser.add_argument("--limit", type=int, default=-1, help="examples per benchmark (-1: the scale's; 0: all)")
     parser.add_argument("--no-eval", action="store_true", help="train only")
     parser.add_argument("--dry-run", action="store_true", help="print each variant's plan and `cip train` command")
+    distributed.add_flags(parser)
     args = parser.parse_args(argv)
     variants = args.variants.split(",") if args.variants else None
     try:
+        distributed.initialize(args)
         if args.dry_run:
             return _dry_run(args.grid, args.scale, args.workdir, variants, args.gin_bindings)
         run(args.grid, args.scale, args.workdir, variants=variants, bindings=args.gin_bindings, limit=args.limit,
@@ -238,7 +250,7 @@ def main(argv: list[str]) -> int:
     except (KeyError, ValueError, FileNotFoundError) as e:
         print(f"cip experiment: {e.args[0] if e.args else e}", file=sys.stderr)
         return 2
-    if not args.no_eval:
+    if not args.no_eval and distributed.is_chief():
         from code_in_pretraining.eval import experiment_report
 
         md, written = experiment_report.write(args.workdir)

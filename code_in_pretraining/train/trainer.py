@@ -20,19 +20,21 @@ import pathlib
 import time
 from typing import Any
 
-import gin
 import jax
 import numpy as np
 from flax import nnx
 from tqdm import tqdm
 
+import gin
 from code_in_pretraining.data import materialize, mixtures
 from code_in_pretraining.data.loader import DataPhase, MixingLoader
 from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.model.info import flops_per_token
+from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
-from code_in_pretraining.train import checkpoint, recipes, schedule, throughput, step as step_lib
+from code_in_pretraining.train import checkpoint, recipes, schedule, throughput
+from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
 
@@ -176,15 +178,8 @@ def _materialize(tasks: list[str], progress: bool) -> dict[str, list[pathlib.Pat
 
     if jax.process_index() == 0:
         out = shards(progress)
-    _barrier("materialized")
+    distributed.barrier("materialized")
     return out if jax.process_index() == 0 else shards(False)
-
-
-def _barrier(name: str) -> None:
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        multihost_utils.sync_global_devices(name)
 
 
 def make_loader(p: Prepared) -> MixingLoader:
@@ -264,7 +259,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     phase_ends = tuple(r["end_step"] for r in phase_plan)
     if chief:
         checkpoint.set_aside_incomplete(workdir)
-    _barrier("checkpoints checked")
+    distributed.barrier("checkpoints checked")
     mngr = checkpoint.manager(workdir, keep=cfg.keep_checkpoints, permanent=phase_ends)
     start = mngr.latest_step() or 0
     if start:
