@@ -5,23 +5,35 @@ batches whose documents have a mean length of 1024 tokens (segment ids masked by
 attention kernel), in bfloat16 compute with float32 parameters. MFU uses the model's
 FLOPs per token (`model/info.py`) against the card's peak, and against a bf16 matmul
 ceiling measured in the same run; attention FLOPs count the causal half of the square.
+`--profile DIR` then traces a few more steps with `jax.profiler` and prints where the
+device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile_breakdown.py);
+`--loss f32,bf16` adds rows whose logits are bfloat16 instead of float32.
 Needs only jax, flax and optax:
 
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --out bench.json
-    python benchmarks/train_step.py --smoke      # CPU, tiny preset, a few seconds
+    PYTHONPATH=. python benchmarks/train_step.py --preset 470m --configs 2048x4 --profile /tmp/prof
+    python benchmarks/train_step.py --smoke --profile /tmp/prof  # CPU, tiny preset, seconds
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import pathlib
+import sys
 import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16, by card name
+LOGITS = {"f32": "float32", "bf16": "bfloat16"}  # --loss name -> Decoder(logits_dtype=...)
+
+
+def _pct(x):
+    return f"{x:.1%}" if x is not None else "n/a"
 
 
 def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int = 0) -> dict[str, np.ndarray]:
@@ -51,14 +63,15 @@ def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
     return 2 * n**3 * iters / (time.perf_counter() - t) / 1e12
 
 
-def time_step(cfg, batch, seq_len, steps, mean_doc):
+def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3):
+    """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile")."""
     import optax
     from flax import nnx
 
     from code_in_pretraining.model.decoder import Decoder
     from code_in_pretraining.train import step as step_lib
 
-    graphdef, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0)))
+    graphdef, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=logits_dtype))
     params = nnx.to_pure_dict(state)
     sched = optax.constant_schedule(1e-4)
     tx = step_lib.make_optimizer(sched, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, clip_norm=1.0)
@@ -76,7 +89,35 @@ def time_step(cfg, batch, seq_len, steps, mean_doc):
         params, opt_state, m = train_step(params, opt_state, data, s)
     loss = float(m["loss"])
     dt = (time.perf_counter() - t0) / steps
-    return {"step_ms": dt * 1e3, "tokens_per_s": batch * seq_len / dt, "compile_s": compile_s, "loss": loss}
+    r = {"step_ms": dt * 1e3, "tokens_per_s": batch * seq_len / dt, "compile_s": compile_s, "loss": loss}
+    if profile_dir:
+        try:
+            r["profile"] = profile_steps_breakdown(train_step, params, opt_state, data, profile_dir, profile_steps)
+        except Exception as e:  # noqa: BLE001 - keep the timings; main() reports it and exits 1
+            r["profile_error"] = f"{type(e).__name__}: {e}"
+    return r
+
+
+def profile_steps_breakdown(train_step, params, opt_state, data, log_dir, steps):
+    """Trace `steps` more steps into `log_dir` and attribute their device time to categories."""
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+    import profile_breakdown
+
+    # The step is already compiled: lower/compile hit jit's cache and give the HLO that ran.
+    hlo = train_step.lower(params, opt_state, data, 0).compile().as_text()
+    log_dir = pathlib.Path(log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    (log_dir / "train_step.hlo.txt").write_text(hlo)
+    options = jax.profiler.ProfileOptions()
+    options.python_tracer_level = 0  # host Python frames are not what is measured here
+    jax.profiler.start_trace(str(log_dir), profiler_options=options)
+    try:
+        for s in range(steps):
+            params, opt_state, m = train_step(params, opt_state, data, s)
+        jax.block_until_ready(m["loss"])
+    finally:
+        jax.profiler.stop_trace()
+    return profile_breakdown.breakdown(profile_breakdown.find_trace(log_dir), hlo, steps)
 
 
 def main(argv=None) -> int:
@@ -86,48 +127,74 @@ def main(argv=None) -> int:
     parser.add_argument("--attention", default="auto")
     parser.add_argument("--mean-doc", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--loss", default="f32", help="logits dtypes to time, comma-separated: f32 (default), bf16")
+    parser.add_argument("--profile", metavar="DIR", help="after timing, trace steps into DIR/<config> and "
+                        "print device time per category")
+    parser.add_argument("--profile-steps", type=int, default=3)
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
+    losses = args.loss.split(",")
+    if unknown := set(losses) - set(LOGITS):
+        parser.error(f"--loss: unknown {sorted(unknown)}; choose from {sorted(LOGITS)}")
+    if args.profile and "xla_gpu_enable_command_buffer" not in os.environ.get("XLA_FLAGS", ""):
+        # Kernels replayed from a CUDA graph lose their per-op annotation; the flag is
+        # read when the backend starts, so it applies to the timed steps as well.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_gpu_enable_command_buffer=").strip()
 
     from code_in_pretraining.model import info
     from code_in_pretraining.model.config import get_preset
+    from code_in_pretraining.train.throughput import device_peak_flops
 
     overrides = {"dtype": "bfloat16", "attention_impl": args.attention}
     if args.smoke:
         args.preset, args.configs, args.steps, args.mean_doc = "tiny", "128x2", 2, 32
+        args.profile_steps = min(args.profile_steps, 2)
         overrides = {"attention_impl": "xla"}
     cfg = get_preset(args.preset, **overrides)
     device = jax.devices()[0]
     kind = getattr(device, "device_kind", str(device))
-    peak = next((v for k, v in PEAK_TFLOPS.items() if k in kind), None)
+    peak = device_peak_flops(device)  # FLOP/s, None where the card is not in the table
     ceiling = None if args.smoke else matmul_ceiling_tflops()
     print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {kind}, jax {jax.__version__}"
-          + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else ""))
+          + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
+          + (", XLA command buffers off (--profile)" if args.profile else ""))
     print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | compile s |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    fmt = lambda x: f"{x:.1%}" if x is not None else "n/a"  # noqa: E731
-    rows = []
+    rows, profiles = [], []
     for spec in args.configs.split(","):
         seq_len, batch = (int(x) for x in spec.split("x"))
-        try:
-            r = time_step(cfg, batch, seq_len, args.steps, args.mean_doc)
-        except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
-            print(f"| {seq_len} x {batch} | failed: {type(e).__name__}: {str(e)[:120]} |||||")
-            continue
-        f = info.flops_per_token(cfg, seq_len)
-        flops = f["flops_per_token_dense"] + f["flops_per_token_attention"] / 2  # causal: half the square
-        r.update(seq_len=seq_len, batch=batch, tflops=r["tokens_per_s"] * flops / 1e12)
-        r["mfu_peak"] = r["tflops"] / peak if peak else None
-        r["mfu_ceiling"] = r["tflops"] / ceiling if ceiling else None
-        rows.append(r)
-        print(f"| {seq_len} x {batch} | {r['tokens_per_s']:,.0f} | {r['step_ms']:.1f} | {r['tflops']:.1f} | "
-              f"{fmt(r['mfu_peak'])} | {fmt(r['mfu_ceiling'])} | {r['compile_s']:.0f} |", flush=True)
+        for loss in losses:
+            label = f"{seq_len} x {batch}" + ("" if loss == "f32" else f", {loss} logits")
+            prof_dir = args.profile and os.path.join(args.profile, spec + ("" if loss == "f32" else f"-{loss}"))
+            try:
+                r = time_step(cfg, batch, seq_len, args.steps, args.mean_doc, LOGITS[loss], prof_dir,
+                              args.profile_steps)
+            except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
+                print(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} |||||")
+                continue
+            f = info.flops_per_token(cfg, seq_len)
+            flops = f["flops_per_token_dense"] + f["flops_per_token_attention"] / 2  # causal: half the square
+            r.update(seq_len=seq_len, batch=batch, logits=LOGITS[loss], tflops=r["tokens_per_s"] * flops / 1e12)
+            r["mfu_peak"] = r["tflops"] * 1e12 / peak if peak else None
+            r["mfu_ceiling"] = r["tflops"] / ceiling if ceiling else None
+            if prof_dir:  # printed after the timing table; the JSON keeps the numbers
+                breakdown = r.pop("profile", None)
+                profiles.append((label, prof_dir, r["step_ms"], breakdown, r.get("profile_error")))
+                if breakdown is not None:
+                    r["profile"] = dataclasses.asdict(breakdown)  # top_ops: lists of [op, category, ms]
+            rows.append(r)
+            print(f"| {label} | {r['tokens_per_s']:,.0f} | {r['step_ms']:.1f} | {r['tflops']:.1f} | "
+                  f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | {r['compile_s']:.0f} |", flush=True)
+    for label, prof_dir, step_ms, breakdown, error in profiles:
+        print(f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
+        print(breakdown.markdown(step_ms, top=8) if breakdown else f"profile failed: {error}")
+    failed = any(p[3] is None for p in profiles)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"device": kind, "jax": jax.__version__, "preset": args.preset, "ceiling_tflops": ceiling,
                        "attention": args.attention, "mean_doc": args.mean_doc, "rows": rows}, f, indent=2)
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -1,22 +1,53 @@
-"""The data-pipeline and train-step benchmarks run end to end in their small modes."""
+"""The data-pipeline and train-step benchmarks run end to end in their small modes; the
+profile breakdown reads CPU traces and GPU-shaped traces."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import pathlib
+import re
 import subprocess
 import sys
 
+import pytest
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import profile_breakdown  # a script's sibling module (benchmarks/ is no package)
 
 
 def _run(*args):
-    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, *args], check=False, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
-def test_train_step_benchmark_smoke():
-    proc = _run("benchmarks/train_step.py", "--smoke")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "| 128 x 2 |" in proc.stdout
+def _breakdown_tables(stdout: str) -> list[dict[str, float]]:
+    """{category: share in %} of each breakdown table the benchmark printed."""
+    tables = []
+    for block in stdout.split("Device time per step")[1:]:
+        rows = re.findall(r"^\| ([a-z]+) \(.*\) \| ([\d.]+) \| ([\d.]+)% \|$", block, re.MULTILINE)
+        tables.append({cat: float(share) for cat, _, share in rows})
+    return tables
+
+
+def test_train_step_benchmark_smoke(tmp_path):
+    """Timing rows for float32 and bfloat16 logits, then a CPU trace per row broken down into
+    every category; exit status 1 (and no table) where the trace could not be parsed."""
+    proc = _run("benchmarks/train_step.py", "--smoke", "--loss", "f32,bf16", "--profile", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "| 128 x 2 |" in proc.stdout and "| 128 x 2, bf16 logits |" in proc.stdout
+    assert "profile failed" not in proc.stdout
+    tables = _breakdown_tables(proc.stdout)
+    assert len(tables) == 2, proc.stdout
+    for shares in tables:
+        assert list(shares) == list(profile_breakdown.CATEGORIES), proc.stdout
+        assert sum(shares.values()) == pytest.approx(100.0, abs=0.5), proc.stdout
+        # The tiny preset's 8k-vocabulary logits and its matmuls take real time.
+        assert shares["loss"] > 0 and shares["matmuls"] > 0 and shares["optimizer"] > 0, proc.stdout
+    assert "not found in the HLO" not in proc.stdout  # every traced op mapped to the compiled HLO
+    assert list(tmp_path.glob("128x2/plugins/profile/*/*.trace.json.gz"))
+    assert (tmp_path / "128x2-bf16" / "train_step.hlo.txt").exists()
 
 
 def test_data_pipeline_benchmark_smoke(default_data, tmp_path):
@@ -24,3 +55,100 @@ def test_data_pipeline_benchmark_smoke(default_data, tmp_path):
     proc = _run("benchmarks/data_pipeline.py", "--smoke", "--out", str(out))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "ours (grain, token mixing)" in proc.stdout and out.exists()
+
+
+HLO = """HloModule jit_step, is_scheduled=true
+
+%fused_computation (param_0: f32[8,16]) -> f32[8,16] {
+  %param_0 = f32[8,16]{1,0} parameter(0)
+  ROOT %multiply.1 = f32[8,16]{1,0} multiply(%param_0, %param_0), metadata={op_name="jit(step)/optimizer/mul"}
+}
+
+%fused_computation.1 (param_0.1: f32[8,16], param_1.1: f32[16,32]) -> f32[8,32] {
+  %param_0.1 = f32[8,16]{1,0} parameter(0)
+  %param_1.1 = f32[16,32]{1,0} parameter(1)
+  %convert.1 = f32[8,16]{1,0} convert(%param_0.1), metadata={op_name="jit(step)/jvp(jit(_take))/convert"}
+  ROOT %dot.1 = f32[8,32]{1,0} dot(%convert.1, %param_1.1), lhs_contracting_dims={1}, rhs_contracting_dims={0}, \
+metadata={op_name="jit(step)/transpose(jvp(jvp()))/checkpoint/attn/bld,dhk->blhk/dot_general"}
+}
+
+ENTRY %main.1 (p0: f32[8,16], p1: f32[16,32]) -> (f32[8,32], f32[8,32]) {
+  %p0 = f32[8,16]{1,0} parameter(0)
+  %p1 = f32[16,32]{1,0} parameter(1)
+  %loop_multiply_fusion = f32[8,16]{1,0} fusion(%p0), kind=kLoop, calls=%fused_computation
+  %gemm_fusion = f32[8,32]{1,0} fusion(%loop_multiply_fusion, %p1), kind=kCustom, calls=%fused_computation.1
+  %custom-call.3 = (f32[8,32]{1,0}, s8[0]{0}) custom-call(%loop_multiply_fusion, %p1), \
+custom_call_target="__cublas$gemm", metadata={op_name="jit(step)/transpose(jvp(logits))/bld,vd->blv/dot_general"}
+  %get-tuple-element.1 = f32[8,32]{1,0} get-tuple-element(%custom-call.3), index=0
+  ROOT %tuple.1 = (f32[8,32]{1,0}, f32[8,32]{1,0}) tuple(%gemm_fusion, %get-tuple-element.1)
+}
+"""  # a backslash at a line's end joins it with the next
+
+
+def _write_trace(path, events, procs, threads):
+    meta = [{"ph": "M", "pid": pid, "name": "process_name", "args": {"name": n}} for pid, n in procs.items()]
+    meta += [{"ph": "M", "pid": pid, "tid": tid, "name": "thread_name", "args": {"name": n}}
+             for (pid, tid), n in threads.items()]
+    with gzip.open(path, "wt") as f:
+        json.dump({"displayTimeUnit": "ns", "metadata": {}, "traceEvents": meta + events}, f)
+
+
+def _op(pid, tid, ts, dur, hlo_op, module="jit_step", **args):
+    return {"ph": "X", "pid": pid, "tid": tid, "ts": ts, "dur": dur, "name": hlo_op,
+            "args": {"hlo_op": hlo_op, "hlo_module": module, **args}}
+
+
+def test_scope_category():
+    cat = profile_breakdown.scope_category
+    assert cat("jit(step)/transpose(jvp(loss))/mul") == "loss"
+    assert cat("jit(step)/jvp(logits)/bld,vd->blv/dot_general") == "loss"
+    assert cat("jit(step)/transpose(jvp(jvp()))/checkpoint/rematted_computation/attn/attn_core/exp") == "attention"
+    assert cat("jit(step)/jvp(mlp)/jit(silu)/mul") == "matmuls"
+    assert cat("jit(step)/optimizer/sqrt") == "optimizer"
+    assert cat("params['blocks'][0]['attn']['q_DxHxDh']") == "other"  # a parameter, not the scope
+    assert cat("jit(step)/jvp(jit(_take))/gather") == "other"
+    assert cat("jit(step)/mul;jit(step)/optimizer/add") == "optimizer"  # merged ops
+
+
+def test_breakdown_gpu_trace_counts_device_streams_once(tmp_path):
+    """Device kernels on "Stream" threads count; host launches, derived lines and other
+    modules do not; an op missing from the HLO falls back on its `name` arg."""
+    trace = tmp_path / "gpu.trace.json.gz"
+    events = [
+        _op(1, 7, 0, 1000, "loop_multiply_fusion"),
+        _op(1, 7, 1000, 2000, "gemm_fusion"),
+        _op(1, 8, 1500, 3000, "custom-call.3"),  # a second stream, overlapping: both count
+        _op(1, 7, 5000, 500, "fusion.99", name="attn/attn_core/exp"),
+        _op(1, 7, 6000, 700, "fusion.1", module="jit_other"),
+        _op(1, 9, 0, 9999, "gemm_fusion"),  # a derived "XLA Ops" line repeats the kernels
+        _op(2, 1, 0, 9999, "gemm_fusion"),  # the host thread that launched it
+    ]
+    _write_trace(trace, events, {1: "/device:GPU:0", 2: "/host:CPU"},
+                 {(1, 7): "Stream #7(Kernel)", (1, 8): "Stream #8(Kernel)", (1, 9): "XLA Ops", (2, 1): "python"})
+    b = profile_breakdown.breakdown(trace, HLO, steps=2)
+    assert b.source == "device streams" and b.events == 4
+    assert b.ms_per_step == pytest.approx(
+        {"matmuls": 1.0, "attention": 0.25, "loss": 1.5, "optimizer": 0.5, "other": 0.0})
+    assert b.unmapped_ms == pytest.approx(0.25)
+    assert b.span_ms == pytest.approx(2.75)
+    assert b.top_ops[0] == ("custom-call.3", "loss", pytest.approx(1.5))
+    assert "| total device busy | 3.25 | 100.0% |" in b.markdown()
+
+
+def test_breakdown_cpu_trace_nested_events_count_self_time(tmp_path):
+    trace = tmp_path / "cpu.trace.json.gz"
+    events = [_op(1, 3, 0, 100, "custom-call.3"), _op(1, 3, 10, 60, "gemm_fusion"),
+              _op(1, 3, 20, 10, "loop_multiply_fusion"), _op(1, 3, 200, 50, "gemm_fusion"),
+              {"ph": "X", "pid": 1, "tid": 3, "ts": 0, "dur": 500, "name": "ThunkExecutor", "args": {}}]
+    _write_trace(trace, events, {1: "/host:CPU"}, {(1, 3): "tf_XLAPjRtCpuClient/1"})
+    b = profile_breakdown.breakdown(trace, HLO, steps=1)
+    assert b.source.startswith("host")
+    assert b.ms_per_step == pytest.approx(
+        {"matmuls": 0.1, "attention": 0.0, "loss": 0.04, "optimizer": 0.01, "other": 0.0})
+
+
+def test_breakdown_fails_without_module_events(tmp_path):
+    trace = tmp_path / "x.trace.json.gz"
+    _write_trace(trace, [_op(1, 3, 0, 100, "fusion.1", module="jit_other")], {1: "/host:CPU"}, {})
+    with pytest.raises(profile_breakdown.TraceParseError, match="jit_other"):
+        profile_breakdown.breakdown(trace, HLO, steps=1)

@@ -26,8 +26,12 @@ REMAT_POLICY = {
 class Decoder(nnx.Module):
     """Decoder-only LM, as Cohere's Command family defines it."""
 
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, logits_dtype: str = "float32"):
+        """`logits_dtype="bfloat16"` halves the [B, L, V] logits (and their gradient) for
+        throughput experiments (benchmarks/train_step.py --loss); the loss still reduces
+        in float32. Not part of ModelConfig: training uses the float32 default."""
         self.cfg = cfg
+        self.logits_dtype = logits_dtype
         pd = jnp.dtype(cfg.param_dtype)
         self.embedding_VxD = nnx.Param(
             partitioned(nnx.initializers.normal(cfg.init_std), "vocab", "embed")(
@@ -44,7 +48,7 @@ class Decoder(nnx.Module):
             )
 
     def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
-        """Logits [B, L, V] in float32.
+        """Logits [B, L, V] in float32 (or `logits_dtype`).
 
         positions restart at 0 for each packed document (RoPE is relative, but the
         packer's positions make a packed document identical to the same one alone);
@@ -74,13 +78,15 @@ class Decoder(nnx.Module):
             x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
 
         h_BxLxD = self.final_norm(x_BxLxD)
-        if cfg.tie_embeddings:
-            logits_BxLxV = jnp.einsum(
-                "bld,vd->blv", h_BxLxD, self.embedding_VxD[...].astype(dt), preferred_element_type=jnp.float32
-            )
-        else:
-            logits_BxLxV = jnp.einsum(
-                "bld,dv->blv", h_BxLxD, self.unembed_DxV[...].astype(dt), preferred_element_type=jnp.float32
-            )
-        logits_BxLxV = logits_BxLxV.astype(jnp.float32) * jnp.float32(cfg.logit_scale)
-        return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+        ldt = jnp.dtype(self.logits_dtype)
+        with jax.named_scope("logits"):  # a label for profiles only
+            if cfg.tie_embeddings:
+                logits_BxLxV = jnp.einsum(
+                    "bld,vd->blv", h_BxLxD, self.embedding_VxD[...].astype(dt), preferred_element_type=ldt
+                )
+            else:
+                logits_BxLxV = jnp.einsum(
+                    "bld,dv->blv", h_BxLxD, self.unembed_DxV[...].astype(dt), preferred_element_type=ldt
+                )
+            logits_BxLxV = logits_BxLxV.astype(ldt) * ldt.type(cfg.logit_scale)
+            return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))

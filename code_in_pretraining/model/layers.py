@@ -70,6 +70,12 @@ class Attention(nnx.Module):
         )
 
     def __call__(self, h_BxLxD, positions_BxL, segment_ids_BxL):
+        # Named scopes only label ops in XLA's metadata, so that a profile splits into
+        # projections and the attention core (benchmarks/profile_breakdown.py).
+        with jax.named_scope("attn"):
+            return self._attend(h_BxLxD, positions_BxL, segment_ids_BxL)
+
+    def _attend(self, h_BxLxD, positions_BxL, segment_ids_BxL):
         cfg, dt = self.cfg, h_BxLxD.dtype
         q_BxLxHxDh = jnp.einsum("bld,dhk->blhk", h_BxLxD, self.q_DxHxDh[...].astype(dt))
         k_BxLxKxDh = jnp.einsum("bld,dhk->blhk", h_BxLxD, self.k_DxKxDh[...].astype(dt))
@@ -78,16 +84,17 @@ class Attention(nnx.Module):
         kv_axes = ("act_batch", "act_length", "act_kv_heads", "act_head_dim")
         k_BxLxKxDh = constrain(k_BxLxKxDh, kv_axes)
         v_BxLxKxDh = constrain(v_BxLxKxDh, kv_axes)
-        q_BxLxHxDh = apply_rope(q_BxLxHxDh, positions_BxL, cfg.rope_theta)
-        k_BxLxKxDh = apply_rope(k_BxLxKxDh, positions_BxL, cfg.rope_theta)
-        o_BxLxHxDh = kernels.attention(
-            q_BxLxHxDh,
-            k_BxLxKxDh,
-            v_BxLxKxDh,
-            segment_ids_BxL,
-            causal=True,
-            implementation=cfg.attention_impl,
-        )
+        with jax.named_scope("attn_core"):
+            q_BxLxHxDh = apply_rope(q_BxLxHxDh, positions_BxL, cfg.rope_theta)
+            k_BxLxKxDh = apply_rope(k_BxLxKxDh, positions_BxL, cfg.rope_theta)
+            o_BxLxHxDh = kernels.attention(
+                q_BxLxHxDh,
+                k_BxLxKxDh,
+                v_BxLxKxDh,
+                segment_ids_BxL,
+                causal=True,
+                implementation=cfg.attention_impl,
+            )
         o_BxLxHxDh = constrain(o_BxLxHxDh, ("act_batch", "act_length", "act_heads", "act_head_dim"))
         return jnp.einsum("blhk,hkd->bld", o_BxLxHxDh, self.o_HxDhxD[...].astype(dt))
 
@@ -107,6 +114,10 @@ class Mlp(nnx.Module):
         )
 
     def __call__(self, h_BxLxD):
+        with jax.named_scope("mlp"):
+            return self._swiglu(h_BxLxD)
+
+    def _swiglu(self, h_BxLxD):
         dt = h_BxLxD.dtype
         gate_BxLxF = jnp.einsum("bld,df->blf", h_BxLxD, self.gate_DxF[...].astype(dt))
         up_BxLxF = jnp.einsum("bld,df->blf", h_BxLxD, self.up_DxF[...].astype(dt))

@@ -29,7 +29,8 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
     model = nnx.merge(graphdef, params)
     logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
-    loss, aux = next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
+    with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
+        loss, aux = next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
     if num_sources:
         nll_BxL, _ = token_nll(logits_BxLxV, targets_BxL)
         aux["source_nll"], aux["source_tokens"] = grouped_nll(
@@ -62,8 +63,9 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.
     def step(params, opt_state, batch, step_index):
         (loss, aux), grads = jax.value_and_grad(
             lambda p: batch_loss(graphdef, p, batch, z_loss, num_sources), has_aux=True)(params)
-        updates, opt_state = tx.update(grads, opt_state, params)
-        params = optax.apply_updates(params, updates)
+        with jax.named_scope("optimizer"):  # a label for profiles only
+            updates, opt_state = tx.update(grads, opt_state, params)
+            params = optax.apply_updates(params, updates)
         metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "param_norm": optax.tree.norm(params),
                    "lr": schedule(step_index)}
         return params, opt_state, metrics
