@@ -170,3 +170,10 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(default_da
     _, model = checkpoint.restore_model(tmp_path)
     from flax import nnx
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(nnx.to_pure_dict(nnx.state(model))))
+
+
+def test_missing_vocabulary_is_named(default_data, tmp_path):
+    missing = tmp_path / "nowhere" / "spm.model"
+    proc = _cip_train(tmp_path, "--gin_file=demo.gin", env={"CIP_VOCAB": str(missing)})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert f"vocabulary not found: {missing}" in proc.stderr

@@ -36,6 +36,7 @@ class Scale:
     eval_limit: int | None = None  # examples per benchmark (None: all)
     eval_batch_size: int = 8
     eval_max_len: int | None = None
+    default_data: bool = False  # build the embedded default corpus and its vocabulary if missing
 
 
 SCALES: dict[str, Scale] = {
@@ -43,7 +44,7 @@ SCALES: dict[str, Scale] = {
         "TrainConfig.seq_len = 256", "TrainConfig.global_batch = 16",
         f"TrainConfig.budget_scale = {TOY_BUDGET_SCALE!r}", "TrainConfig.peak_lr = 3e-3",
         "TrainConfig.end_lr = 3e-4", "TrainConfig.warmup_steps = 10", "TrainConfig.log_every = 10",
-        "TrainConfig.checkpoint_every = 40"), eval_limit=40, eval_max_len=256),
+        "TrainConfig.checkpoint_every = 40"), eval_limit=40, eval_max_len=256, default_data=True),
     "470m": Scale("470m", ("models/470m.gin", "runtime/tpu_v5e.gin")),
     "2p8b": Scale("2p8b", ("models/2p8b.gin", "runtime/tpu_v5e.gin")),
 }

@@ -203,6 +203,11 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
     root = pathlib.Path(workdir)
     plans = {n: plan_variant(n, scale, list(bindings)) for n in names}
     chief = distributed.is_chief()
+    if chief and scale.default_data:
+        from code_in_pretraining import demo
+
+        demo.prepare_data()
+    distributed.barrier("default data")
     if chief:
         _check_experiment(root, {"grid": grid, "scale": scale_name, "gin_files": list(scale.gin_files),
                                  "bindings": list(bindings), "variants": names,

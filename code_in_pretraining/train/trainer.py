@@ -22,6 +22,7 @@ from typing import Any
 
 import jax
 import numpy as np
+import tensorflow as tf
 from flax import nnx
 from tqdm import tqdm
 
@@ -147,7 +148,13 @@ def prepare(cfg: TrainConfig) -> Prepared:
     phases, steps = run_phases(cfg)
     weights = [mixtures.mixture_weights(ph.mixture) for ph in phases]
     tasks = sorted({t for w in weights for t in w})
-    vocab_sizes = {mixtures.get_task(t).output_features["targets"].vocabulary.vocab_size for t in tasks}
+    vocabs = [mixtures.get_task(t).output_features["targets"].vocabulary for t in tasks]
+    for v in vocabs:
+        path = getattr(v, "sentencepiece_model_file", None)
+        if path and not tf.io.gfile.exists(path):
+            raise FileNotFoundError(f"vocabulary not found: {path} (build the default one with `cip demo`, "
+                                    f"train one with `cip vocab train`, or set $CIP_VOCAB)")
+    vocab_sizes = {v.vocab_size for v in vocabs}
     if len(vocab_sizes) != 1:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
     model_cfg = model_config(cfg, vocab_sizes.pop())
@@ -225,6 +232,23 @@ def _init_from(p: Prepared, params, opt_state):
     return params, step_lib.restart_schedule(restored_opt) if with_opt else opt_state
 
 
+def build(p: Prepared, sched, num_sources: int):
+    """(graphdef, params, optimizer state, jitted step): the model initialised into its shardings."""
+    cfg = p.cfg
+    tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
+                                 weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm)
+    graphdef, state, state_shardings = mesh_lib.init_sharded(
+        lambda: Decoder(p.model_cfg, rngs=nnx.Rngs(cfg.seed)), p.mesh)
+    params = nnx.to_pure_dict(state)
+    with jax.set_mesh(p.mesh):
+        opt_state = jax.jit(tx.init)(params)
+    train_step = step_lib.make_train_step(
+        graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
+        param_shardings=nnx.to_pure_dict(state_shardings),
+        opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state))
+    return graphdef, params, opt_state, train_step
+
+
 def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = "",
           prepared: Prepared | None = None, halt_after: int | None = None) -> dict[str, Any]:
     """Trains (or resumes) in `workdir`; returns the final step's metrics and where things are.
@@ -233,7 +257,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     """
     workdir = pathlib.Path(workdir)
     p = prepared or prepare(cfg)
-    chief = jax.process_index() == 0
+    chief = distributed.is_chief()
     sched = make_schedule(p)
     phase_plan = plan(p, sched)
     if chief:
@@ -243,19 +267,8 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
         if gin_config:
             (workdir / "config.gin").write_text(gin_config)
 
-    tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm)
-    graphdef, state, state_shardings = mesh_lib.init_sharded(
-        lambda: Decoder(p.model_cfg, rngs=nnx.Rngs(cfg.seed)), p.mesh)
-    params = nnx.to_pure_dict(state)
-    param_shardings = nnx.to_pure_dict(state_shardings)
-    with jax.set_mesh(p.mesh):
-        opt_state = jax.jit(tx.init)(params)
-    opt_shardings = jax.tree.map(lambda x: x.sharding, opt_state)
     loader = make_loader(p)
-    train_step = step_lib.make_train_step(graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=len(loader.names),
-                                          param_shardings=param_shardings, opt_shardings=opt_shardings)
-
+    graphdef, params, opt_state, train_step = build(p, sched, num_sources=len(loader.names))
     phase_ends = tuple(r["end_step"] for r in phase_plan)
     if chief:
         checkpoint.set_aside_incomplete(workdir)
@@ -303,7 +316,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
             if save_now:
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
                                 loader_state=global_loader_state(loader),
-                                meta={**meta, "step": done, "phase": p.phases[p.phase_at(done - 1)].name,
+                                meta={**meta, "step": done, "phase": p.phases[phase].name,
                                       "lr": float(sched(done))},
                                 force=done in phase_ends)
             bar.update(1)
