@@ -231,6 +231,18 @@ def paper_markdown(rows: list[dict]) -> str:
     return _md_table(head, body)
 
 
+def perplexity_markdown(experiment: dict, rows: list[dict]) -> str | None:
+    """Held-out perplexity per source and phase, where the results carry it (small models sit near
+    chance on the benchmarks, while perplexity still separates the mixtures)."""
+    ppl = [(experiment["results"].get((r["variant"], r["phase"])) or {}).get("perplexity") or {} for r in rows]
+    tasks = sorted({t for p in ppl for t in p})
+    if not tasks:
+        return None
+    body = [[r["label"], format_tokens(r["tokens"]),
+             *(f"{p[t]['perplexity']:.2f}" if t in p else MISSING for t in tasks)] for r, p in zip(rows, ppl)]
+    return _md_table(["variant and phase", "tokens", *(f"{t} ppl" for t in tasks)], body)
+
+
 def markdown(experiment: dict, rows: list[dict]) -> str:
     meta = experiment["meta"]
     done = sum(r["reason"] is not None or r["code"] is not None for r in rows)
@@ -241,9 +253,13 @@ def markdown(experiment: dict, rows: list[dict]) -> str:
              "— : no result yet. Scores over the tasks available (tasks: available/total per group).")
     paper_notes = ("The paper's figures are for 470M models at the full token budgets; its gains use the "
                    "same baseline rule over its own rows (* : against text-only at another token budget).")
-    return "\n\n".join([title, "## Headline table", headline_markdown(rows), notes,
-                        "## Beside the paper (470M, PAPER.md)", paper_markdown(rows), paper_notes,
-                        "## The paper's findings, measured here", findings.markdown(rows)])
+    sections = [title, "## Headline table", headline_markdown(rows), notes]
+    ppl = perplexity_markdown(experiment, rows)
+    if ppl:
+        sections += ["## Held-out perplexity (lower is better)", ppl]
+    sections += ["## Beside the paper (470M, PAPER.md)", paper_markdown(rows), paper_notes,
+                 "## The paper's findings, measured here", findings.markdown(rows)]
+    return "\n\n".join(sections)
 
 
 def to_csv(rows: list[dict]) -> str:

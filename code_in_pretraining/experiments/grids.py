@@ -37,6 +37,8 @@ class Scale:
     eval_batch_size: int = 8
     eval_max_len: int | None = None
     default_data: bool = False  # build the embedded default corpus and its vocabulary if missing
+    perplexity_tasks: tuple[str, ...] = ("slimpajama", "stack_code")  # held-out perplexity per phase
+    perplexity_tokens: int | None = 200_000  # per task (None: the whole validation split)
 
 
 SCALES: dict[str, Scale] = {

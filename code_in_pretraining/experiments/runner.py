@@ -44,6 +44,7 @@ class Variant:
     bindings: list[str]
     phases: tuple[recipes.Phase, ...]
     phase_steps: list[int]
+    seq_len: int
     tokens_per_step: int
     run_key: str  # the configuration apart from the recipe: forks need equal keys
 
@@ -69,7 +70,7 @@ def plan_variant(name: str, scale: Scale, bindings: list[str]) -> Variant:
     phases, steps = trainer.run_phases(cfg)
     key = json.dumps(dataclasses.asdict(dataclasses.replace(cfg, recipe="", phases=())), sort_keys=True,
                      default=str)
-    return Variant(name, files, all_bindings, phases, steps, cfg.global_batch * cfg.seq_len, key)
+    return Variant(name, files, all_bindings, phases, steps, cfg.seq_len, cfg.global_batch * cfg.seq_len, key)
 
 
 def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
@@ -132,6 +133,9 @@ def train_variant(v: Variant, root: pathlib.Path) -> None:
 
 
 def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: str, limit: int | None) -> None:
+    from flax import nnx
+
+    from code_in_pretraining.eval import perplexity
     from code_in_pretraining.eval import runner as eval_runner
     from code_in_pretraining.eval.lm import LanguageModel
     from code_in_pretraining.eval.tokenizer import default_tokenizer
@@ -147,6 +151,12 @@ def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: s
                                       max_len=scale.eval_max_len)
         print(f"  {v.name}: evaluating phase {ph.name!r} (step {end})")
         r = eval_runner.evaluate(lm, scale.eval_suite, limit=limit, progress=lambda line: print(f"    {line}"))
+        if scale.perplexity_tasks:
+            graphdef, state = nnx.split(model)
+            r["perplexity"] = perplexity.evaluate(graphdef, nnx.to_pure_dict(state), scale.perplexity_tasks,
+                                                  seq_len=v.seq_len, batch=16, max_tokens=scale.perplexity_tokens)
+            print("    held-out perplexity: " + ", ".join(f"{t} {x['perplexity']:.2f}"
+                                                          for t, x in r["perplexity"].items()))
         r.update(name=f"{v.name}/{ph.name}", variant=v.name, recipe=v.name, phase=ph.name, phase_index=i,
                  step=end, tokens=end * v.tokens_per_step, mixture=ph.mixture, scale=scale_name,
                  checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1))
