@@ -44,8 +44,7 @@ def _logged(workdir) -> list[dict]:
 
 
 def _complete_steps(workdir) -> list[int]:
-    root = workdir / "checkpoints"
-    return sorted(int(d.name) for d in root.glob("[0-9]*") if d.name.isdigit() and checkpoint.is_complete(d))
+    return sorted(checkpoint.complete_steps(workdir))
 
 
 def _start(workdir, bindings):

@@ -77,11 +77,6 @@ def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
     return root / variant / "results" / f"{phase}.json"
 
 
-def _complete_steps(train_dir: pathlib.Path) -> set[int]:
-    root = train_dir / "checkpoints"
-    return {int(d.name) for d in root.glob("[0-9]*") if d.name.isdigit() and checkpoint.is_complete(d)}
-
-
 def fork_source(v: Variant, done: list[Variant], root: pathlib.Path) -> tuple[Variant, int] | None:
     """The trained variant sharing the longest prefix of phases with `v` (and a checkpoint at its end)."""
     best = None
@@ -93,7 +88,7 @@ def fork_source(v: Variant, done: list[Variant], root: pathlib.Path) -> tuple[Va
                and v.phase_steps[shared] == other.phase_steps[shared]):
             shared += 1
         if shared and (best is None or shared > best[1]) and \
-                other.phase_ends[shared - 1] in _complete_steps(root / other.name / "train"):
+                other.phase_ends[shared - 1] in checkpoint.complete_steps(root / other.name / "train"):
             best = (other, shared)
     return best
 
@@ -106,7 +101,7 @@ def fork(v: Variant, source: Variant, shared: int, root: pathlib.Path) -> None:
     """
     src, dst = root / source.name / "train", root / v.name / "train"
     step = source.phase_ends[shared - 1]
-    if not _complete_steps(dst):
+    if not checkpoint.complete_steps(dst):
         for end in source.phase_ends[:shared]:
             shutil.copytree(src / "checkpoints" / str(end), dst / "checkpoints" / str(end))
         lines = [ln for ln in (src / "metrics.jsonl").read_text().splitlines() if json.loads(ln)["step"] <= step]
@@ -125,7 +120,7 @@ def train_variant(v: Variant, root: pathlib.Path) -> None:
     from code_in_pretraining.train import main as train_main
 
     train_dir = root / v.name / "train"
-    if v.phase_ends[-1] in _complete_steps(train_dir):
+    if v.phase_ends[-1] in checkpoint.complete_steps(train_dir):
         return
     t0 = time.perf_counter()
     train_main.run(v.gin_files, v.bindings, str(train_dir))
@@ -197,7 +192,7 @@ def trained_before(root: pathlib.Path, scale: Scale, bindings: list[str], exclud
     """Variants of earlier invocations in this directory that finished training: fork sources."""
     names = sorted(d.parent.name for d in root.glob("*/train") if d.parent.name in recipes.RECIPES)
     plans = [plan_variant(n, scale, bindings) for n in names if n not in exclude]
-    return [v for v in plans if v.phase_ends[-1] in _complete_steps(root / v.name / "train")]
+    return [v for v in plans if v.phase_ends[-1] in checkpoint.complete_steps(root / v.name / "train")]
 
 
 def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: list[str] | None = None,

@@ -41,6 +41,12 @@ def is_complete(step_dir: pathlib.Path) -> bool:
     return all((step_dir / m).is_file() for m in COMMIT_MARKERS)
 
 
+def complete_steps(workdir: str | pathlib.Path) -> set[int]:
+    """Steps of a run's checkpoints that carry Orbax's commit markers."""
+    root = pathlib.Path(workdir) / "checkpoints"
+    return {int(d.name) for d in root.glob("[0-9]*") if d.name.isdigit() and is_complete(d)}
+
+
 def set_aside_incomplete(workdir: str | pathlib.Path) -> list[pathlib.Path]:
     """Renames step directories that lack a commit marker to `<step>.incomplete`; returns the new paths."""
     root = pathlib.Path(workdir).absolute() / "checkpoints"

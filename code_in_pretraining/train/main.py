@@ -13,7 +13,6 @@ import pathlib
 import sys
 
 import gin
-
 from code_in_pretraining.parallel import distributed
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[2] / "gin"
@@ -28,7 +27,7 @@ def parse_gin(files: list[str], bindings: list[str]) -> None:
     from code_in_pretraining.train import trainer  # noqa: F401  (registers TrainConfig)
 
     gin.clear_config()
-    prefixes = gin.config._LOCATION_PREFIXES  # noqa: SLF001  (gin has no public setter for the order)
+    prefixes = gin.config._LOCATION_PREFIXES
     if str(GIN_DIR) not in prefixes:
         prefixes.insert(0, str(GIN_DIR))  # the project's files first, so includes resolve quietly
     files = [str(pathlib.Path(f).absolute()) if pathlib.Path(f).exists() else f for f in files]

@@ -45,7 +45,7 @@ def parse_phases(value: Sequence, where: str = "TrainConfig.phases") -> tuple[Ph
             raise ValueError(f"{where}[{i}] = {item!r}: expected (phase, mixture, tokens[, schedule])")
         name, mixture, tokens, *schedule = item
         try:
-            phases.append(Phase(str(name), str(mixture), int(round(float(tokens))), *schedule))
+            phases.append(Phase(str(name), str(mixture), round(float(tokens)), *schedule))
         except ValueError as e:
             raise ValueError(f"{where}[{i}]: {e}") from None
     names = [p.name for p in phases]

@@ -41,7 +41,7 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
 def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float,
                    weight_decay: float, clip_norm: float) -> optax.GradientTransformation:
     """Global-norm clipping, then AdamW; weight decay on matrices only (not norms)."""
-    decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)  # noqa: E731
+    decay_mask = lambda params: jax.tree.map(lambda p: p.ndim > 1, params)
     return optax.chain(
         optax.clip_by_global_norm(clip_norm),
         optax.adamw(schedule, b1=b1, b2=b2, eps=eps, weight_decay=weight_decay, mask=decay_mask),
@@ -51,7 +51,7 @@ def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float
 def restart_schedule(opt_state):
     """The optimizer state with its LR-schedule counter at 0 (moments kept): a continued run
     indexes its own schedule from its own step 0."""
-    is_sched = lambda x: isinstance(x, optax.ScaleByScheduleState)  # noqa: E731
+    is_sched = lambda x: isinstance(x, optax.ScaleByScheduleState)
     return jax.tree.map(lambda s: s._replace(count=s.count * 0) if is_sched(s) else s, opt_state,
                         is_leaf=is_sched)
 
