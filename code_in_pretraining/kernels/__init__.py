@@ -10,4 +10,4 @@ Importing this package pulls in only jax; Pallas modules load lazily.
 
 from code_in_pretraining.kernels.dispatch import IMPLEMENTATIONS, attention
 
-__all__ = ["attention", "IMPLEMENTATIONS"]
+__all__ = ["IMPLEMENTATIONS", "attention"]

@@ -14,7 +14,7 @@ import logging
 import jax
 import jax.numpy as jnp
 
-from code_in_pretraining.kernels import reference
+from code_in_pretraining.kernels import reference, shapes
 
 log = logging.getLogger(__name__)
 
@@ -29,21 +29,6 @@ def _log_once(reason: str) -> None:
     if reason not in _logged_reasons:
         _logged_reasons.add(reason)
         log.warning("attention: falling back to xla: %s", reason)
-
-
-def _check_shapes(q, k, v, segment_ids) -> None:
-    """Errors every implementation shares (bad input, not a missing feature)."""
-    if q.ndim != 4 or k.ndim != 4 or v.ndim != 4:
-        raise ValueError(f"q, k, v must be [B, T, H, D]; got {q.shape}, {k.shape}, {v.shape}")
-    if k.shape != v.shape:
-        raise ValueError(f"k and v shapes differ: {k.shape} vs {v.shape}")
-    B, T, H, D = q.shape
-    if k.shape[0] != B or k.shape[1] != T or k.shape[3] != D:
-        raise ValueError(f"k/v must be [B, T, KV_H, D] matching q {q.shape}; got {k.shape}")
-    if H % k.shape[2]:
-        raise ValueError(f"num kv heads {k.shape[2]} must divide num heads {H}")
-    if segment_ids is not None and segment_ids.shape != (B, T):
-        raise ValueError(f"segment_ids must be [B, T] = {(B, T)}; got {segment_ids.shape}")
 
 
 def unsupported_reason(implementation: str, q, k) -> str | None:
@@ -99,9 +84,7 @@ def attention(
             f"unknown attention implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
         )
     q, k, v, seg = q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT
-    _check_shapes(q, k, v, seg)
-    if sm_scale is None:
-        sm_scale = q.shape[-1] ** -0.5
+    sm_scale = shapes.check(q, k, v, seg, sm_scale)
 
     impl = implementation
     if impl == "auto":

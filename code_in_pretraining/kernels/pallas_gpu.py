@@ -36,6 +36,8 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
+from code_in_pretraining.kernels import shapes
+
 # Finite stand-ins for -inf/+inf: masked scores must never produce inf - inf.
 _NEG = -1e30
 _POS = 1e30
@@ -47,7 +49,7 @@ def _compiler_params(num_warps: int, num_stages: int):
     """Triton compiler params; the class was renamed across JAX versions."""
     from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
 
-    cls = getattr(plgpu, "CompilerParams", None) or getattr(plgpu, "TritonCompilerParams")
+    cls = getattr(plgpu, "CompilerParams", None) or plgpu.TritonCompilerParams
     return cls(num_warps=num_warps, num_stages=num_stages)
 
 
@@ -81,12 +83,12 @@ class BlockSizes:
     split_fwd: bool = True
 
     @classmethod
-    def for_head_dim(cls, head_dim: int) -> "BlockSizes":
+    def for_head_dim(cls, head_dim: int) -> BlockSizes:
         if head_dim <= 64:
             return cls()
         return cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
 
-    def clamp(self, seq_len: int) -> "BlockSizes":
+    def clamp(self, seq_len: int) -> BlockSizes:
         """Shrinks tiles for short sequences so padding stays below one tile."""
         cap = max(16, pl.next_power_of_2(seq_len))
         blocks = {
@@ -311,13 +313,15 @@ def _query_tile():
     return pl.num_programs(0) - 1 - pl.program_id(0)
 
 
+def _split_refs(refs, has_segments: bool):
+    """(q segment ref, k segment ref, output refs): the segment refs lead where there are segments."""
+    return (refs[0], refs[1], refs[2:]) if has_segments else (None, None, refs)
+
+
 def _fwd_kernel(*refs, cfg: _Config):
     """One query tile against its key-tile range, online softmax in float32."""
     bound_refs, (q_ref, k_ref, v_ref), refs = refs[:4], refs[4:7], refs[7:]
-    if cfg.has_segments:
-        qseg_ref, kseg_ref, o_ref, lse_ref = refs
-    else:
-        (o_ref, lse_ref), qseg_ref, kseg_ref = refs, None, None
+    qseg_ref, kseg_ref, (o_ref, lse_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
     i = _query_tile()
     q_bqxD = q_ref[...]
@@ -374,10 +378,7 @@ def _dq_kernel(*refs, cfg: _Config):
     """
     bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
     q_ref, k_ref, v_ref, o_ref, do_ref, lse_ref = in_refs
-    if cfg.has_segments:
-        qseg_ref, kseg_ref, dq_ref, delta_ref = refs
-    else:
-        (dq_ref, delta_ref), qseg_ref, kseg_ref = refs, None, None
+    qseg_ref, kseg_ref, (dq_ref, delta_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
     i = _query_tile()
     q_bqxD = q_ref[...]
@@ -417,10 +418,7 @@ def _dkv_kernel(*refs, cfg: _Config):
     """
     bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
     q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs
-    if cfg.has_segments:
-        qseg_ref, kseg_ref, dk_ref, dv_ref = refs
-    else:
-        (dk_ref, dv_ref), qseg_ref, kseg_ref = refs, None, None
+    qseg_ref, kseg_ref, (dk_ref, dv_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
     j = pl.program_id(0)
     k_bkxD = k_ref[...]
@@ -628,12 +626,8 @@ def attention(
     Pads T to a multiple of the largest tile (padding gets segment id 0) and
     the head dim to a power of two >= 16 (zeros change no dot product).
     """
-    B, T, H, D = q_BxTxHxD.shape
-    K = k_BxTxKxD.shape[2]
-    if H % K:
-        raise ValueError(f"num kv heads {K} must divide num query heads {H}")
-    if sm_scale is None:
-        sm_scale = D**-0.5
+    sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
+    B, T, _, D = q_BxTxHxD.shape
     blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(T)
     Tp = -(-T // blocks.max_block) * blocks.max_block
     Dp = max(16, pl.next_power_of_2(D))

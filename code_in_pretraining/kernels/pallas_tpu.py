@@ -14,6 +14,8 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from code_in_pretraining.kernels import shapes
+
 DEFAULT_BLOCK = 128
 
 
@@ -61,13 +63,10 @@ def attention(
     """Splash attention with GQA, padding and the reference's semantics."""
     from jax.experimental.pallas.ops.tpu import splash_attention as splash  # pylint: disable=g-import-not-at-top
 
+    sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
     B, T, H, D = q_BxTxHxD.shape
     K = k_BxTxKxD.shape[2]
-    if H % K:
-        raise ValueError(f"num kv heads {K} must divide num query heads {H}")
     G = H // K
-    if sm_scale is None:
-        sm_scale = D**-0.5
     Tp = -(-T // block_size) * block_size
     pad = Tp - T
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from code_in_pretraining.kernels import shapes
+
 
 def attention_mask(
     T: int,
@@ -50,12 +52,9 @@ def attention(
     probabilities are zeroed with `where` rather than via -inf arithmetic, they
     also get exact zero gradients (no NaNs).
     """
+    sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
     B, T, H, D = q_BxTxHxD.shape
     K = k_BxTxKxD.shape[2]
-    if H % K:
-        raise ValueError(f"num kv heads {K} must divide num query heads {H}")
-    if sm_scale is None:
-        sm_scale = D**-0.5
     G = H // K
     # Group query heads by the kv head they share: head h uses kv head h // G.
     q_BxKxGxTxD = q_BxTxHxD.reshape(B, T, K, G, D).transpose(0, 2, 3, 1, 4)
