@@ -33,12 +33,12 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
+import jax
+import jax.numpy as jnp
+import numpy as np
 
-from code_in_pretraining import kernels  # noqa: E402
-from code_in_pretraining.kernels import pallas_gpu  # noqa: E402
+from code_in_pretraining import kernels
+from code_in_pretraining.kernels import pallas_gpu
 
 SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
@@ -152,17 +152,16 @@ def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None, dtype=jnp
     return row
 
 
+def _error_row(impl: str, shape, e: Exception) -> dict:
+    """A results row for a (B, H, T, D) case that failed: the error instead of timings."""
+    return {"impl": impl, **dict(zip("BHTD", shape)), "error": repr(e)[:500]}
+
+
 def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
     """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
-    rng = np.random.default_rng(seed)
-    seg = np.zeros((B, T), np.int32)
-    for b in range(B):
-        pos, doc = 0, 1
-        while pos < T:
-            n = int(rng.integers(1, 2 * mean_len))
-            seg[b, pos : pos + n] = doc
-            pos, doc = pos + n, doc + 1
-    return seg
+    from code_in_pretraining.data.packing import random_documents
+
+    return random_documents(B, T, mean_len, seed).segment_ids
 
 
 def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
@@ -260,7 +259,7 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
     if interpret:
         kinds = {kind: SMOKE_CANDIDATES for kind in kinds}
     if only:
-        kinds = {kind: kinds[kind][:1] if kind not in only else cands for kind, cands in kinds.items()}
+        kinds = {kind: cands[:1] if kind not in only else cands for kind, cands in kinds.items()}
     tables = {(shape, kind): [] for shape in shapes for kind in kinds}
     for rank in range(max(len(c) for c in kinds.values())):
         for kind, cands in kinds.items():
@@ -394,14 +393,7 @@ def main(argv=None):
                     blocks=blocks if name == "pallas_gpu" else None,
                 )
             except Exception as e:  # pylint: disable=broad-except
-                row = {
-                    "impl": name,
-                    "B": shape[0],
-                    "H": shape[1],
-                    "T": shape[2],
-                    "D": shape[3],
-                    "error": repr(e)[:500],
-                }
+                row = _error_row(name, shape, e)
             print(row, flush=True)
             results["rows"].append(row)
             dump()
@@ -468,14 +460,7 @@ def main(argv=None):
                     results["rows"].append(ref_row)
             except Exception as e:  # pylint: disable=broad-except
                 traceback.print_exc()
-                row = {
-                    "impl": "pallas_gpu_tuned",
-                    "B": shape[0],
-                    "H": shape[1],
-                    "T": shape[2],
-                    "D": shape[3],
-                    "error": repr(e)[:500],
-                }
+                row = _error_row("pallas_gpu_tuned", shape, e)
             print(row, flush=True)
             results["rows"].append(row)
             dump()

@@ -38,18 +38,11 @@ def _pct(x):
 
 def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random tokens in documents of uniform random length (mean `mean_doc`), positions restarting."""
-    rng = np.random.default_rng(seed)
-    seg = np.zeros((batch, seq_len), np.int32)
-    pos = np.zeros((batch, seq_len), np.int32)
-    for b in range(batch):
-        t, s = 0, 0
-        while t < seq_len:
-            n = min(int(rng.integers(1, 2 * mean_doc)), seq_len - t)
-            s += 1
-            seg[b, t:t + n], pos[b, t:t + n] = s, np.arange(n)
-            t += n
-    return {"tokens": rng.integers(0, vocab, (batch, seq_len), dtype=np.int32), "segment_ids": seg,
-            "positions": pos}
+    from code_in_pretraining.data.packing import random_documents
+
+    rows = random_documents(batch, seq_len, mean_doc, seed)
+    rows.tokens[:] = np.random.default_rng(seed).integers(0, vocab, (batch, seq_len), dtype=np.int32)
+    return rows.model_inputs()
 
 
 def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from code_in_pretraining import kernels
+from code_in_pretraining.data.packing import random_documents
 from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,15 +44,9 @@ def inputs(B, T, H, K, D, dtype=jnp.float32, seed=0):
 
 def packed(B, T, seed=0, pad=0, mean=40):
     """Random document lengths, ids 1, 2, ...; the last `pad` tokens are 0."""
-    rng = np.random.default_rng(seed)
-    seg = np.zeros((B, T), np.int32)
-    for b in range(B):
-        pos, doc = 0, 1
-        while pos < T:
-            n = int(rng.integers(1, 2 * mean))
-            seg[b, pos : pos + n] = doc
-            pos, doc = pos + n, doc + 1
-        if pad:
+    seg = random_documents(B, T, mean, seed).segment_ids
+    if pad:
+        for b in range(B):
             seg[b, T - pad - 7 * b :] = 0
     return jnp.asarray(seg)
 
