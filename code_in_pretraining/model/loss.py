@@ -16,8 +16,12 @@ def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
     The target logit is taken with a one-hot contraction rather than a gather so
     that vocab-sharded logits do not need an all-gather.
     """
+    return weighted_loss(*token_nll(logits_BxLxV, targets_BxL), weights_BxL, z_loss)
+
+
+def weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss=0.0):
+    """`next_token_loss` from per-token NLL and log Z (see `token_nll`)."""
     w_BxL = weights_BxL.astype(jnp.float32)
-    nll_BxL, log_z_BxL = token_nll(logits_BxLxV, targets_BxL)
     tokens = jnp.sum(w_BxL)
     denom = jnp.where(tokens > 0, tokens, 1.0)
     ce = jnp.sum(nll_BxL * w_BxL) / denom

@@ -43,7 +43,10 @@ def is_complete(step_dir: pathlib.Path) -> bool:
 
 def complete_steps(workdir: str | pathlib.Path) -> set[int]:
     """Steps of a run's checkpoints that carry Orbax's commit markers."""
-    root = pathlib.Path(workdir) / "checkpoints"
+    return _complete_in(pathlib.Path(workdir) / "checkpoints")
+
+
+def _complete_in(root: pathlib.Path) -> set[int]:
     return {int(d.name) for d in root.glob("[0-9]*") if d.name.isdigit() and is_complete(d)}
 
 
@@ -70,9 +73,7 @@ def locate(path: str | pathlib.Path, step: int | None = None) -> tuple[pathlib.P
     root = path / "checkpoints" if (path / "checkpoints").is_dir() else path
     if not root.is_dir():
         raise FileNotFoundError(f"no checkpoint directory at {path}")
-    mngr = read_only(root)
-    steps = [s for s in mngr.all_steps() if is_complete(root / str(s))]
-    mngr.close()
+    steps = _complete_in(root)
     if step is None and not steps:
         raise FileNotFoundError(f"no complete checkpoint under {root}")
     if step is not None and step not in steps:

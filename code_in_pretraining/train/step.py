@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from code_in_pretraining.model.loss import grouped_nll, next_token_loss, token_nll
+from code_in_pretraining.model.loss import grouped_nll, token_nll, weighted_loss
 
 
 def next_token_targets(tokens_BxL, segment_ids_BxL):
@@ -30,11 +30,11 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
     logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
     with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
-        loss, aux = next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss)
-    if num_sources:
-        nll_BxL, _ = token_nll(logits_BxLxV, targets_BxL)
-        aux["source_nll"], aux["source_tokens"] = grouped_nll(
-            jax.lax.stop_gradient(nll_BxL), weights_BxL, batch["source_ids"].astype(jnp.int32), num_sources)
+        nll_BxL, log_z_BxL = token_nll(logits_BxLxV, targets_BxL)  # once, for the loss and per source
+        loss, aux = weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss)
+        if num_sources:
+            aux["source_nll"], aux["source_tokens"] = grouped_nll(
+                jax.lax.stop_gradient(nll_BxL), weights_BxL, batch["source_ids"].astype(jnp.int32), num_sources)
     return loss, aux
 
 
