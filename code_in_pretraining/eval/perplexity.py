@@ -14,6 +14,7 @@ from tqdm import tqdm
 
 from code_in_pretraining.data import materialize
 from code_in_pretraining.data.packing import pack_sequentially
+from code_in_pretraining.model.loss import token_nll
 from code_in_pretraining.train.step import next_token_targets
 
 
@@ -22,8 +23,7 @@ def _nll_sum(graphdef, params, batch):
     model = nnx.merge(graphdef, params)
     logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
-    logp_BxLxV = jax.nn.log_softmax(logits_BxLxV.astype(jnp.float32), axis=-1)
-    nll_BxL = -jnp.take_along_axis(logp_BxLxV, targets_BxL[..., None], axis=-1)[..., 0]
+    nll_BxL, _ = token_nll(logits_BxLxV, targets_BxL)  # the training loss's own per-token NLL
     w_BxL = weights_BxL.astype(jnp.float32)
     return jnp.sum(nll_BxL * w_BxL), jnp.sum(w_BxL)
 
