@@ -3,6 +3,7 @@
 Needs only jax and numpy (imports nothing of this package but
 `code_in_pretraining.kernels`). On a GPU it compares, in bf16:
   pallas_gpu  our Pallas/Triton kernel (segment-aware block skipping)
+  pallas_gpu_fused  the same forward, with the one-kernel backward (atomic dQ)
   cudnn       jax.nn.dot_product_attention(implementation="cudnn")
   jax_pallas  JAX's bundled Pallas Triton kernel (pallas.ops.gpu.attention)
   xla         our plain-jnp reference
@@ -53,6 +54,8 @@ SMOKE_BLOCKS = pallas_gpu.BlockSizes(
 FWD_CANDIDATES = [(64, 128, 4, 2), (128, 128, 8, 2), (128, 64, 8, 3), (128, 64, 4, 3), (64, 64, 4, 3)]
 DQ_CANDIDATES = [(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (128, 64, 4, 3)]
 DKV_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 4, 3), (64, 128, 4, 3)]
+# The fused backward (dK/dV plus atomic dQ), same tile roles as dk/dv.
+FUSED_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (128, 128, 8, 2), (32, 128, 4, 3)]
 SMOKE_CANDIDATES = [(32, 32, 4, 2)]
 
 
@@ -79,7 +82,9 @@ def attention_flops(B, H, T, D, causal=True) -> float:
 
 def make_impl(name: str, *, interpret: bool, blocks=None):
     """Returns f(q, k, v, segment_ids) for one implementation (bf16 in/out)."""
-    if name == "pallas_gpu":
+    if name in ("pallas_gpu", "pallas_gpu_fused"):
+        if name == "pallas_gpu_fused":
+            blocks = dataclasses.replace(blocks or pallas_gpu.BlockSizes(), fused_bwd=True)
         return functools.partial(pallas_gpu.attention, causal=True, interpret=interpret, block_sizes=blocks)
     if name == "xla":
         return lambda q, k, v, seg=None: kernels.attention(q, k, v, seg, implementation="xla")
@@ -195,7 +200,7 @@ def rel_err(a, b) -> float:
 
 
 def correctness(*, interpret: bool, blocks=None):
-    """pallas_gpu vs xla, forward and dq/dk/dv, packed batch with GQA."""
+    """pallas_gpu (both backwards) vs xla, forward and dq/dk/dv, packed batch with GQA."""
     out = []
     B, T, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
     seg = packed_segments(B, T, T // 5, seed=1)
@@ -203,18 +208,18 @@ def correctness(*, interpret: bool, blocks=None):
     seg = jnp.asarray(seg)
     for dtype in (jnp.float32,) if interpret else (jnp.float32, jnp.bfloat16):
         q, k, v, do = make_inputs(B, H, T, D, dtype, seed=2, kv_heads=K)
-        ours = make_impl("pallas_gpu", interpret=interpret, blocks=blocks)
-        ref = make_impl("xla", interpret=interpret)
         res = {}
-        for label, f in (("pallas_gpu", ours), ("xla", ref)):
+        for label in ("pallas_gpu", "pallas_gpu_fused", "xla"):
+            f = make_impl(label, interpret=interpret, blocks=blocks)
 
             def fwd_bwd(q, k, v, do, f=f):
                 o, vjp = jax.vjp(lambda q, k, v: f(q, k, v, seg), q, k, v)
                 return (o, *vjp(do))
 
             res[label] = jax.jit(fwd_bwd)(q, k, v, do)
-        errs = [rel_err(a, b) for a, b in zip(res["pallas_gpu"], res["xla"])]
-        out.append({"dtype": jnp.dtype(dtype).name, **dict(zip(("o", "dq", "dk", "dv"), errs))})
+        for label in ("pallas_gpu", "pallas_gpu_fused"):
+            errs = [rel_err(a, b) for a, b in zip(res[label], res["xla"])]
+            out.append({"impl": label, "dtype": jnp.dtype(dtype).name, **dict(zip(("o", "dq", "dk", "dv"), errs))})
     return out
 
 
@@ -234,6 +239,7 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
         "fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3]),
         "dq": dict(block_q_dq=c[0], block_k_dq=c[1], num_warps_dq=c[2], num_stages_dq=c[3]),
         "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3]),
+        "fused": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3], fused_bwd=True),
     }[kind]
     cand = dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
     # pylint: disable=protected-access
@@ -243,7 +249,7 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
         f, args = pallas_gpu._fwd_call, (q, k, v, seg)
     elif kind == "dq":
         f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
-    else:
+    else:  # dkv, or fused (the same call with cand.blocks.fused_bwd)
         f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
     fn = jax.jit(functools.partial(f, cfg=cand))
     return time_fn(fn, *args, iters=iters) * 1e3
@@ -255,7 +261,7 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
     Candidates go in rounds (the i-th candidate of every kernel and shape) so
     that a deadline drops the least promising ones everywhere alike.
     """
-    kinds = {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES}
+    kinds = {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES, "fused": FUSED_CANDIDATES}
     if interpret:
         kinds = {kind: SMOKE_CANDIDATES for kind in kinds}
     if only:
@@ -298,8 +304,10 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
                         d.num_stages_dq or d.num_stages_bwd,
                     ),
                     "dkv": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd),
+                    "fused": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd),
                 }[kind]
-        out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), table)
+        fused = dataclasses.replace(_blocks_from(best["fwd"], best["dq"], best["fused"]), fused_bwd=True)
+        out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), fused, table)
     return out
 
 
@@ -330,7 +338,7 @@ def main(argv=None):
     p.add_argument("--smoke", action="store_true", help="tiny shapes on CPU in interpret mode")
     p.add_argument("--tune", action="store_true", help="try pallas_gpu block/warp/stage configs per shape")
     p.add_argument("--iters", type=int, default=None)
-    p.add_argument("--impls", default="pallas_gpu,cudnn,jax_pallas,xla")
+    p.add_argument("--impls", default="pallas_gpu,pallas_gpu_fused,cudnn,jax_pallas,xla")
     p.add_argument(
         "--tune-only", default="", help="comma-separated kernels to tune (fwd,dq,dkv); default all"
     )
@@ -390,7 +398,7 @@ def main(argv=None):
                     shape,
                     interpret=interpret,
                     iters=iters,
-                    blocks=blocks if name == "pallas_gpu" else None,
+                    blocks=blocks if name.startswith("pallas_gpu") else None,
                 )
             except Exception as e:  # pylint: disable=broad-except
                 row = _error_row(name, shape, e)
@@ -411,6 +419,10 @@ def main(argv=None):
         packed_1 = bench_one(
             "pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, seg=seg, blocks=one_loop
         )
+        fused = {
+            kind: bench_one("pallas_gpu_fused", (B, H, T, D), interpret=interpret, iters=iters, seg=s, blocks=blocks)
+            for kind, s in (("packed", seg), ("unpacked", None))
+        }
         results["packed"] = {
             "shape": [B, H, T, D],
             "mean_doc_len": mean,
@@ -421,6 +433,8 @@ def main(argv=None):
             "unpacked_fwdbwd_ms": unpacked["fwdbwd_ms"],
             "packed_fwd_ms_one_masked_loop": packed_1["fwd_ms"],
             "packed_fwdbwd_ms_one_masked_loop": packed_1["fwdbwd_ms"],
+            "fused_bwd_packed_fwdbwd_ms": fused["packed"]["fwdbwd_ms"],
+            "fused_bwd_unpacked_fwdbwd_ms": fused["unpacked"]["fwdbwd_ms"],
             "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
             "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
             "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else (32, 32))),
@@ -439,19 +453,20 @@ def main(argv=None):
             only=[k for k in args.tune_only.split(",") if k],
         )
         results["tune"] = {
-            str(shape): {"best": dataclasses.asdict(best), "kernels": table}
-            for shape, (best, table) in tuned.items()
+            str(shape): {"best": dataclasses.asdict(best), "best_fused": dataclasses.asdict(fused), "kernels": table}
+            for shape, (best, fused, table) in tuned.items()
         }
         dump()
-        for shape in shapes:  # the winners end to end, beside cuDNN again
-            best = pallas_gpu.BlockSizes(**results["tune"][str(shape)]["best"])
+        winners = [(shape, "pallas_gpu_tuned", tuned[shape][0]) for shape in shapes]
+        winners += [(shape, "pallas_gpu_fused_tuned", tuned[shape][1]) for shape in shapes]
+        for shape, label, best in winners:  # the winners end to end, beside cuDNN again
             try:
                 row, ours = bench_one(
                     "pallas_gpu", shape, interpret=interpret, iters=iters, blocks=best, outputs=True
                 )
-                row["impl"] = "pallas_gpu_tuned"
+                row["impl"] = label
                 row["blocks"] = dataclasses.asdict(best)
-                if on_gpu and not args.no_cudnn_again:
+                if on_gpu and not args.no_cudnn_again and label == "pallas_gpu_tuned":
                     ref_row, ref = bench_one("cudnn", shape, interpret=False, iters=iters, outputs=True)
                     ref_row["impl"] = "cudnn_again"
                     row["rel_err_vs_cudnn"] = dict(
@@ -460,7 +475,7 @@ def main(argv=None):
                     results["rows"].append(ref_row)
             except Exception as e:  # pylint: disable=broad-except
                 traceback.print_exc()
-                row = _error_row("pallas_gpu_tuned", shape, e)
+                row = _error_row(label, shape, e)
             print(row, flush=True)
             results["rows"].append(row)
             dump()

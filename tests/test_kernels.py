@@ -24,6 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = pallas_gpu.BlockSizes(
     block_q=64, block_k=32, block_q_dkv=32, block_k_dkv=64, block_q_dq=64, block_k_dq=32
 )
+FUSED = dataclasses.replace(SMALL, fused_bwd=True)  # one backward kernel, atomic dQ
 
 
 def rel(a, b) -> float:
@@ -52,9 +53,10 @@ def packed(B, T, seed=0, pad=0, mean=40):
 
 
 def run_impl(name, q, k, v, seg, do, causal):
-    if name == "pallas_gpu":
+    if name in ("pallas_gpu", "pallas_gpu_fused"):
+        blocks = FUSED if name == "pallas_gpu_fused" else SMALL
         f = lambda q, k, v: pallas_gpu.attention(
-            q, k, v, seg, causal=causal, block_sizes=SMALL, interpret=True
+            q, k, v, seg, causal=causal, block_sizes=blocks, interpret=True
         )
     elif name == "pallas_tpu":
         f = lambda q, k, v: pallas_tpu.attention(q, k, v, seg, causal=causal, interpret=True)
@@ -93,11 +95,11 @@ def _segments(kind, B, T):
     return None
 
 
-@pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_tpu"])
+@pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused", "pallas_tpu"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_kernel_matches_reference(impl, case):
     B, T, H, K, D, dtype, seg_kind, causal = CASES[case]
-    if impl == "pallas_tpu" and case in ("f32_T128_d128_mha", "f32_noncausal_T200"):
+    if impl != "pallas_gpu" and case in ("f32_T128_d128_mha", "f32_noncausal_T200"):
         pytest.skip("covered by other cases; keeps the suite fast")
     q, k, v, do = inputs(B, T, H, K, D, dtype)
     seg = _segments(seg_kind, B, T)
@@ -182,15 +184,33 @@ def test_forward_single_masked_loop_matches():
     assert rel(f(one), f(SMALL)) < 1e-6
 
 
-def test_padding_gets_zero_gradients():
+@pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused"])
+def test_padding_gets_zero_gradients(impl):
     B, T, H, K, D = 1, 80, 2, 2, 64
     q, k, v, do = inputs(B, T, H, K, D)
     seg = np.ones((B, T), np.int32)
     seg[:, 50:] = 0
-    _, dq, dk, dv = run_impl("pallas_gpu", q, k, v, jnp.asarray(seg), do, True)
+    _, dq, dk, dv = run_impl(impl, q, k, v, jnp.asarray(seg), do, True)
     for g in (dq, dk, dv):
         assert np.all(np.asarray(g)[:, 50:] == 0)
         assert np.all(np.isfinite(np.asarray(g)))
+
+
+@pytest.mark.parametrize("fused_bwd", [False, True])
+def test_gpu_kernels_lower_to_triton(fused_bwd):
+    """Forward and backward lower through Pallas' Triton path (no GPU needed), so
+    an op Triton cannot take fails here rather than on the card."""
+    blocks = dataclasses.replace(pallas_gpu.BlockSizes.for_head_dim(128), fused_bwd=fused_bwd)
+    x = jax.ShapeDtypeStruct((1, 256, 4, 128), jnp.bfloat16)
+    kv = jax.ShapeDtypeStruct((1, 256, 2, 128), jnp.bfloat16)
+    seg = jax.ShapeDtypeStruct((1, 256), jnp.int32)
+    loss = lambda q, k, v, s: pallas_gpu.attention(q, k, v, s, block_sizes=blocks).astype(jnp.float32).sum()
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1, 2)))
+    hlo = grad.trace(x, kv, kv, seg).lower(lowering_platforms=("cuda",)).as_text()
+    names = ["cip_flash_fwd"] + (["cip_flash_bwd_fused"] if fused_bwd else ["cip_flash_bwd_dq", "cip_flash_bwd_dkv"])
+    for name in names:
+        assert name in hlo, name
+    assert hlo.count("__gpu$xla.gpu.triton") == len(names)
 
 
 def _tiles(seg, causal, rows, cols, key_side):
@@ -313,14 +333,16 @@ def test_dispatch_auto_falls_back_and_logs_once(monkeypatch, caplog):
     assert any("dtype" in r.getMessage() for r in caplog.records)
 
 
-def test_dispatch_pallas_gpu_under_jit():
-    q, k, v, _ = inputs(1, 40, 2, 1, 64)
-    f = jax.jit(
-        lambda q, k, v: kernels.attention(
-            q, k, v, implementation="pallas_gpu", interpret=True, block_sizes=SMALL
-        )
+@pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused"])
+def test_dispatch_pallas_gpu_under_jit(impl):
+    q, k, v, do = inputs(1, 40, 2, 1, 64)
+    f = lambda impl, blocks: lambda q, k, v: kernels.attention(
+        q, k, v, implementation=impl, interpret=True, block_sizes=blocks
     )
-    assert rel(f(q, k, v), reference.attention(q, k, v)) < 1e-5
+    got = jax.jit(lambda *a: jax.vjp(f(impl, SMALL), *a)[1](do))(q, k, v)
+    want = jax.jit(lambda *a: jax.vjp(f("xla", None), *a)[1](do))(q, k, v)
+    for a, b in zip(got, want):
+        assert rel(a, b) < 1e-5
 
 
 def test_benchmark_smoke():
@@ -335,5 +357,5 @@ def test_benchmark_smoke():
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert "| impl | B | H | T | D |" in proc.stdout
-    assert "| pallas_gpu |" in proc.stdout
+    assert "| pallas_gpu |" in proc.stdout and "| pallas_gpu_fused |" in proc.stdout
     assert "skipping cudnn" in proc.stdout

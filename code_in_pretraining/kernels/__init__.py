@@ -3,7 +3,7 @@
 `attention(q, k, v, segment_ids, implementation=...)` with
   q [B, T, H, D], k/v [B, T, KV_H, D] (KV_H divides H), segment_ids [B, T]
   int32 (0 = padding). Implementations: "xla" (reference), "pallas_gpu",
-  "pallas_tpu", "cudnn", "auto".
+  "pallas_gpu_fused" (its one-kernel backward), "pallas_tpu", "cudnn", "auto".
 
 Importing this package pulls in only jax; Pallas modules load lazily.
 """

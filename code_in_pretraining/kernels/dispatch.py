@@ -4,11 +4,14 @@
 and falls back to the xla reference, logging the reason once, whenever the
 kernel cannot handle the inputs. Explicitly requested kernels raise instead
 of silently falling back, so benchmarks never time the wrong thing.
+"pallas_gpu_fused" is pallas_gpu with its one-kernel backward (atomic dQ:
+fewer matmuls, but dQ is not bitwise reproducible on a GPU).
 All decisions use static shapes and dtypes only, so this works under jit.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import jax
@@ -18,7 +21,7 @@ from code_in_pretraining.kernels import reference, shapes
 
 log = logging.getLogger(__name__)
 
-IMPLEMENTATIONS = ("auto", "xla", "pallas_gpu", "pallas_tpu", "cudnn")
+IMPLEMENTATIONS = ("auto", "xla", "pallas_gpu", "pallas_gpu_fused", "pallas_tpu", "cudnn")
 
 _KERNEL_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16)
 _MAX_HEAD_DIM = 256
@@ -75,7 +78,7 @@ def attention(
       implementation: one of IMPLEMENTATIONS.
       interpret: run Pallas kernels in interpret mode (CPU testing).
       sm_scale: logit scale; default 1/sqrt(D).
-      block_sizes: optional `pallas_gpu.BlockSizes` (pallas_gpu only).
+      block_sizes: optional `pallas_gpu.BlockSizes` (pallas_gpu, pallas_gpu_fused only).
     Returns:
       [B, T, H, D] in q's dtype.
     """
@@ -97,7 +100,7 @@ def attention(
             if reason is not None:
                 _log_once(reason)
                 impl = "xla"
-    elif impl in ("pallas_gpu", "pallas_tpu"):
+    elif impl in ("pallas_gpu", "pallas_gpu_fused", "pallas_tpu"):
         reason = unsupported_reason(impl, q, k)
         if reason is not None:
             raise ValueError(reason + " (use implementation='auto' to fall back)")
@@ -106,9 +109,12 @@ def attention(
         return reference.attention(q, k, v, seg, causal=causal, sm_scale=sm_scale)
     if impl == "cudnn":
         return _cudnn(q, k, v, seg, causal=causal, sm_scale=sm_scale)
-    if impl == "pallas_gpu":
+    if impl in ("pallas_gpu", "pallas_gpu_fused"):
         from code_in_pretraining.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
 
+        if impl == "pallas_gpu_fused":
+            block_sizes = dataclasses.replace(block_sizes or pallas_gpu.BlockSizes.for_head_dim(q.shape[-1]),
+                                              fused_bwd=True)
         return pallas_gpu.attention(
             q, k, v, seg, causal=causal, sm_scale=sm_scale, block_sizes=block_sizes, interpret=interpret
         )

@@ -17,6 +17,11 @@ Query-tile grids run the last (for causal, heaviest) tile first. The
 backward is two kernels, dQ (which also computes delta = rowsum(dO * O)) and
 dK/dV (on transposed [key, query] tiles), so the QK^T and dO V^T products
 are computed twice: 7 matmuls per tile pair against 5 for a fused backward.
+`BlockSizes(fused_bwd=True)` selects that fused backward instead: one kernel
+per key tile that also adds its share of dQ into a float32 buffer with
+atomics. It does 5 matmuls per tile pair, but atomics sum in no fixed order,
+so on a GPU its dQ is not bitwise reproducible from run to run; the default
+two-kernel backward is.
 
 Numerics: scores, the online softmax and all accumulators are float32; the
 softmax runs in base 2 (`exp2`, scores pre-multiplied by log2(e)) and the
@@ -81,6 +86,9 @@ class BlockSizes:
     # With segments, run the forward's mask-free tiles in their own loop (the
     # backward kernels always do). False: one masked loop over all tiles.
     split_fwd: bool = True
+    # One backward kernel with float32 atomic dQ (5 matmuls per tile pair, not
+    # bitwise deterministic on a GPU) instead of the dQ and dK/dV kernels.
+    fused_bwd: bool = False
 
     @classmethod
     def for_head_dim(cls, head_dim: int) -> BlockSizes:
@@ -455,6 +463,53 @@ def _dkv_kernel(*refs, cfg: _Config):
     dv_ref[...] = dv.astype(dv_ref.dtype)
 
 
+def _fused_bwd_kernel(*refs, cfg: _Config):
+    """dK, dV for one key tile (as `_dkv_kernel`), plus its share of dQ.
+
+    dQ[i] += dS[i, j] K[j] for each query tile i in range, added to a float32
+    buffer (zeros aliased in) with atomics, since other key tiles add to the
+    same rows concurrently. Scaled by sm_scale after the kernel.
+    """
+    bound_refs, in_refs, refs = refs[:4], refs[4:11], refs[11:]
+    q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, _ = in_refs  # the last: dq's zeros, aliased
+    qseg_ref, kseg_ref, (dk_ref, dv_ref, dq_ref) = _split_refs(refs, cfg.has_segments)
+    from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
+
+    bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
+    j = pl.program_id(0)
+    k_bkxD = k_ref[...]
+    v_bkxD = v_ref[...]
+    k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
+    k_seg = None if kseg_ref is None else kseg_ref[...]
+    scale = cfg.sm_scale * _LOG2E
+
+    def body(i, carry, *, masked: bool):
+        dk_bkxD, dv_bkxD = carry
+        q_slice = pl.ds(i * bq, bq)
+        q_bqxD = q_ref[q_slice, :]
+        do_bqxD = do_ref[q_slice, :]
+        st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
+        if masked:
+            q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
+            q_seg = None if qseg_ref is None else qseg_ref[q_slice]
+            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
+            st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
+        pt_bkxbq = jnp.exp2(st_bkxbq - lse_ref[q_slice][None, :])
+        dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
+        dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
+        dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_ref[q_slice][None, :])).astype(q_bqxD.dtype)
+        dk_bkxD = dk_bkxD + _dot(dst_bkxbq, q_bqxD, 1, 0)
+        plgpu.atomic_add(dq_ref, (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
+        return dk_bkxD, dv_bkxD
+
+    zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
+    dk, dv = _loops(
+        bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments
+    )
+    dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
+    dv_ref[...] = dv.astype(dv_ref.dtype)
+
+
 # --------------------------------------------------------------------------
 # pallas_call wrappers on padded [B, Tp, H, Dp] arrays.
 # --------------------------------------------------------------------------
@@ -538,7 +593,7 @@ def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
 
 
 def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
-    """dK, dV: grid over key tiles and *query* heads; groups summed after."""
+    """dK, dV (and, with `fused_bwd`, dQ): grid over key tiles and *query* heads; groups summed after."""
     B, T, H, D = q.shape
     K = k.shape[2]
     G = H // K
@@ -552,34 +607,49 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
     in_specs = [bound_spec] * 4 + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
     args = [*bounds, q, k, v, do, lse, delta]
+    # Per-query-head partial dK/dV: float32 when heads share a kv head so the
+    # group sum is not rounded G times.
+    part_dtype = k.dtype if G == 1 else jnp.float32
+    out_specs = [out_tile, out_tile]
+    out_shape = [jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2
+    kernel, aliases = _dkv_kernel, {}
+    if blocks.fused_bwd:  # dQ: a float32 buffer of zeros, aliased in and added to
+        kernel, aliases = _fused_bwd_kernel, {len(args): 2}
+        in_specs.append(full_q)
+        args.append(jnp.zeros(q.shape, jnp.float32))
+        out_specs.append(full_q)
+        out_shape.append(jax.ShapeDtypeStruct(q.shape, jnp.float32))
     if cfg.has_segments:
         in_specs += [
             pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
             pl.BlockSpec((None, bk), lambda j, b, h: (b, j)),
         ]
         args += [seg, seg]
-    # Per-query-head partial dK/dV: float32 when heads share a kv head so the
-    # group sum is not rounded G times.
-    part_dtype = k.dtype if G == 1 else jnp.float32
-    dk_h, dv_h = pl.pallas_call(
-        functools.partial(_dkv_kernel, cfg=cfg),
+    dk_h, dv_h, *dq = pl.pallas_call(
+        functools.partial(kernel, cfg=cfg),
         grid=(T // bk, B, H),
         in_specs=in_specs,
-        out_specs=[out_tile, out_tile],
-        out_shape=[jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2,
+        out_specs=out_specs,
+        out_shape=out_shape,
+        input_output_aliases=aliases,
         compiler_params=_compiler_params(_num_warps(blocks.num_warps_bwd, D), blocks.num_stages_bwd),
         interpret=cfg.interpret,
-        name="cip_flash_bwd_dkv",
+        name="cip_flash_bwd_fused" if blocks.fused_bwd else "cip_flash_bwd_dkv",
     )(*args)
     if G > 1:
         dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
         dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
-    return dk_h.astype(k.dtype), dv_h.astype(v.dtype)
+    dq = (dq[0] * cfg.sm_scale).astype(q.dtype) if dq else None
+    return dk_h.astype(k.dtype), dv_h.astype(v.dtype), dq
 
 
 def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
+    if cfg.blocks.fused_bwd:
+        delta = jnp.sum(do.astype(jnp.float32) * o.astype(jnp.float32), axis=-1).transpose(0, 2, 1)
+        dk, dv, dq = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
+        return dq, dk, dv
     dq, delta = _dq_call(q, k, v, seg, o, lse, do, cfg)
-    dk, dv = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
+    dk, dv, _ = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
     return dq, dk, dv
 
 
