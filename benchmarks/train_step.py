@@ -7,7 +7,9 @@ FLOPs per token (`model/info.py`) against the card's peak, and against a bf16 ma
 ceiling measured in the same run; attention FLOPs count the causal half of the square.
 `--profile DIR` then traces a few more steps with `jax.profiler` and prints where the
 device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile_breakdown.py);
-`--loss f32,bf16` adds rows whose logits are bfloat16 instead of float32.
+`--loss f32,bf16,blockwise` adds rows whose logits are bfloat16 instead of float32, and
+rows whose loss computes the logits `--vocab-block` vocabulary rows at a time
+(ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V].
 Needs only jax, flax and optax:
 
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --out bench.json
@@ -29,7 +31,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-LOGITS = {"f32": "float32", "bf16": "bfloat16"}  # --loss name -> Decoder(logits_dtype=...)
+# --loss name -> (Decoder(logits_dtype=...), blockwise loss?)
+LOSSES = {"f32": ("float32", False), "bf16": ("bfloat16", False), "blockwise": ("float32", True)}
 
 
 def _pct(x):
@@ -82,13 +85,20 @@ def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", prof
         params, opt_state, m = train_step(params, opt_state, data, s)
     loss = float(m["loss"])
     dt = (time.perf_counter() - t0) / steps
-    r = {"step_ms": dt * 1e3, "tokens_per_s": batch * seq_len / dt, "compile_s": compile_s, "loss": loss}
+    r = {"step_ms": dt * 1e3, "tokens_per_s": batch * seq_len / dt, "compile_s": compile_s, "loss": loss,
+         "temp_gib": compiled_temp_gib(train_step, params, opt_state, data)}
     if profile_dir:
         try:
             r["profile"] = profile_steps_breakdown(train_step, params, opt_state, data, profile_dir, profile_steps)
         except Exception as e:  # noqa: BLE001 - keep the timings; main() reports it and exits 1
             r["profile_error"] = f"{type(e).__name__}: {e}"
     return r
+
+
+def compiled_temp_gib(train_step, params, opt_state, data):
+    """Scratch memory of the compiled step (activations, logits, ...), GiB; None if not reported."""
+    analysis = train_step.lower(params, opt_state, data, 0).compile().memory_analysis()  # jit's cache
+    return None if analysis is None else analysis.temp_size_in_bytes / 2**30
 
 
 def profile_steps_breakdown(train_step, params, opt_state, data, log_dir, steps):
@@ -120,7 +130,10 @@ def main(argv=None) -> int:
     parser.add_argument("--attention", default="auto")
     parser.add_argument("--mean-doc", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--loss", default="f32", help="logits dtypes to time, comma-separated: f32 (default), bf16")
+    parser.add_argument("--loss", default="f32", help="losses to time, comma-separated: f32 (default; whole "
+                        "float32 logits), bf16 (whole bfloat16 logits), blockwise")
+    parser.add_argument("--vocab-block", type=int, default=16000,
+                        help="vocabulary rows per block of --loss blockwise (a divisor of V avoids padding)")
     parser.add_argument("--profile", metavar="DIR", help="after timing, trace steps into DIR/<config> and "
                         "print device time per category")
     parser.add_argument("--profile-steps", type=int, default=3)
@@ -128,8 +141,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     losses = args.loss.split(",")
-    if unknown := set(losses) - set(LOGITS):
-        parser.error(f"--loss: unknown {sorted(unknown)}; choose from {sorted(LOGITS)}")
+    if unknown := set(losses) - set(LOSSES):
+        parser.error(f"--loss: unknown {sorted(unknown)}; choose from {sorted(LOSSES)}")
     if args.profile and "xla_gpu_enable_command_buffer" not in os.environ.get("XLA_FLAGS", ""):
         # Kernels replayed from a CUDA graph lose their per-op annotation; the flag is
         # read when the backend starts, so it applies to the timed steps as well.
@@ -142,6 +155,7 @@ def main(argv=None) -> int:
     overrides = {"dtype": "bfloat16", "attention_impl": args.attention}
     if args.smoke:
         args.preset, args.configs, args.steps, args.mean_doc = "tiny", "128x2", 2, 32
+        args.vocab_block = min(args.vocab_block, 3000)  # three blocks of the 8k vocabulary, the last ragged
         args.profile_steps = min(args.profile_steps, 2)
         overrides = {"attention_impl": "xla"}
     cfg = get_preset(args.preset, **overrides)
@@ -152,23 +166,27 @@ def main(argv=None) -> int:
     print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {kind}, jax {jax.__version__}"
           + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
           + (", XLA command buffers off (--profile)" if args.profile else ""))
-    print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | compile s |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows, profiles = [], []
     for spec in args.configs.split(","):
         seq_len, batch = (int(x) for x in spec.split("x"))
         for loss in losses:
-            label = f"{seq_len} x {batch}" + ("" if loss == "f32" else f", {loss} logits")
+            logits_dtype, blockwise = LOSSES[loss]
+            label = f"{seq_len} x {batch}" + {"f32": "", "bf16": ", bf16 logits"}.get(
+                loss, f", blockwise loss ({args.vocab_block})")
             prof_dir = args.profile and os.path.join(args.profile, spec + ("" if loss == "f32" else f"-{loss}"))
+            run_cfg = cfg.replace(loss_vocab_block=args.vocab_block if blockwise else 0)
             try:
-                r = time_step(cfg, batch, seq_len, args.steps, args.mean_doc, LOGITS[loss], prof_dir,
+                r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, logits_dtype, prof_dir,
                               args.profile_steps)
             except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
-                print(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} |||||")
+                print(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} ||||||")
                 continue
             f = info.flops_per_token(cfg, seq_len)
             flops = f["flops_per_token_dense"] + f["flops_per_token_attention"] / 2  # causal: half the square
-            r.update(seq_len=seq_len, batch=batch, logits=LOGITS[loss], tflops=r["tokens_per_s"] * flops / 1e12)
+            r.update(seq_len=seq_len, batch=batch, loss=loss, logits=logits_dtype,
+                     loss_vocab_block=run_cfg.loss_vocab_block, tflops=r["tokens_per_s"] * flops / 1e12)
             r["mfu_peak"] = r["tflops"] * 1e12 / peak if peak else None
             r["mfu_ceiling"] = r["tflops"] / ceiling if ceiling else None
             if prof_dir:  # printed after the timing table; the JSON keeps the numbers
@@ -178,7 +196,8 @@ def main(argv=None) -> int:
                     r["profile"] = dataclasses.asdict(breakdown)  # top_ops: lists of [op, category, ms]
             rows.append(r)
             print(f"| {label} | {r['tokens_per_s']:,.0f} | {r['step_ms']:.1f} | {r['tflops']:.1f} | "
-                  f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | {r['compile_s']:.0f} |", flush=True)
+                  f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | "
+                  f"{'n/a' if r['temp_gib'] is None else format(r['temp_gib'], '.2f')} | {r['compile_s']:.0f} |", flush=True)
     for label, prof_dir, step_ms, breakdown, error in profiles:
         print(f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
         print(breakdown.markdown(step_ms, top=8) if breakdown else f"profile failed: {error}")

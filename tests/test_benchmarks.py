@@ -32,14 +32,16 @@ def _breakdown_tables(stdout: str) -> list[dict[str, float]]:
 
 
 def test_train_step_benchmark_smoke(tmp_path):
-    """Timing rows for float32 and bfloat16 logits, then a CPU trace per row broken down into
-    every category; exit status 1 (and no table) where the trace could not be parsed."""
-    proc = _run("benchmarks/train_step.py", "--smoke", "--loss", "f32,bf16", "--profile", str(tmp_path))
+    """Timing rows for float32 and bfloat16 logits and the blockwise loss, then a CPU trace per
+    row broken down into every category; exit status 1 (and no table) where the trace could not
+    be parsed."""
+    proc = _run("benchmarks/train_step.py", "--smoke", "--loss", "f32,bf16,blockwise", "--profile", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    assert "| 128 x 2 |" in proc.stdout and "| 128 x 2, bf16 logits |" in proc.stdout
+    for label in ("128 x 2", "128 x 2, bf16 logits", "128 x 2, blockwise loss (3000)"):
+        assert f"| {label} |" in proc.stdout, proc.stdout
     assert "profile failed" not in proc.stdout
     tables = _breakdown_tables(proc.stdout)
-    assert len(tables) == 2, proc.stdout
+    assert len(tables) == 3, proc.stdout
     for shares in tables:
         assert list(shares) == list(profile_breakdown.CATEGORIES), proc.stdout
         assert sum(shares.values()) == pytest.approx(100.0, abs=0.5), proc.stdout

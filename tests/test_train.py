@@ -85,7 +85,9 @@ RECIPE_RUN = ["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_to_text
      "phase 'pretrain' (balanced): a budget of 20,000 tokens is not a whole number of batches"),
     ([*RECIPE_RUN, "--gin_bindings=TrainConfig.phases = (('pretrain', 'nope', 4096),)"],
      "unknown mixture or task 'nope'"),
-], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture"])
+    (["--gin_bindings=TrainConfig.loss_vocab_block = -5"], "ModelConfig.loss_vocab_block=-5"),
+], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture",
+        "loss_block"])
 def test_bad_config_fails_before_compilation(default_data, tmp_path, args, message):
     gin_files = [] if RECIPE_RUN[0] in args else ["--gin_file=demo.gin"]
     proc = _cip_train(tmp_path, *gin_files, *args)
@@ -147,9 +149,12 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
 
     source, _ = run_to_8
     meta = checkpoint.read_meta(source / "checkpoints", 8)
+    # A runtime field may differ from the source run's: here the loss is blockwise (1000 does not
+    # divide the vocabulary), which computes the same function.
     out = _train(tmp_path, 4, f"TrainConfig.init_from = '{source}'",
                  "TrainConfig.init_state = 'params_and_optimizer'", "TrainConfig.init_lr = 'continue'",
-                 "TrainConfig.end_lr = 1e-5")
+                 "TrainConfig.end_lr = 1e-5", "TrainConfig.loss_vocab_block = 1000")
+    assert json.loads((tmp_path / "model_config.json").read_text())["loss_vocab_block"] == 1000
     records = _records(tmp_path)
     assert records[0]["lr"] == pytest.approx(meta["lr"]) and records[-1]["lr"] < records[0]["lr"]
     counts = {type(s).__name__: int(s.count) for s in jax.tree.leaves(

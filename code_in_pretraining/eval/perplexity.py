@@ -14,16 +14,16 @@ from tqdm import tqdm
 
 from code_in_pretraining.data import materialize
 from code_in_pretraining.data.packing import pack_sequentially
-from code_in_pretraining.model.loss import token_nll
+from code_in_pretraining.model.loss import model_token_nll
 from code_in_pretraining.train.step import next_token_targets
 
 
 def _nll_sum(graphdef, params, batch):
     """Summed next-token NLL and token count of a packed batch (exact over batches)."""
     model = nnx.merge(graphdef, params)
-    logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
-    nll_BxL, _ = token_nll(logits_BxLxV, targets_BxL)  # the training loss's own per-token NLL
+    nll_BxL, _ = model_token_nll(  # the training loss's own per-token NLL
+        model, batch["tokens"], batch["positions"], batch["segment_ids"], targets_BxL)
     w_BxL = weights_BxL.astype(jnp.float32)
     return jnp.sum(nll_BxL * w_BxL), jnp.sum(w_BxL)
 

@@ -25,6 +25,8 @@ import json
 from typing import Any
 
 DTYPES = ("float32", "bfloat16", "float16")
+# How the model runs, not what it computes: a checkpoint carries over between these.
+RUNTIME_FIELDS = ("dtype", "attention_impl", "remat", "loss_vocab_block")
 REMAT_POLICIES = ("none", "full", "save_dots")
 
 
@@ -49,6 +51,9 @@ class ModelConfig:
     param_dtype: str = "float32"
     attention_impl: str = "auto"
     remat: str = "none"
+    # 0: the training loss takes [B, L, V] float32 logits. N > 0: it computes them N
+    # vocabulary rows at a time and never holds them whole (model/blockwise_ce.py).
+    loss_vocab_block: int = 0
 
     def __post_init__(self):
         def bad(field, why):
@@ -88,6 +93,9 @@ class ModelConfig:
             raise bad("dtype", f"must be one of {DTYPES}")
         if self.param_dtype not in DTYPES:
             raise bad("param_dtype", f"must be one of {DTYPES}")
+        if not isinstance(self.loss_vocab_block, int) or isinstance(self.loss_vocab_block, bool) \
+                or self.loss_vocab_block < 0:
+            raise bad("loss_vocab_block", "must be an int >= 0 (0: whole logits)")
         if self.remat not in REMAT_POLICIES:
             raise bad("remat", f"must be one of {REMAT_POLICIES}")
         from code_in_pretraining.kernels import IMPLEMENTATIONS  # jax-only import
@@ -101,6 +109,10 @@ class ModelConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def architecture(self) -> dict[str, Any]:
+        """The fields that fix the parameters and the function (all but RUNTIME_FIELDS)."""
+        return {k: v for k, v in self.to_dict().items() if k not in RUNTIME_FIELDS}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)

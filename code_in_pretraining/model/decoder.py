@@ -54,6 +54,22 @@ class Decoder(nnx.Module):
         packer's positions make a packed document identical to the same one alone);
         segment ids mark documents, 0 = padding. Defaults: one unpadded document.
         """
+        h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
+        ldt = jnp.dtype(self.logits_dtype)
+        with jax.named_scope("logits"):  # a label for profiles only
+            logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, self.unembed_VxD(), preferred_element_type=ldt)
+            logits_BxLxV = logits_BxLxV.astype(ldt) * ldt.type(self.cfg.logit_scale)
+            return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+
+    def unembed_VxD(self):
+        """The output projection as [V, D] in the compute dtype (logits = scale * h @ it.T)."""
+        dt = jnp.dtype(self.cfg.dtype)
+        if self.cfg.tie_embeddings:
+            return self.embedding_VxD[...].astype(dt)
+        return self.unembed_DxV[...].astype(dt).T
+
+    def hidden(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
+        """The final-norm hidden states [B, L, D] in the compute dtype (see __call__)."""
         cfg = self.cfg
         B, L = tokens_BxL.shape
         if positions_BxL is None:
@@ -76,17 +92,4 @@ class Decoder(nnx.Module):
             block_fn = nnx.remat(block_fn, policy=REMAT_POLICY[cfg.remat])
         for block in self.blocks:
             x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
-
-        h_BxLxD = self.final_norm(x_BxLxD)
-        ldt = jnp.dtype(self.logits_dtype)
-        with jax.named_scope("logits"):  # a label for profiles only
-            if cfg.tie_embeddings:
-                logits_BxLxV = jnp.einsum(
-                    "bld,vd->blv", h_BxLxD, self.embedding_VxD[...].astype(dt), preferred_element_type=ldt
-                )
-            else:
-                logits_BxLxV = jnp.einsum(
-                    "bld,dv->blv", h_BxLxD, self.unembed_DxV[...].astype(dt), preferred_element_type=ldt
-                )
-            logits_BxLxV = logits_BxLxV.astype(ldt) * ldt.type(cfg.logit_scale)
-            return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+        return self.final_norm(x_BxLxD)

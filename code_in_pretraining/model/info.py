@@ -100,7 +100,8 @@ def memory_per_device(
 
     Params, grads and both Adam moments are held in `param_dtype`. Activations are
     an estimate: per-layer saved tensors for the remat policy, plus one block's
-    working set when rematerialising, plus float32 logits and their gradient.
+    working set when rematerialising, plus float32 logits and their gradient (one
+    vocabulary block of them with `loss_vocab_block`).
     """
     remat = cfg.remat if remat is None else remat
     sizes = dict(zip(mesh_lib.AXES, mesh_shape))
@@ -120,7 +121,8 @@ def memory_per_device(
     act = tokens * per_layer * cfg.n_layers
     if remat != "none":  # one block recomputed at a time during backward
         act += tokens * _activation_bytes_per_token_per_layer(cfg, tensor, "none")
-    act += tokens * 2 * 4 * cfg.vocab_size / tensor  # float32 logits + their gradient
+    vocab = min(cfg.loss_vocab_block or cfg.vocab_size, cfg.vocab_size)
+    act += tokens * 2 * 4 * vocab / tensor  # float32 logits + their gradient
     out = {"params": param_bytes, "grads": param_bytes, "optimizer": 2 * param_bytes, "activations": act}
     out["total"] = sum(out.values())
     return out

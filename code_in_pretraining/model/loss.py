@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from code_in_pretraining.model.blockwise_ce import blockwise_token_nll
+
 
 def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
     """Mean cross entropy over tokens with weight > 0, all in float32.
@@ -36,6 +38,18 @@ def token_nll(logits_BxLxV, targets_BxL):
     log_z_BxL = jax.nn.logsumexp(logits, axis=-1)
     onehot = jax.nn.one_hot(targets_BxL, logits.shape[-1], dtype=jnp.float32)
     return log_z_BxL - jnp.sum(logits * onehot, axis=-1), log_z_BxL
+
+
+def model_token_nll(model, tokens_BxL, positions_BxL, segment_ids_BxL, targets_BxL):
+    """`token_nll` of a Decoder's logits; blockwise when `cfg.loss_vocab_block` is set,
+    so that [B, L, V] is never held (model/blockwise_ce.py)."""
+    if block := model.cfg.loss_vocab_block:
+        h_BxLxD = model.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
+        with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
+            return blockwise_token_nll(h_BxLxD, model.unembed_VxD(), targets_BxL, model.cfg.logit_scale, block)
+    logits_BxLxV = model(tokens_BxL, positions_BxL, segment_ids_BxL)
+    with jax.named_scope("loss"):
+        return token_nll(logits_BxLxV, targets_BxL)
 
 
 def grouped_nll(nll_BxL, weights_BxL, groups_BxL, num_groups: int):

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from code_in_pretraining.model.loss import grouped_nll, token_nll, weighted_loss
+from code_in_pretraining.model.loss import grouped_nll, model_token_nll, weighted_loss
 
 
 def next_token_targets(tokens_BxL, segment_ids_BxL):
@@ -27,10 +27,11 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
     and token count per source ("source_nll", "source_tokens").
     """
     model = nnx.merge(graphdef, params)
-    logits_BxLxV = model(batch["tokens"], batch["positions"], batch["segment_ids"])
     targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
+    # Once, for the loss and per source.
+    nll_BxL, log_z_BxL = model_token_nll(model, batch["tokens"], batch["positions"], batch["segment_ids"],
+                                         targets_BxL)
     with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
-        nll_BxL, log_z_BxL = token_nll(logits_BxLxV, targets_BxL)  # once, for the loss and per source
         loss, aux = weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss)
         if num_sources:
             aux["source_nll"], aux["source_tokens"] = grouped_nll(

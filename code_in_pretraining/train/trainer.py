@@ -61,6 +61,7 @@ class TrainConfig:
     attention_impl: str = ""  # "" keeps the preset's; see kernels.attention
     compute_dtype: str = ""  # "" keeps the preset's
     remat: str = ""  # "" keeps the preset's
+    loss_vocab_block: int = -1  # -1 keeps the preset's; N > 0: blockwise loss (model/blockwise_ce.py)
     seq_len: int = 256
     global_batch: int = 16
     # Optimisation.
@@ -117,7 +118,10 @@ class Prepared:
 
 def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
     runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat}
-    overrides = {"vocab_size": vocab_size, **{k: v for k, v in runtime.items() if v}, **dict(cfg.model_overrides)}
+    runtime = {k: v for k, v in runtime.items() if v}
+    if cfg.loss_vocab_block != -1:
+        runtime["loss_vocab_block"] = cfg.loss_vocab_block
+    overrides = {"vocab_size": vocab_size, **runtime, **dict(cfg.model_overrides)}
     return get_preset(cfg.model_preset, **overrides)
 
 
@@ -167,7 +171,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if cfg.init_from:
         root, step = checkpoint.locate(cfg.init_from, None if cfg.init_step < 0 else cfg.init_step)
         meta = checkpoint.read_meta(root, step)
-        if ModelConfig.from_dict(meta["model_config"]) != model_cfg:
+        if ModelConfig.from_dict(meta["model_config"]).architecture() != model_cfg.architecture():
             raise ValueError(f"TrainConfig.init_from={cfg.init_from!r}: its model differs from this run's "
                              f"({meta['model_config']} vs {model_cfg.to_dict()})")
         if cfg.init_lr == "continue" and "lr" not in meta:
