@@ -153,8 +153,12 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
     # divide the vocabulary), which computes the same function.
     out = _train(tmp_path, 4, f"TrainConfig.init_from = '{source}'",
                  "TrainConfig.init_state = 'params_and_optimizer'", "TrainConfig.init_lr = 'continue'",
-                 "TrainConfig.end_lr = 1e-5", "TrainConfig.loss_vocab_block = 1000")
+                 "TrainConfig.end_lr = 1e-5", "TrainConfig.loss_vocab_block = 1000",
+                 "TrainConfig.attention_impl = 'xla'")
     assert json.loads((tmp_path / "model_config.json").read_text())["loss_vocab_block"] == 1000
+    # Restored for evaluation, the model takes this machine's kernel, not the run's.
+    cfg, _ = checkpoint.restore_model(tmp_path)
+    assert (cfg.attention_impl, cfg.loss_vocab_block) == ("auto", 1000)
     records = _records(tmp_path)
     assert records[0]["lr"] == pytest.approx(meta["lr"]) and records[-1]["lr"] < records[0]["lr"]
     counts = {type(s).__name__: int(s.count) for s in jax.tree.leaves(

@@ -122,10 +122,15 @@ def abstract_model(cfg: ModelConfig):
     return graphdef, nnx.to_pure_dict(state)
 
 
-def restore_model(path: str | pathlib.Path, step: int | None = None) -> tuple[ModelConfig, Decoder]:
-    """Loads a trained model from a workdir (latest step) or from its checkpoints directory."""
+def restore_model(path: str | pathlib.Path, step: int | None = None, *,
+                  attention_impl: str = "auto") -> tuple[ModelConfig, Decoder]:
+    """Loads a trained model from a workdir (latest step) or from its checkpoints directory.
+
+    The attention kernel is chosen for this machine (`attention_impl`), not taken from the
+    run: a model trained with 'pallas_gpu' is evaluated on a CPU or a TPU as well.
+    """
     root, step = locate(path, step)
-    cfg = ModelConfig.from_dict(read_meta(root, step)["model_config"])
+    cfg = ModelConfig.from_dict(read_meta(root, step)["model_config"]).replace(attention_impl=attention_impl)
     graphdef, abstract = abstract_model(cfg)
     here = jax.sharding.SingleDeviceSharding(jax.devices()[0])  # whatever topology saved it
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=here), abstract)
