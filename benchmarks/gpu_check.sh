@@ -1,26 +1,34 @@
 #!/usr/bin/env bash
-# The GPU checks of the attention kernels and the train step, in one call that fits a
-# 10-minute device slot. Each part has its own time limit, so one slow part leaves the
-# others' results; everything lands in $OUT (default: ./gpu_check). From the repo root:
+# The GPU checks of the train step and the attention kernels, in one call that fits a
+# 10-minute device slot. Parts run in order of importance, each under its own time limit,
+# so a slow part leaves the others' results; everything lands in $OUT (default ./gpu_check).
+# From the repo root:
 #
 #   bash benchmarks/gpu_check.sh
+#   SMOKE=1 bash benchmarks/gpu_check.sh   # the same plumbing on a CPU, tiny shapes, in seconds
 #
-# 1. attention.py: correctness on the card, then pallas_gpu (two-kernel backward),
-#    pallas_gpu_fused (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes,
-#    and the packed-documents case.
-# 2. train_step.py at T=2048 and 8192 with float32 logits, bfloat16 logits and the
-#    blockwise loss, plus a profile of the T=2048 step per loss (where the time goes).
-# 3. train_step.py with the fused attention backward, blockwise loss.
+# 1. train_step.py, 470m at T=2048 x 4: float32 logits, bfloat16 logits, the blockwise loss,
+#    and the peer's shortcuts (cuDNN without document masks, bf16 logits), each profiled
+#    (device time per category: matmuls, attention, loss, optimizer, other).
+# 2. attention.py: correctness on the card; pallas_gpu (two-kernel backward), pallas_gpu_fused
+#    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents.
+# 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
+# 4. train_step.py with the fused attention backward and the blockwise loss, both lengths.
 set -u
 OUT=${OUT:-gpu_check}
+PY=${PYTHON:-python}
+SMOKE=${SMOKE:+--smoke}
 mkdir -p "$OUT"
 export PYTHONPATH=.
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/card.txt"
-python -c "import jax; print('jax', jax.__version__, jax.devices())" | tee -a "$OUT/card.txt"
+[ -z "$SMOKE" ] && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/card.txt"
+$PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee -a "$OUT/card.txt"
+STEP="$PY benchmarks/train_step.py --preset 470m $SMOKE"
 
-timeout 170 python benchmarks/attention.py --out "$OUT/attention.json" 2>&1 | tee "$OUT/attention.log"
-timeout 260 python benchmarks/train_step.py --preset 470m --configs 2048x4,8192x1 \
-    --loss f32,bf16,blockwise --profile "$OUT/prof" --out "$OUT/train_step.json" 2>&1 | tee "$OUT/train_step.log"
-timeout 110 python benchmarks/train_step.py --preset 470m --configs 2048x4,8192x1 --loss blockwise \
-    --attention pallas_gpu_fused --out "$OUT/train_step_fused.json" 2>&1 | tee "$OUT/train_step_fused.log"
-rm -rf "$OUT"/prof/*/plugins  # traces are large; the breakdown tables are in the log
+timeout 200 $STEP --configs 2048x4 --loss f32,bf16,blockwise,peer --profile "$OUT/prof" \
+    --out "$OUT/train_step_2048.json" 2>&1 | tee "$OUT/train_step_2048.log"
+timeout 150 $PY benchmarks/attention.py $SMOKE --out "$OUT/attention.json" 2>&1 | tee "$OUT/attention.log"
+timeout 120 $STEP --configs 8192x1 --loss f32,blockwise,peer \
+    --out "$OUT/train_step_8192.json" 2>&1 | tee "$OUT/train_step_8192.log"
+timeout 90 $STEP --configs 2048x4,8192x1 --loss blockwise --attention pallas_gpu_fused \
+    --out "$OUT/train_step_fused.json" 2>&1 | tee "$OUT/train_step_fused.log"
+rm -rf "$OUT"/prof/*/plugins  # the traces are large; the breakdown tables are in the log

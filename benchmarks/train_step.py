@@ -7,9 +7,11 @@ FLOPs per token (`model/info.py`) against the card's peak, and against a bf16 ma
 ceiling measured in the same run; attention FLOPs count the causal half of the square.
 `--profile DIR` then traces a few more steps with `jax.profiler` and prints where the
 device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile_breakdown.py);
-`--loss f32,bf16,blockwise` adds rows whose logits are bfloat16 instead of float32, and
+`--loss f32,bf16,blockwise,peer` adds rows whose logits are bfloat16 instead of float32,
 rows whose loss computes the logits `--vocab-block` vocabulary rows at a time
-(ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V].
+(ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V], and
+a same-run reference: this model with the shortcuts of a peer that cannot mask packed
+documents (bf16 logits, cuDNN attention, no segment ids).
 Needs only jax, flax and optax:
 
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --out bench.json
@@ -26,13 +28,28 @@ import os
 import pathlib
 import sys
 import time
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-# --loss name -> (Decoder(logits_dtype=...), blockwise loss?)
-LOSSES = {"f32": ("float32", False), "bf16": ("bfloat16", False), "blockwise": ("float32", True)}
+class Loss(NamedTuple):
+    """One --loss row kind: logits dtype, blockwise loss, and whether batches drop their
+    document boundaries (the peer's shortcut: cuDNN attention, which cannot mask them)."""
+
+    logits: str
+    blockwise: bool = False
+    unpacked: bool = False
+    label: str = ""
+
+
+LOSSES = {
+    "f32": Loss("float32"),
+    "bf16": Loss("bfloat16", label=", bf16 logits"),
+    "blockwise": Loss("float32", blockwise=True, label=", blockwise loss ({block})"),
+    "peer": Loss("bfloat16", unpacked=True, label=", peer shortcuts: {attention} without document masks, bf16 logits"),
+}
 
 
 def _pct(x):
@@ -59,8 +76,10 @@ def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
     return 2 * n**3 * iters / (time.perf_counter() - t) / 1e12
 
 
-def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3):
-    """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile")."""
+def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3,
+              unpacked=False):
+    """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile").
+    `unpacked`: the batch keeps only its tokens (no positions, no segment ids)."""
     import optax
     from flax import nnx
 
@@ -73,7 +92,8 @@ def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", prof
     tx = step_lib.make_optimizer(sched, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, clip_norm=1.0)
     opt_state = jax.jit(tx.init)(params)
     train_step = step_lib.make_train_step(graphdef, tx, sched)
-    data = jax.device_put(packed_batch(batch, seq_len, cfg.vocab_size, mean_doc))
+    data = packed_batch(batch, seq_len, cfg.vocab_size, mean_doc)
+    data = jax.device_put({"tokens": data["tokens"]} if unpacked else data)
     t0 = time.perf_counter()
     params, opt_state, m = train_step(params, opt_state, data, 0)
     jax.block_until_ready(m["loss"])
@@ -131,7 +151,8 @@ def main(argv=None) -> int:
     parser.add_argument("--mean-doc", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--loss", default="f32", help="losses to time, comma-separated: f32 (default; whole "
-                        "float32 logits), bf16 (whole bfloat16 logits), blockwise")
+                        "float32 logits), bf16 (whole bfloat16 logits), blockwise, peer (bf16 logits and cuDNN "
+                        "attention on batches without document boundaries, as a peer that cannot mask them)")
     parser.add_argument("--vocab-block", type=int, default=16000,
                         help="vocabulary rows per block of --loss blockwise (a divisor of V avoids padding)")
     parser.add_argument("--profile", metavar="DIR", help="after timing, trace steps into DIR/<config> and "
@@ -172,20 +193,21 @@ def main(argv=None) -> int:
     for spec in args.configs.split(","):
         seq_len, batch = (int(x) for x in spec.split("x"))
         for loss in losses:
-            logits_dtype, blockwise = LOSSES[loss]
-            label = f"{seq_len} x {batch}" + {"f32": "", "bf16": ", bf16 logits"}.get(
-                loss, f", blockwise loss ({args.vocab_block})")
+            kind = LOSSES[loss]
             prof_dir = args.profile and os.path.join(args.profile, spec + ("" if loss == "f32" else f"-{loss}"))
-            run_cfg = cfg.replace(loss_vocab_block=args.vocab_block if blockwise else 0)
+            run_cfg = cfg.replace(loss_vocab_block=args.vocab_block if kind.blockwise else 0)
+            if kind.unpacked and not args.smoke:
+                run_cfg = run_cfg.replace(attention_impl="cudnn")
+            label = f"{seq_len} x {batch}" + kind.label.format(block=args.vocab_block, attention=run_cfg.attention_impl)
             try:
-                r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, logits_dtype, prof_dir,
-                              args.profile_steps)
+                r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, kind.logits, prof_dir,
+                              args.profile_steps, unpacked=kind.unpacked)
             except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
                 print(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} ||||||")
                 continue
             f = info.flops_per_token(cfg, seq_len)
             flops = f["flops_per_token_dense"] + f["flops_per_token_attention"] / 2  # causal: half the square
-            r.update(seq_len=seq_len, batch=batch, loss=loss, logits=logits_dtype,
+            r.update(seq_len=seq_len, batch=batch, loss=loss, logits=kind.logits, attention=run_cfg.attention_impl,
                      loss_vocab_block=run_cfg.loss_vocab_block, tflops=r["tokens_per_s"] * flops / 1e12)
             r["mfu_peak"] = r["tflops"] * 1e12 / peak if peak else None
             r["mfu_ceiling"] = r["tflops"] / ceiling if ceiling else None

@@ -32,16 +32,18 @@ def _breakdown_tables(stdout: str) -> list[dict[str, float]]:
 
 
 def test_train_step_benchmark_smoke(tmp_path):
-    """Timing rows for float32 and bfloat16 logits and the blockwise loss, then a CPU trace per
-    row broken down into every category; exit status 1 (and no table) where the trace could not
-    be parsed."""
-    proc = _run("benchmarks/train_step.py", "--smoke", "--loss", "f32,bf16,blockwise", "--profile", str(tmp_path))
+    """Timing rows for float32 and bfloat16 logits, the blockwise loss and the peer's shortcuts,
+    then a CPU trace per row broken down into every category; exit status 1 (and no table) where
+    the trace could not be parsed."""
+    proc = _run("benchmarks/train_step.py", "--smoke", "--loss", "f32,bf16,blockwise,peer",
+                "--profile", str(tmp_path))
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    for label in ("128 x 2", "128 x 2, bf16 logits", "128 x 2, blockwise loss (3000)"):
+    for label in ("128 x 2", "128 x 2, bf16 logits", "128 x 2, blockwise loss (3000)",
+                  "128 x 2, peer shortcuts: xla without document masks, bf16 logits"):
         assert f"| {label} |" in proc.stdout, proc.stdout
     assert "profile failed" not in proc.stdout
     tables = _breakdown_tables(proc.stdout)
-    assert len(tables) == 3, proc.stdout
+    assert len(tables) == 4, proc.stdout
     for shares in tables:
         assert list(shares) == list(profile_breakdown.CATEGORIES), proc.stdout
         assert sum(shares.values()) == pytest.approx(100.0, abs=0.5), proc.stdout
@@ -50,6 +52,21 @@ def test_train_step_benchmark_smoke(tmp_path):
     assert "not found in the HLO" not in proc.stdout  # every traced op mapped to the compiled HLO
     assert list(tmp_path.glob("128x2/plugins/profile/*/*.trace.json.gz"))
     assert (tmp_path / "128x2-bf16" / "train_step.hlo.txt").exists()
+
+
+def test_gpu_check_script_runs_every_part(tmp_path):
+    """benchmarks/gpu_check.sh, which a device call runs whole, in its CPU mode: every part
+    leaves its JSON and its table, and the profiles leave their breakdowns but not the traces."""
+    import os
+
+    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "OUT": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    for part in ("train_step_2048", "attention", "train_step_8192", "train_step_fused"):
+        assert json.loads((tmp_path / f"{part}.json").read_text())["rows"], part
+    assert len(_breakdown_tables((tmp_path / "train_step_2048.log").read_text())) == 4
+    assert not list(tmp_path.glob("prof/*/plugins"))
 
 
 def test_data_pipeline_benchmark_smoke(default_data, tmp_path):

@@ -88,6 +88,21 @@ def test_positions_restart_packed_equals_alone(model):
     np.testing.assert_allclose(out[:, :5], model(doc_a), atol=1e-5)
 
 
+def test_unpacked_batch_needs_no_segment_ids(model):
+    """No segment ids (the kernels then skip the document mask) is one document per row, for
+    the model and for the training loss."""
+    from code_in_pretraining.train import step as step_lib
+
+    t = tokens((2, 12), seed=3)
+    pos = jnp.broadcast_to(jnp.arange(12, dtype=jnp.int32), (2, 12))
+    ones = jnp.ones((2, 12), jnp.int32)
+    np.testing.assert_allclose(model(t), model(t, pos, ones), rtol=1e-6, atol=1e-6)
+    graphdef, params = nnx.split(model.model)
+    loss = lambda b: step_lib.batch_loss(graphdef, params, b)[0]
+    assert float(loss({"tokens": t})) == pytest.approx(
+        float(loss({"tokens": t, "positions": pos, "segment_ids": ones})), rel=1e-6)
+
+
 def test_padding_segment_is_finite(model):
     seg = jnp.asarray([[1] * 10 + [0] * 6], jnp.int32)
     out = model(tokens((1, 16)), None, seg)

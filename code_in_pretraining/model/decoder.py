@@ -52,7 +52,8 @@ class Decoder(nnx.Module):
 
         positions restart at 0 for each packed document (RoPE is relative, but the
         packer's positions make a packed document identical to the same one alone);
-        segment ids mark documents, 0 = padding. Defaults: one unpadded document.
+        segment ids mark documents, 0 = padding. Defaults: one unpadded document per
+        row, which the attention kernels run without a document mask.
         """
         h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
         ldt = jnp.dtype(self.logits_dtype)
@@ -74,8 +75,6 @@ class Decoder(nnx.Module):
         B, L = tokens_BxL.shape
         if positions_BxL is None:
             positions_BxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32), (B, L))
-        if segment_ids_BxL is None:
-            segment_ids_BxL = jnp.ones((B, L), jnp.int32)
         dt = jnp.dtype(cfg.dtype)
 
         # Look up in a replicated compute-dtype copy of the table: gathering from a

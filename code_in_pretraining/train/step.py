@@ -24,13 +24,15 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
     """(loss, aux) of the model `merge(graphdef, params)` on a packed batch.
 
     With `num_sources` and the batch's `source_ids`, aux also holds the summed loss
-    and token count per source ("source_nll", "source_tokens").
+    and token count per source ("source_nll", "source_tokens"). A batch without
+    `segment_ids` (and `positions`) holds one unpadded document per row.
     """
     model = nnx.merge(graphdef, params)
-    targets_BxL, weights_BxL = next_token_targets(batch["tokens"], batch["segment_ids"])
+    tokens_BxL, segment_ids_BxL = batch["tokens"], batch.get("segment_ids")
+    targets_BxL, weights_BxL = next_token_targets(
+        tokens_BxL, jnp.ones_like(tokens_BxL) if segment_ids_BxL is None else segment_ids_BxL)
     # Once, for the loss and per source.
-    nll_BxL, log_z_BxL = model_token_nll(model, batch["tokens"], batch["positions"], batch["segment_ids"],
-                                         targets_BxL)
+    nll_BxL, log_z_BxL = model_token_nll(model, tokens_BxL, batch.get("positions"), segment_ids_BxL, targets_BxL)
     with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
         loss, aux = weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss)
         if num_sources:
