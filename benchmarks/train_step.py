@@ -17,6 +17,7 @@ Needs only jax, flax and optax:
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --out bench.json
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --configs 2048x4 --profile /tmp/prof
     python benchmarks/train_step.py --smoke --profile /tmp/prof  # CPU, tiny preset, seconds
+    python benchmarks/train_step.py --compile-only --attention xla --configs 2048x1 --loss f32,blockwise
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ def _pct(x):
     return f"{x:.1%}" if x is not None else "n/a"
 
 
+def _gib(x):
+    return f"{x:.2f}" if x is not None else "n/a"
+
+
 def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random tokens in documents of uniform random length (mean `mean_doc`), positions restarting."""
     from code_in_pretraining.data.packing import random_documents
@@ -76,9 +81,8 @@ def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
     return 2 * n**3 * iters / (time.perf_counter() - t) / 1e12
 
 
-def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3,
-              unpacked=False):
-    """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile").
+def _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, abstract=False):
+    """(jitted step, params, optimizer state, batch); ShapeDtypeStructs where `abstract`.
     `unpacked`: the batch keeps only its tokens (no positions, no segment ids)."""
     import optax
     from flax import nnx
@@ -86,14 +90,31 @@ def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", prof
     from code_in_pretraining.model.decoder import Decoder
     from code_in_pretraining.train import step as step_lib
 
-    graphdef, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=logits_dtype))
+    make = lambda: Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=logits_dtype)
+    graphdef, state = nnx.split(nnx.eval_shape(make) if abstract else make())
     params = nnx.to_pure_dict(state)
     sched = optax.constant_schedule(1e-4)
     tx = step_lib.make_optimizer(sched, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, clip_norm=1.0)
-    opt_state = jax.jit(tx.init)(params)
-    train_step = step_lib.make_train_step(graphdef, tx, sched)
+    opt_state = jax.eval_shape(tx.init, params) if abstract else jax.jit(tx.init)(params)
     data = packed_batch(batch, seq_len, cfg.vocab_size, mean_doc)
-    data = jax.device_put({"tokens": data["tokens"]} if unpacked else data)
+    data = {"tokens": data["tokens"]} if unpacked else data
+    data = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), data) if abstract else jax.device_put(data)
+    return step_lib.make_train_step(graphdef, tx, sched), params, opt_state, data
+
+
+def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked=False):
+    """Compile only (no parameters allocated): the step's scratch memory and compile time."""
+    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, True)
+    t0 = time.perf_counter()
+    analysis = train_step.lower(params, opt_state, data, 0).compile().memory_analysis()
+    return {"compile_s": time.perf_counter() - t0,
+            "temp_gib": None if analysis is None else analysis.temp_size_in_bytes / 2**30}
+
+
+def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3,
+              unpacked=False):
+    """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile")."""
+    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked)
     t0 = time.perf_counter()
     params, opt_state, m = train_step(params, opt_state, data, 0)
     jax.block_until_ready(m["loss"])
@@ -158,6 +179,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", metavar="DIR", help="after timing, trace steps into DIR/<config> and "
                         "print device time per category")
     parser.add_argument("--profile-steps", type=int, default=3)
+    parser.add_argument("--compile-only", action="store_true", help="no timing: compile each row (allocating "
+                        "nothing) and report its scratch memory, e.g. to see what fits a card")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
@@ -183,7 +206,7 @@ def main(argv=None) -> int:
     device = jax.devices()[0]
     kind = getattr(device, "device_kind", str(device))
     peak = device_peak_flops(device)  # FLOP/s, None where the card is not in the table
-    ceiling = None if args.smoke else matmul_ceiling_tflops()
+    ceiling = None if args.smoke or args.compile_only else matmul_ceiling_tflops()
     print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {kind}, jax {jax.__version__}"
           + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
           + (", XLA command buffers off (--profile)" if args.profile else ""))
@@ -200,6 +223,12 @@ def main(argv=None) -> int:
                 run_cfg = run_cfg.replace(attention_impl="cudnn")
             label = f"{seq_len} x {batch}" + kind.label.format(block=args.vocab_block, attention=run_cfg.attention_impl)
             try:
+                if args.compile_only:
+                    r = compile_step(run_cfg, batch, seq_len, args.mean_doc, kind.logits, kind.unpacked)
+                    r.update(seq_len=seq_len, batch=batch, loss=loss, attention=run_cfg.attention_impl)
+                    rows.append(r)
+                    print(f"| {label} | | | | | | {_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
+                    continue
                 r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, kind.logits, prof_dir,
                               args.profile_steps, unpacked=kind.unpacked)
             except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
@@ -219,7 +248,7 @@ def main(argv=None) -> int:
             rows.append(r)
             print(f"| {label} | {r['tokens_per_s']:,.0f} | {r['step_ms']:.1f} | {r['tflops']:.1f} | "
                   f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | "
-                  f"{'n/a' if r['temp_gib'] is None else format(r['temp_gib'], '.2f')} | {r['compile_s']:.0f} |", flush=True)
+                  f"{_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
     for label, prof_dir, step_ms, breakdown, error in profiles:
         print(f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
         print(breakdown.markdown(step_ms, top=8) if breakdown else f"profile failed: {error}")
