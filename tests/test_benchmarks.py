@@ -1,4 +1,4 @@
-"""The data-pipeline and train-step benchmarks run end to end in their small modes; the
+"""The benchmarks run end to end in their small modes (attention through gpu_check.sh); the
 profile breakdown reads CPU traces and GPU-shaped traces."""
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def test_train_step_benchmark_smoke(tmp_path):
 
 def test_gpu_check_script_runs_every_part(tmp_path):
     """benchmarks/gpu_check.sh, which a device call runs whole, in its CPU mode: every part
-    leaves its JSON and its table, and the profiles leave their breakdowns but not the traces."""
+    leaves its JSON and its table, and the profiles leave their breakdowns but not the traces.
+    Its attention part is attention.py --smoke (interpret mode; no cuDNN on a CPU)."""
     import os
 
     env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "OUT": str(tmp_path), "JAX_PLATFORMS": "cpu"}
@@ -66,6 +67,9 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     for part in ("train_step_2048", "attention", "train_step_8192", "train_step_fused"):
         assert json.loads((tmp_path / f"{part}.json").read_text())["rows"], part
     assert len(_breakdown_tables((tmp_path / "train_step_2048.log").read_text())) == 4
+    attention = (tmp_path / "attention.log").read_text()
+    for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
+        assert text in attention, attention[-2000:]
     assert not list(tmp_path.glob("prof/*/plugins"))
 
 
