@@ -423,10 +423,15 @@ def _dkv_kernel(*refs, cfg: _Config):
 
     Works on transposed [key, query] tiles so that P^T and dS^T feed the
     dV += P^T dO and dK += dS^T Q dots directly, without register transposes.
+    With `fused_bwd` it also adds dQ[i] += dS[i, j] K[j] for each query tile i
+    into a float32 buffer (zeros aliased in, scaled by sm_scale after the
+    kernel) with atomics, since other key tiles add to the same rows at once.
     """
-    bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
-    q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs
-    qseg_ref, kseg_ref, (dk_ref, dv_ref) = _split_refs(refs, cfg.has_segments)
+    fused = cfg.blocks.fused_bwd
+    n_in = 7 if fused else 6  # fused: dQ's zeros, aliased to the dQ output
+    bound_refs, in_refs, refs = refs[:4], refs[4 : 4 + n_in], refs[4 + n_in :]
+    q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs[:6]
+    qseg_ref, kseg_ref, (dk_ref, dv_ref, *dq_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
     j = pl.program_id(0)
     k_bkxD = k_ref[...]
@@ -451,55 +456,12 @@ def _dkv_kernel(*refs, cfg: _Config):
         pt_bkxbq = jnp.exp2(st_bkxbq - lse_bq[None, :])
         dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
         dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
-        dst_bkxbq = pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])
-        dk_bkxD = dk_bkxD + _dot(dst_bkxbq.astype(q_bqxD.dtype), q_bqxD, 1, 0)
-        return dk_bkxD, dv_bkxD
-
-    zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
-    dk, dv = _loops(
-        bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments
-    )
-    dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
-    dv_ref[...] = dv.astype(dv_ref.dtype)
-
-
-def _fused_bwd_kernel(*refs, cfg: _Config):
-    """dK, dV for one key tile (as `_dkv_kernel`), plus its share of dQ.
-
-    dQ[i] += dS[i, j] K[j] for each query tile i in range, added to a float32
-    buffer (zeros aliased in) with atomics, since other key tiles add to the
-    same rows concurrently. Scaled by sm_scale after the kernel.
-    """
-    bound_refs, in_refs, refs = refs[:4], refs[4:11], refs[11:]
-    q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref, _ = in_refs  # the last: dq's zeros, aliased
-    qseg_ref, kseg_ref, (dk_ref, dv_ref, dq_ref) = _split_refs(refs, cfg.has_segments)
-    from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
-
-    bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
-    j = pl.program_id(0)
-    k_bkxD = k_ref[...]
-    v_bkxD = v_ref[...]
-    k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-    k_seg = None if kseg_ref is None else kseg_ref[...]
-    scale = cfg.sm_scale * _LOG2E
-
-    def body(i, carry, *, masked: bool):
-        dk_bkxD, dv_bkxD = carry
-        q_slice = pl.ds(i * bq, bq)
-        q_bqxD = q_ref[q_slice, :]
-        do_bqxD = do_ref[q_slice, :]
-        st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
-        if masked:
-            q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
-            q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
-            st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
-        pt_bkxbq = jnp.exp2(st_bkxbq - lse_ref[q_slice][None, :])
-        dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
-        dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
-        dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_ref[q_slice][None, :])).astype(q_bqxD.dtype)
+        dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])).astype(q_bqxD.dtype)
         dk_bkxD = dk_bkxD + _dot(dst_bkxbq, q_bqxD, 1, 0)
-        plgpu.atomic_add(dq_ref, (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
+        if fused:
+            from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
+
+            plgpu.atomic_add(dq_ref[0], (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
         return dk_bkxD, dv_bkxD
 
     zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
@@ -612,9 +574,9 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     part_dtype = k.dtype if G == 1 else jnp.float32
     out_specs = [out_tile, out_tile]
     out_shape = [jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2
-    kernel, aliases = _dkv_kernel, {}
+    aliases = {}
     if blocks.fused_bwd:  # dQ: a float32 buffer of zeros, aliased in and added to
-        kernel, aliases = _fused_bwd_kernel, {len(args): 2}
+        aliases = {len(args): 2}
         in_specs.append(full_q)
         args.append(jnp.zeros(q.shape, jnp.float32))
         out_specs.append(full_q)
@@ -626,7 +588,7 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
         ]
         args += [seg, seg]
     dk_h, dv_h, *dq = pl.pallas_call(
-        functools.partial(kernel, cfg=cfg),
+        functools.partial(_dkv_kernel, cfg=cfg),
         grid=(T // bk, B, H),
         in_specs=in_specs,
         out_specs=out_specs,
@@ -643,10 +605,14 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     return dk_h.astype(k.dtype), dv_h.astype(v.dtype), dq
 
 
+def delta_rows(o_BxTxHxD, do_BxTxHxD):
+    """delta = rowsum(dO * O) in float32, [B, H, T]: the backward's softmax correction."""
+    return jnp.sum(do_BxTxHxD.astype(jnp.float32) * o_BxTxHxD.astype(jnp.float32), axis=-1).transpose(0, 2, 1)
+
+
 def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
     if cfg.blocks.fused_bwd:
-        delta = jnp.sum(do.astype(jnp.float32) * o.astype(jnp.float32), axis=-1).transpose(0, 2, 1)
-        dk, dv, dq = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
+        dk, dv, dq = _dkv_call(q, k, v, seg, do, lse, delta_rows(o, do), cfg)
         return dq, dk, dv
     dq, delta = _dq_call(q, k, v, seg, o, lse, do, cfg)
     dk, dv, _ = _dkv_call(q, k, v, seg, do, lse, delta, cfg)
