@@ -82,14 +82,9 @@ def attention_flops(B, H, T, D, causal=True) -> float:
 
 def make_impl(name: str, *, interpret: bool, blocks=None):
     """Returns f(q, k, v, segment_ids) for one implementation (bf16 in/out)."""
-    if name in ("pallas_gpu", "pallas_gpu_fused"):
-        if name == "pallas_gpu_fused":
-            blocks = dataclasses.replace(blocks or pallas_gpu.BlockSizes(), fused_bwd=True)
-        return functools.partial(pallas_gpu.attention, causal=True, interpret=interpret, block_sizes=blocks)
-    if name == "xla":
-        return lambda q, k, v, seg=None: kernels.attention(q, k, v, seg, implementation="xla")
-    if name == "cudnn":
-        return lambda q, k, v, seg=None: kernels.attention(q, k, v, seg, implementation="cudnn")
+    if name in ("pallas_gpu", "pallas_gpu_fused", "xla", "cudnn"):
+        return lambda q, k, v, seg=None: kernels.attention(
+            q, k, v, seg, implementation=name, interpret=interpret, block_sizes=blocks)
     if name == "jax_pallas":
         from jax.experimental.pallas.ops.gpu import attention as jax_attn  # pylint: disable=g-import-not-at-top
 
@@ -244,7 +239,7 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
     cand = dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
     # pylint: disable=protected-access
     o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)
-    delta = jnp.einsum("bthd,bthd->bht", o.astype(jnp.float32), do.astype(jnp.float32))
+    delta = pallas_gpu.delta_rows(o, do)
     if kind == "fwd":
         f, args = pallas_gpu._fwd_call, (q, k, v, seg)
     elif kind == "dq":
