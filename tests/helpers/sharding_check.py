@@ -21,8 +21,7 @@ from flax import nnx  # noqa: E402
 
 from code_in_pretraining.model.config import get_preset  # noqa: E402
 from code_in_pretraining.model.decoder import Decoder  # noqa: E402
-from code_in_pretraining.model.blockwise_ce import blockwise_token_nll  # noqa: E402
-from code_in_pretraining.model.loss import next_token_loss, weighted_loss  # noqa: E402
+from code_in_pretraining.model.loss import model_token_nll, weighted_loss  # noqa: E402
 from code_in_pretraining.parallel import mesh as mesh_lib  # noqa: E402
 from code_in_pretraining.parallel.step import make_sharded_grad_fn  # noqa: E402
 
@@ -56,14 +55,8 @@ def make_batch(B=8, L=16):
 
 
 def loss_fn(model, b):
-    logits = model(b["tokens"], b["positions"], b["segment_ids"])
-    return next_token_loss(logits, b["targets"], b["weights"], z_loss=1e-4)
-
-
-def blockwise_loss_fn(model, b):
-    """The same loss with logits 100 vocabulary rows at a time (256 = 100 + 100 + 56)."""
-    h = model.hidden(b["tokens"], b["positions"], b["segment_ids"])
-    nll, log_z = blockwise_token_nll(h, model.unembed_VxD(), b["targets"], model.cfg.logit_scale, 100)
+    """The training loss: whole logits, or blockwise where the model's config says so."""
+    nll, log_z = model_token_nll(model, b["tokens"], b["positions"], b["segment_ids"], b["targets"])
     return weighted_loss(nll, log_z, b["weights"], z_loss=1e-4)
 
 
@@ -72,6 +65,8 @@ def main():
     batch = make_batch()
     model = Decoder(CFG, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(model)
+    # The same parameters, with logits 100 vocabulary rows at a time (256 = 100 + 100 + 56).
+    bw_graphdef = nnx.split(Decoder(CFG.replace(loss_vocab_block=100), rngs=nnx.Rngs(0)))[0]
 
     @jax.jit
     def ref_step(state, b):
@@ -92,7 +87,7 @@ def main():
         fn = make_sharded_grad_fn(graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
         (loss, aux), grads = fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
         leaves = jax.tree.leaves(grads)
-        bw_fn = make_sharded_grad_fn(graphdef, shardings, mesh_lib.batch_sharding(mesh), blockwise_loss_fn)
+        bw_fn = make_sharded_grad_fn(bw_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
         (bw_loss, _), bw_grads = bw_fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
         gate = grads["blocks"][0]["mlp"]["gate_DxF"]
         out["meshes"][",".join(map(str, shape))] = {
