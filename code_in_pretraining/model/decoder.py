@@ -12,6 +12,7 @@ from flax import nnx
 
 from code_in_pretraining.model.config import ModelConfig
 from code_in_pretraining.model.layers import Block, LayerNorm
+from code_in_pretraining.model.unembed import unembed
 from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, partitioned
 
 # remat name -> jax.checkpoint policy (None = save nothing but the block input).
@@ -56,10 +57,8 @@ class Decoder(nnx.Module):
         row, which the attention kernels run without a document mask.
         """
         h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
-        ldt = jnp.dtype(self.logits_dtype)
         with jax.named_scope("logits"):  # a label for profiles only
-            logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, self.unembed_VxD(), preferred_element_type=ldt)
-            logits_BxLxV = logits_BxLxV.astype(ldt) * ldt.type(self.cfg.logit_scale)
+            logits_BxLxV = unembed(h_BxLxD, self.unembed_VxD(), self.cfg.logit_scale, self.logits_dtype)
             return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
 
     def unembed_VxD(self):
