@@ -39,6 +39,12 @@ the command-buffer instruction; benchmarks/train_step.py --profile therefore set
 `--xla_gpu_enable_command_buffer=` in XLA_FLAGS. Time that stays unattributed is
 reported under "other" and counted in `unmapped_ms`.
 
+Without a card: `roofline()` models the same categories from the compiled HLO alone (for
+a GPU, compiled on the CPU by benchmarks/gpu_target.py): each top-level instruction takes
+the longer of its matmul FLOPs at the card's peak (float32 operands at the TF32 rate) and
+its bytes at the card's bandwidth; loop bodies count once per trip. A lower bound, for
+comparing variants of a step (benchmarks/train_step.py --target).
+
     python benchmarks/profile_breakdown.py DIR --steps 3   # re-read a saved profile
 """
 
@@ -98,6 +104,8 @@ class _Instr:
     opcode: str
     op_name: str
     called: list[str]
+    text: str = ""  # everything right of "name = ": result type, operands, attributes
+    root: bool = False
 
 
 def parse_hlo(hlo_text: str) -> tuple[str, dict[str, dict[str, _Instr]]]:
@@ -114,7 +122,7 @@ def parse_hlo(hlo_text: str) -> tuple[str, dict[str, dict[str, _Instr]]]:
             op_name = _OP_NAME.search(rest)
             called = [c.strip().lstrip("%") for g in _CALLED.findall(rest) for c in g.strip("{}").split(",")]
             current[m.group(1)] = _Instr(opcode.group(1) if opcode else "", op_name.group(1) if op_name else "",
-                                         [c for c in called if c])
+                                         [c for c in called if c], rest, line.lstrip().startswith("ROOT "))
     return module, comps
 
 
@@ -182,6 +190,7 @@ class Breakdown:
     unmapped_ms: float  # per step; included in "other"
     span_ms: float  # first event start to last event end, per step
     top_ops: list[tuple[str, str, float]]  # (HLO instruction, category, ms per step), largest first
+    modelled: bool = False  # from roofline(), not from a trace
 
     @property
     def busy_ms(self) -> float:
@@ -198,6 +207,9 @@ class Breakdown:
         lines.append(f"| total device busy | {self.busy_ms:.2f} | 100.0% |")
         note = (f"{self.events} events of {self.steps} steps from {self.source}; busy {self.busy_ms:.2f} ms "
                 f"of a {self.span_ms:.2f} ms traced span per step")
+        if self.modelled:
+            note = (f"Modelled from {self.events} instructions of the compiled HLO at the card's peak FLOP/s "
+                    f"and bandwidth, without overlap: a lower bound, for comparing variants")
         if step_ms is not None:
             note += f" (timed step {step_ms:.2f} ms)"
         if self.unmapped_ms:
@@ -251,6 +263,164 @@ def breakdown(trace_path, hlo_text: str, steps: int) -> Breakdown:
     per_step = 1e3 * steps  # microseconds over all steps -> ms per step
     return Breakdown({c: t / per_step for c, t in total.items()}, steps, source, len(ops), unmapped / per_step,
                      span / per_step, [(op, cat, t / per_step) for (op, cat), t in per_op.most_common(20)])
+
+
+# --- The same categories without a trace: a roofline of the compiled HLO. -----------------
+
+_ARRAY = re.compile(r"\b(pred|[su](?:8|16|32|64)|f(?:16|32|64)|bf16)\[([0-9,]*)\]")
+_ELEMENT_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "f16": 2, "bf16": 2,
+                  "s32": 4, "u32": 4, "f32": 4, "s64": 8, "u64": 8, "f64": 8}
+_TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"\}')
+_CONTRACTING = re.compile(r"lhs_contracting_dims=\{([0-9,]*)\}")
+_FREE = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all", "partition-id",
+         "replica-id", "opt-barrier"}
+# Attention kernels -> [T, T] matmuls per (batch, head): ours (kernels/pallas_gpu.py), named in
+# their custom calls, and cuDNN's (its backward recomputes the scores: 5, as our fused one).
+_ATTENTION_MATMULS = {"cip_flash_fwd": 2, "cip_flash_bwd_dq": 3, "cip_flash_bwd_dkv": 4, "cip_flash_bwd_fused": 5,
+                      "__cudnn$fmhaSoftmax": 2, "__cudnn$fmhaSoftmaxBackward": 5}
+_ATTENTION = re.compile(r"\b(cip_flash_(?:fwd|bwd_dq|bwd_dkv|bwd_fused))\b|"
+                        r'custom_call_target="(__cudnn\$fmhaSoftmax(?:Backward)?)"')
+
+
+def _arrays(type_text: str) -> list[tuple[str, list[int]]]:
+    return [(dt, [int(d) for d in dims.split(",") if d]) for dt, dims in _ARRAY.findall(type_text)]
+
+
+def _nbytes(type_text: str) -> int:
+    total = 0
+    for dt, dims in _arrays(type_text):
+        n = _ELEMENT_BYTES[dt]
+        for d in dims:
+            n *= d
+        total += n
+    return total
+
+
+def _result_type(ins: _Instr) -> str:
+    m = _OPCODE.search(ins.text)
+    return ins.text[: m.start()] if m else ins.text
+
+
+def _operands(ins: _Instr) -> list[str]:
+    m = re.search(re.escape(ins.opcode) + r"\(([^)]*)\)", ins.text)
+    return [a.strip().split(" ")[-1].lstrip("%") for a in m.group(1).split(",")] if m and m.group(1) else []
+
+
+def _dot_flops(instrs: dict[str, _Instr], ins: _Instr) -> tuple[float, float]:
+    """(16-bit, 32-bit) FLOPs of one dot; 32-bit operands run at the TF32 rate."""
+    (_, out), lhs = _arrays(_result_type(ins))[0], _arrays(_result_type(instrs[_operands(ins)[0]]))[0]
+    flops = 2.0
+    for d in _CONTRACTING.search(ins.text).group(1).split(","):
+        flops *= lhs[1][int(d)]
+    for d in out:
+        flops *= d
+    return (0.0, flops) if lhs[0] in ("f32", "f64") else (flops, 0.0)
+
+
+def _matmul_flops(comps, comp: str, seen: set[str]) -> tuple[float, float]:
+    """(16-bit, 32-bit) matmul FLOPs of the dots in `comp` and what it calls."""
+    low = high = 0.0
+    for ins in comps.get(comp, {}).values():
+        if ins.opcode == "dot":
+            sub = _dot_flops(comps[comp], ins)
+            low, high = low + sub[0], high + sub[1]
+        for c in ins.called:
+            if c in comps and c not in seen:
+                seen.add(c)
+                sub = _matmul_flops(comps, c, seen)
+                low, high = low + sub[0], high + sub[1]
+    return low, high
+
+
+def _attention_flops(ins: _Instr) -> float:
+    """FLOPs of an attention kernel from its first [B, T, H, D] (ours) or [B, H, T, D] (cuDNN)
+    array, T being the larger of the middle two; causal (ours always are in the model; cuDNN's
+    say so) halves them, an upper bound where packed documents let ours skip tiles."""
+    kernel = _ATTENTION.search(ins.text)
+    shapes = [dims for _, dims in _arrays(ins.text) if len(dims) == 4]
+    if not kernel or not shapes:
+        return 0.0
+    B, a, b, D = shapes[0]
+    T = max(a, b)
+    causal = kernel.group(1) is not None or re.search(r'"mask_type":\s*"CAUSAL"', ins.text) is not None
+    return _ATTENTION_MATMULS[kernel.group(1) or kernel.group(2)] * 2.0 * B * a * b * T * D * (0.5 if causal else 1)
+
+
+def _moved_bytes(comps, instrs: dict[str, _Instr], ins: _Instr) -> int:
+    """Bytes an instruction reads and writes. Inside a fusion, an operand that is only
+    dynamic-sliced is read a slice at a time, and a dynamic-update-slice root writes only
+    its update into a buffer that stays in place (a loop over blocks of a stacked array)."""
+    operands = [_nbytes(_result_type(instrs[o])) if o in instrs else 0 for o in _operands(ins)]
+    result = _nbytes(_result_type(ins))
+    if ins.opcode != "fusion" or not ins.called or ins.called[0] not in comps:
+        return result + sum(operands)
+    fused = comps[ins.called[0]]
+    params = {int(m.group(1)): name for name, sub in fused.items()
+              if sub.opcode == "parameter" and (m := re.search(r"parameter\((\d+)\)", sub.text))}
+    users = collections.defaultdict(list)
+    for sub in fused.values():
+        for position, o in enumerate(_operands(sub)):
+            users[o].append((sub, position))
+    root = next((sub for sub in fused.values() if sub.root), None)
+    for i, name in params.items():
+        uses = users.get(name, [])
+        if i < len(operands) and uses and all(u.opcode == "dynamic-slice" and p == 0 for u, p in uses):
+            operands[i] = sum(_nbytes(_result_type(u)) for u, _ in uses)
+        elif (i < len(operands) and root is not None and root.opcode == "dynamic-update-slice"
+              and uses == [(root, 0)]):
+            update = _operands(root)[1]
+            operands[i] = 0
+            result = _nbytes(_result_type(fused[update])) if update in fused else result
+    return result + sum(operands)
+
+
+def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: float) -> Breakdown:
+    """Modelled device ms per category of a compiled module: each top-level instruction
+    (fusion, kernel, loop-body instruction times its trip count) takes max(matmul FLOPs /
+    peak, bytes of operands and results / bandwidth). A lower bound that assumes peak
+    rates and no overlap between instructions; what it is for is comparing where the
+    FLOPs and bytes of two variants of a step go, on a card one does not have."""
+    module, comps = parse_hlo(hlo_text)
+    _, cats = instruction_categories(hlo_text)
+    entry = next((m.group(1) for line in hlo_text.splitlines()
+                  if line.startswith("ENTRY") and (m := _COMPUTATION.match(line))), None)
+    if entry is None:
+        raise ValueError(f"no ENTRY computation in module {module!r}")
+    total = dict.fromkeys(CATEGORIES, 0.0)
+    per_op: collections.Counter = collections.Counter()
+    count = 0
+
+    def visit(comp: str, times: float):
+        nonlocal count
+        instrs = comps[comp]
+        for name, ins in instrs.items():
+            if ins.opcode in _FREE:
+                continue
+            if ins.opcode == "while":
+                trips = _TRIP_COUNT.search(ins.text)
+                body = re.search(r"\bbody=%?([\w.\-]+)", ins.text).group(1)
+                visit(body, times * (int(trips.group(1)) if trips else 1))
+                continue
+            if ins.opcode in ("call", "conditional", "async-start"):
+                for c in ins.called:
+                    visit(c, times)
+                continue
+            low, high = _dot_flops(instrs, ins) if ins.opcode == "dot" else (0.0, 0.0)
+            for c in ins.called:
+                sub = _matmul_flops(comps, c, {c})
+                low, high = low + sub[0], high + sub[1]
+            if ins.opcode == "custom-call":
+                low += _attention_flops(ins)
+            moved = _moved_bytes(comps, instrs, ins)
+            ms = 1e3 * times * max(low / bf16_flops + high / f32_flops, moved / bandwidth)
+            total[cats.get(name, "other")] += ms
+            per_op[name, cats.get(name, "other")] += ms
+            count += 1
+
+    visit(entry, 1.0)
+    busy = sum(total.values())
+    return Breakdown(total, 1, "a roofline of the compiled HLO", count, 0.0, busy,
+                     [(op, cat, ms) for (op, cat), ms in per_op.most_common(20)], modelled=True)
 
 
 def main(argv=None) -> int:

@@ -175,3 +175,28 @@ def test_breakdown_fails_without_module_events(tmp_path):
     _write_trace(trace, [_op(1, 3, 0, 100, "fusion.1", module="jit_other")], {1: "/host:CPU"}, {})
     with pytest.raises(profile_breakdown.TraceParseError, match="jit_other"):
         profile_breakdown.breakdown(trace, HLO, steps=1)
+
+
+@pytest.mark.parametrize("vocab_block", [0, 3000])
+def test_roofline_counts_every_matmul_flop(vocab_block):
+    """profile_breakdown.roofline on the compiled tiny train step: with unit FLOP rates and
+    unlimited bandwidth its milliseconds are FLOPs, which must be the step's matmul FLOPs by
+    category: 6 per token and weight for the dense layers, the attention scores' QK^T and PV,
+    and the logits: whole (3 matmuls) or a vocabulary block at a time in a 3-trip loop
+    (4 matmuls over the vocabulary padded to 3 x 3000)."""
+    import train_step
+    from code_in_pretraining.model.config import get_preset
+
+    cfg = get_preset("tiny", attention_impl="xla", loss_vocab_block=vocab_block)
+    B, L = 2, 128
+    step, params, opt_state, data = train_step._setup(cfg, B, L, 32, "float32", False, abstract=True)
+    hlo = step.lower(params, opt_state, data, 0).compile().as_text()
+    model = profile_breakdown.roofline(hlo, bf16_flops=1e3, f32_flops=1e3, bandwidth=float("inf"))
+    N, D, H, Dh, F = B * L, cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.mlp_dim
+    dense = cfg.n_layers * (D * (2 * H + 2 * cfg.n_kv_heads) * Dh + 3 * D * F)
+    vocab, passes = (cfg.vocab_size, 3) if not vocab_block else (3 * vocab_block, 4)
+    assert model.modelled and model.ms_per_step["matmuls"] == pytest.approx(6 * N * dense, rel=1e-9)
+    assert model.ms_per_step["loss"] == pytest.approx(passes * 2 * N * vocab * D, rel=1e-9)
+    scores = 2 * 2 * B * H * L * L * Dh  # QK^T and PV, the whole square (xla attention)
+    assert model.ms_per_step["attention"] == pytest.approx(3 * scores * cfg.n_layers, rel=1e-9)
+    assert model.ms_per_step["optimizer"] == 0 and model.ms_per_step["other"] == 0
