@@ -2,6 +2,8 @@
 #   make experiment   the paper's grid (4 variants, their phases and cooldowns) at toy scale, with the report
 #   make demo         trains text-only and text+code tiny models on the embedded default corpus (minutes)
 #   make test         runs the test suite
+#   make gpu-aot      a second venv, .venv-aot, that adds JAX's CUDA plugin to .venv's packages, so that
+#                     benchmarks/train_step.py --target h100 compiles for a GPU on this machine
 # Each creates the project-local virtual environment on first use.
 
 PYTHON ?= python3
@@ -10,7 +12,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 EXTRAS := dev,test,beam,eval,notebooks
 
-.PHONY: experiment demo test data install clean
+AOT_VENV := .venv-aot
+
+.PHONY: experiment demo test data install gpu-aot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +36,17 @@ demo: data
 test: data
 	$(BIN)/python -m pytest -q
 
+# The plugin must match jaxlib's version exactly; .venv's packages (and its editable install of
+# this project) come in through site.addsitedir in a .pth file.
+gpu-aot: $(AOT_VENV)/.installed-stamp
+
+$(AOT_VENV)/.installed-stamp: $(STAMP)
+	$(PYTHON) -m venv $(AOT_VENV)
+	$(BIN)/python -c "import sysconfig; print(f'import site; site.addsitedir({sysconfig.get_path(\"purelib\")!r})')" \
+		> "$$($(AOT_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/cip_main_venv.pth"
+	version=$$($(BIN)/python -c 'import jaxlib; print(jaxlib.__version__)') && \
+		$(AOT_VENV)/bin/python -m pip install -q "jax-cuda12-plugin[with-cuda]==$$version" "jax-cuda12-pjrt==$$version"
+	touch $@
+
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(AOT_VENV) runs

@@ -218,15 +218,13 @@ def correctness(*, interpret: bool, blocks=None):
     return out
 
 
-def _time_kernel(kind, shape, c, *, interpret, iters):
-    """Milliseconds of one pallas_gpu kernel alone with candidate c."""
+def _candidate(kind, shape, c, *, interpret, has_segments=False):
+    """(default config, config with candidate c for one pallas_gpu kernel) at `shape`."""
     B, H, T, D = shape
-    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
-    seg = jnp.ones((B, T), jnp.int32)
     cfg = pallas_gpu._Config(  # pylint: disable=protected-access
         causal=True,
         sm_scale=D**-0.5,
-        has_segments=False,
+        has_segments=has_segments,
         blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
         interpret=interpret,
     )
@@ -236,18 +234,69 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
         "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3]),
         "fused": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3], fused_bwd=True),
     }[kind]
-    cand = dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
+    return cfg, dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
+
+
+def _kernel_call(kind, cand, q, k, v, seg, o, lse, do, delta):
+    """(jitted kernel `kind` with config `cand`, its inputs)."""
     # pylint: disable=protected-access
-    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)
-    delta = pallas_gpu.delta_rows(o, do)
     if kind == "fwd":
         f, args = pallas_gpu._fwd_call, (q, k, v, seg)
     elif kind == "dq":
         f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
     else:  # dkv, or fused (the same call with cand.blocks.fused_bwd)
         f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
-    fn = jax.jit(functools.partial(f, cfg=cand))
+    return jax.jit(functools.partial(f, cfg=cand)), args
+
+
+def _time_kernel(kind, shape, c, *, interpret, iters):
+    """Milliseconds of one pallas_gpu kernel alone with candidate c."""
+    B, H, T, D = shape
+    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
+    seg = jnp.ones((B, T), jnp.int32)
+    cfg, cand = _candidate(kind, shape, c, interpret=interpret)
+    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)  # pylint: disable=protected-access
+    fn, args = _kernel_call(kind, cand, q, k, v, seg, o, lse, do, pallas_gpu.delta_rows(o, do))
     return time_fn(fn, *args, iters=iters) * 1e3
+
+
+def compile_check(card: str, shapes) -> list[dict]:
+    """Compile, for a described GPU without one (gpu_target.py), what a device run would:
+    fwd+bwd of each Pallas implementation with and without segments, and every --tune
+    candidate of every kernel. Rows: {"what", "shape", "config", "ok", "error"}."""
+    import gpu_target  # pylint: disable=g-import-not-at-top
+
+    on_card = gpu_target.replicated(card)
+    compile_ = lambda fn, *args: fn.trace(*args).lower(lowering_platforms=("cuda",)).compile()
+    rows = []
+
+    def check(what, shape, config, fn, *args):
+        try:
+            compile_(fn, *args)
+            rows.append({"what": what, "shape": list(shape), "config": config, "ok": True})
+        except Exception as e:  # pylint: disable=broad-except
+            rows.append({"what": what, "shape": list(shape), "config": config, "ok": False,
+                         "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})
+        print(rows[-1], flush=True)
+
+    for shape in shapes:
+        B, H, T, D = shape
+        x = jax.ShapeDtypeStruct((B, T, H, D), jnp.bfloat16, sharding=on_card)
+        seg = jax.ShapeDtypeStruct((B, T), jnp.int32, sharding=on_card)
+        rows_f32 = jax.ShapeDtypeStruct((B, H, T), jnp.float32, sharding=on_card)
+        for impl in ("pallas_gpu", "pallas_gpu_fused"):
+            for segments in (False, True):
+                loss = lambda q, k, v, s, impl=impl, segments=segments: kernels.attention(
+                    q, k, v, s if segments else None, implementation=impl).astype(jnp.float32).sum()
+                what = impl + (" packed" if segments else "")
+                check(what, shape, "default", jax.jit(jax.grad(loss, argnums=(0, 1, 2))), x, x, x, seg)
+        for kind, cands in {"fwd": FWD_CANDIDATES, "dq": DQ_CANDIDATES, "dkv": DKV_CANDIDATES,
+                            "fused": FUSED_CANDIDATES}.items():
+            for c in cands:
+                _, cand = _candidate(kind, shape, c, interpret=False)
+                fn, args = _kernel_call(kind, cand, x, x, x, seg, x, rows_f32, x, rows_f32)
+                check(kind, shape, list(c), fn, *args)
+    return rows
 
 
 def tune(shapes, *, interpret, iters, deadline, only=None):
@@ -344,8 +393,13 @@ def main(argv=None):
         default=float("inf"),
         help="seconds after start past which no tuning candidate starts",
     )
+    p.add_argument("--target", choices=["h100", "h200"], help="only compile, for this card on a machine "
+                   "without one (needs `make gpu-aot`; run with .venv-aot/bin/python): every implementation and "
+                   "--tune candidate, reporting those that do not compile (e.g. out of shared memory)")
     args = p.parse_args(argv)
 
+    if args.target:
+        return _main_target(args)
     if args.smoke:
         jax.config.update("jax_platforms", "cpu")
     on_gpu = jax.default_backend() == "gpu"
@@ -483,5 +537,21 @@ def main(argv=None):
     dump()
 
 
+def _main_target(args) -> int:
+    """--target: exit 1 where a default configuration does not compile (a candidate that
+    does not is reported, as --tune would skip it)."""
+    import gpu_target  # pylint: disable=g-import-not-at-top
+
+    gpu_target.prepare_environment()
+    rows = compile_check(args.target, SMOKE_SHAPES if args.smoke else SHAPES)
+    failed = [r for r in rows if not r["ok"]]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} compiled for {args.target}; failed:")
+    print("\n".join(f"  {r['what']} {r['shape']} {r['config']}: {r['error']}" for r in failed) or "  none")
+    if args.out:
+        with open(args.out, "w") as f:
+            json.dump({"target": args.target, "jax": jax.__version__, "rows": rows}, f, indent=1)
+    return 1 if any(r["config"] == "default" for r in failed) else 0
+
+
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -35,6 +35,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules: gpu_target, profile_breakdown
+
 class Loss(NamedTuple):
     """One --loss row kind: logits dtype, blockwise loss, and whether batches drop their
     document boundaries (the peer's shortcut: cuDNN attention, which cannot mask them)."""
@@ -102,12 +104,26 @@ def _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, abstract=False
     return step_lib.make_train_step(graphdef, tx, sched), params, opt_state, data
 
 
-def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked=False):
-    """Compile only (no parameters allocated): the step's scratch memory and compile time."""
+def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked=False, target=None):
+    """Compile only (no parameters allocated): the step's scratch memory and compile time.
+    `target` (a gpu_target.CARDS key): compile for that card without one, and model where
+    its time goes from the compiled HLO (profile_breakdown.roofline)."""
     train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, True)
     t0 = time.perf_counter()
-    temp_gib = compiled_temp_gib(train_step, params, opt_state, data)
-    return {"compile_s": time.perf_counter() - t0, "temp_gib": temp_gib}
+    if target is None:
+        return {"temp_gib": compiled_temp_gib(train_step, params, opt_state, data),
+                "compile_s": time.perf_counter() - t0}
+    import gpu_target
+    import profile_breakdown
+
+    on_card = gpu_target.replicated(target)
+    args = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_card), (params, opt_state, data))
+    compiled = train_step.trace(*args, 0).lower(lowering_platforms=("cuda",)).compile()
+    card = gpu_target.CARDS[target]
+    model = profile_breakdown.roofline(compiled.as_text(), bf16_flops=card.bf16_flops, f32_flops=card.f32_flops,
+                                       bandwidth=card.bandwidth)
+    return {"temp_gib": compiled.memory_analysis().temp_size_in_bytes / 2**30,
+            "compile_s": time.perf_counter() - t0, "roofline": model}
 
 
 def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3,
@@ -144,7 +160,6 @@ def compiled_temp_gib(train_step, params, opt_state, data):
 
 def profile_steps_breakdown(train_step, params, opt_state, data, log_dir, steps):
     """Trace `steps` more steps into `log_dir` and attribute their device time to categories."""
-    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
     import profile_breakdown
 
     # The step is already compiled: lower/compile hit jit's cache and give the HLO that ran.
@@ -181,9 +196,19 @@ def main(argv=None) -> int:
     parser.add_argument("--profile-steps", type=int, default=3)
     parser.add_argument("--compile-only", action="store_true", help="no timing: compile each row (allocating "
                         "nothing) and report its scratch memory, e.g. to see what fits a card")
+    parser.add_argument("--target", choices=["h100", "h200"], help="compile for this card on a machine "
+                        "without one (needs `make gpu-aot`; run with .venv-aot/bin/python): its memory, and a "
+                        "roofline of where the step's time goes (implies --compile-only)")
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
+    if args.target:
+        import gpu_target
+
+        gpu_target.prepare_environment()
+        args.compile_only = True
+        if args.attention == "auto":  # what "auto" picks on the card; tracing here would pick xla
+            args.attention = "pallas_gpu"
     losses = args.loss.split(",")
     if unknown := set(losses) - set(LOSSES):
         parser.error(f"--loss: unknown {sorted(unknown)}; choose from {sorted(LOSSES)}")
@@ -204,10 +229,11 @@ def main(argv=None) -> int:
         overrides = {"attention_impl": "xla"}
     cfg = get_preset(args.preset, **overrides)
     device = jax.devices()[0]
-    kind = getattr(device, "device_kind", str(device))
+    device_name = gpu_target.CARDS[args.target].name + " (described, not present)" if args.target else \
+        getattr(device, "device_kind", str(device))
     peak = device_peak_flops(device)  # FLOP/s, None where the card is not in the table
     ceiling = None if args.smoke or args.compile_only else matmul_ceiling_tflops()
-    print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {kind}, jax {jax.__version__}"
+    print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {device_name}, jax {jax.__version__}"
           + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
           + (", XLA command buffers off (--profile)" if args.profile else ""))
     print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
@@ -224,8 +250,12 @@ def main(argv=None) -> int:
             label = f"{seq_len} x {batch}" + kind.label.format(block=args.vocab_block, attention=run_cfg.attention_impl)
             try:
                 if args.compile_only:
-                    r = compile_step(run_cfg, batch, seq_len, args.mean_doc, kind.logits, kind.unpacked)
+                    r = compile_step(run_cfg, batch, seq_len, args.mean_doc, kind.logits, kind.unpacked,
+                                     args.target)
                     r.update(seq_len=seq_len, batch=batch, loss=loss, attention=run_cfg.attention_impl)
+                    if "roofline" in r:
+                        profiles.append((label, None, None, r["roofline"], None))
+                        r["roofline"] = dataclasses.asdict(r["roofline"])
                     rows.append(r)
                     print(f"| {label} | | | | | | {_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
                     continue
@@ -250,12 +280,13 @@ def main(argv=None) -> int:
                   f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | "
                   f"{_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
     for label, prof_dir, step_ms, breakdown, error in profiles:
-        print(f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
+        print(f"\nModelled device time per step, {label}:\n" if prof_dir is None else
+              f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
         print(breakdown.markdown(step_ms, top=8) if breakdown else f"profile failed: {error}")
     failed = any(p[3] is None for p in profiles)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"device": kind, "jax": jax.__version__, "preset": args.preset, "ceiling_tflops": ceiling,
+            json.dump({"device": device_name, "jax": jax.__version__, "preset": args.preset, "ceiling_tflops": ceiling,
                        "attention": args.attention, "mean_doc": args.mean_doc, "rows": rows}, f, indent=2)
     return 1 if failed else 0
 

@@ -1,0 +1,55 @@
+"""Compiling for an H100 on this CPU machine (benchmarks/gpu_target.py), through the
+second venv that `make gpu-aot` builds (.ci/run builds it): every Pallas kernel goes
+through Triton and ptxas for compute capability 9.0 as it would on the card."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+AOT_PYTHON = ROOT / ".venv-aot" / "bin" / "python"
+
+pytestmark = pytest.mark.skipif(not AOT_PYTHON.exists(), reason="no .venv-aot: run `make gpu-aot`")
+
+
+def _run(*args):
+    proc = subprocess.run([str(AOT_PYTHON), *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_attention_kernels_compile_for_h100(tmp_path):
+    """Every implementation's default tiles compile at the benchmark's shapes, and so does
+    every tuning candidate but one: the fused backward's 128x128 tiles at head_dim 128 need
+    258 KiB of shared memory, more than an H100's SM has, which the check must report."""
+    out = tmp_path / "compile.json"
+    stdout = _run("benchmarks/attention.py", "--target", "h100", "--out", str(out))
+    rows = json.loads(out.read_text())["rows"]
+    failed = [(r["what"], tuple(r["shape"]), r["config"]) for r in rows if not r["ok"]]
+    assert failed == [("fused", (1, 8, 8192, 128), [128, 128, 8, 2])], stdout[-3000:]
+    assert "Shared memory size limit exceeded" in next(r["error"] for r in rows if not r["ok"])
+    defaults = [r for r in rows if r["config"] == "default"]
+    assert len(defaults) == 3 * 4 and all(r["ok"] for r in defaults)
+
+
+def test_train_step_compiles_for_h100(tmp_path):
+    """The train step with Pallas attention, whole and blockwise loss, and the peer's cuDNN
+    attention: each compiles for the card, reports its GPU scratch memory, and comes with a
+    modelled breakdown in which the attention kernels count."""
+    out = tmp_path / "step.json"
+    stdout = _run("benchmarks/train_step.py", "--target", "h100", "--preset", "tiny", "--configs", "256x2",
+                  "--loss", "f32,blockwise,peer", "--vocab-block", "3000", "--out", str(out))
+    result = json.loads(out.read_text())
+    assert result["device"].startswith("NVIDIA H100")
+    rows = {r["loss"]: r for r in result["rows"]}
+    assert set(rows) == {"f32", "blockwise", "peer"}, stdout[-3000:]
+    assert rows["f32"]["attention"] == "pallas_gpu" and rows["peer"]["attention"] == "cudnn"
+    for row in rows.values():
+        assert row["temp_gib"] > 0
+        model = row["roofline"]["ms_per_step"]
+        assert all(model[c] > 0 for c in ("matmuls", "attention", "loss", "optimizer")), (row["loss"], model)
+    assert stdout.count("Modelled device time per step") == 3
