@@ -11,7 +11,7 @@ from flax import nnx
 from code_in_pretraining.model import info
 from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.model.decoder import Decoder
-from code_in_pretraining.model.loss import next_token_loss
+from code_in_pretraining.model.loss import next_token_loss, token_nll
 from code_in_pretraining.model.rope import apply_rope
 
 V = 97
@@ -176,6 +176,35 @@ def test_loss_matches_manual_cross_entropy():
     manual = -(logp[0, 0, 0] + logp[0, 1, 1] + logp[1, 0, 3]) / 3
     np.testing.assert_allclose(loss, manual, rtol=1e-6)
     assert float(aux["tokens"]) == 3.0 and float(aux["z_loss"]) == 0.0
+
+
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.bfloat16])
+def test_token_nll_matches_two_pass_logsumexp(dtype):
+    """The one-pass loss (online logsumexp and target logit in one reduction, own backward)
+    against log_softmax: values, and gradients through both outputs (as z-loss uses log Z),
+    with logits far from 0 where a naive exp would overflow, and one row of equal logits."""
+    k1, k2, k3 = jax.random.split(jax.random.key(1), 3)
+    logits = (jax.random.normal(k1, (2, 5, 1000)) * 30 + 200).at[1, 2].set(-7.0).astype(dtype)
+    targets = jax.random.randint(k2, (2, 5), 0, 1000)
+    g_nll, g_lz = jax.random.normal(k3, (2, 2, 5))
+
+    def two_pass(x, t):
+        x = x.astype(jnp.float32)
+        log_z = jax.nn.logsumexp(x, axis=-1)
+        return log_z - jnp.take_along_axis(x, t[..., None], axis=-1)[..., 0], log_z
+
+    for a, b in zip(token_nll(logits, targets), two_pass(logits, targets)):
+        assert a.dtype == jnp.float32
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=2e-5)
+    np.testing.assert_allclose(token_nll(logits, targets)[1][1, 2], -7.0 + np.log(1000), atol=1e-5)
+    objective = lambda f: lambda x: jnp.sum(f(x, targets)[0] * g_nll) + jnp.sum(jnp.square(f(x, targets)[1]) * g_lz)
+    got, want = jax.grad(objective(token_nll))(logits), jax.grad(objective(two_pass))(logits)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(np.asarray(got, np.float32), np.asarray(want, np.float32), rtol=1e-2, atol=1e-2)
+    # One reduction over the vocabulary in the forward, where logsumexp needs two (max, then sum).
+    reductions = lambda f: sum("stablehlo.reduce(" in line and "dimensions = [2]" in line
+                               for line in jax.jit(f).lower(logits, targets).as_text().splitlines())
+    assert reductions(token_nll) == 1 and reductions(two_pass) == 2
 
 
 @pytest.mark.parametrize(
