@@ -13,7 +13,7 @@
 # 2. attention.py: correctness on the card; pallas_gpu (two-kernel backward), pallas_gpu_fused
 #    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents.
 # 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
-# 4. train_step.py with the fused attention backward and the blockwise loss, both lengths.
+# 4. train_step.py with the fused attention backward (float32 logits), both lengths.
 set -u
 OUT=${OUT:-gpu_check}
 PY=${PYTHON:-python}
@@ -29,6 +29,6 @@ timeout 200 $STEP --configs 2048x4 --loss f32,bf16,blockwise,peer --profile "$OU
 timeout 150 $PY benchmarks/attention.py $SMOKE --out "$OUT/attention.json" 2>&1 | tee "$OUT/attention.log"
 timeout 120 $STEP --configs 8192x1 --loss f32,blockwise,peer \
     --out "$OUT/train_step_8192.json" 2>&1 | tee "$OUT/train_step_8192.log"
-timeout 90 $STEP --configs 2048x4,8192x1 --loss blockwise --attention pallas_gpu_fused \
+timeout 90 $STEP --configs 2048x4,8192x1 --loss f32 --attention pallas_gpu_fused \
     --out "$OUT/train_step_fused.json" 2>&1 | tee "$OUT/train_step_fused.log"
 rm -rf "$OUT"/prof/*/plugins  # the traces are large; the breakdown tables are in the log
