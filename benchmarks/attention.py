@@ -218,13 +218,13 @@ def correctness(*, interpret: bool, blocks=None):
     return out
 
 
-def _candidate(kind, shape, c, *, interpret, has_segments=False):
+def _candidate(kind, shape, c, *, interpret):
     """(default config, config with candidate c for one pallas_gpu kernel) at `shape`."""
     B, H, T, D = shape
     cfg = pallas_gpu._Config(  # pylint: disable=protected-access
         causal=True,
         sm_scale=D**-0.5,
-        has_segments=has_segments,
+        has_segments=False,
         blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
         interpret=interpret,
     )

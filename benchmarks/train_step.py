@@ -35,7 +35,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules: gpu_target, profile_breakdown
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules (benchmarks/ is no package)
+import gpu_target  # noqa: E402
+import profile_breakdown  # noqa: E402
 
 class Loss(NamedTuple):
     """One --loss row kind: logits dtype, blockwise loss, and whether batches drop their
@@ -113,9 +115,6 @@ def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked
     if target is None:
         return {"temp_gib": compiled_temp_gib(train_step, params, opt_state, data),
                 "compile_s": time.perf_counter() - t0}
-    import gpu_target
-    import profile_breakdown
-
     on_card = gpu_target.replicated(target)
     args = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_card), (params, opt_state, data))
     compiled = train_step.trace(*args, 0).lower(lowering_platforms=("cuda",)).compile()
@@ -160,8 +159,6 @@ def compiled_temp_gib(train_step, params, opt_state, data):
 
 def profile_steps_breakdown(train_step, params, opt_state, data, log_dir, steps):
     """Trace `steps` more steps into `log_dir` and attribute their device time to categories."""
-    import profile_breakdown
-
     # The step is already compiled: lower/compile hit jit's cache and give the HLO that ran.
     hlo = train_step.lower(params, opt_state, data, 0).compile().as_text()
     log_dir = pathlib.Path(log_dir)
@@ -203,8 +200,6 @@ def main(argv=None) -> int:
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     if args.target:
-        import gpu_target
-
         gpu_target.prepare_environment()
         args.compile_only = True
         if args.attention == "auto":  # what "auto" picks on the card; tracing here would pick xla
