@@ -2,7 +2,7 @@
 
 With a 256k vocabulary the float32 logits of one 8192-token sequence are 8.4 GB,
 and their gradient as much again. `blockwise_token_nll` computes the same
-(-log p(target), log Z) as `loss.token_nll(h @ table.T * scale, targets)` from the
+(-log p(target), log Z) as `cross_entropy.token_nll(h @ table.T * scale, targets)` from the
 final hidden states and the [V, D] table, `block` vocabulary rows at a time: an
 online logsumexp in the forward, and in the backward each block's logits are
 recomputed to form its share of dH and its rows of dTable. The price is one more
@@ -18,6 +18,9 @@ import functools
 import jax
 import jax.numpy as jnp
 from jax import lax
+
+from code_in_pretraining.model.cross_entropy import logits_grad
+from code_in_pretraining.model.unembed import unembed_grads
 
 _NEG = -1e30  # padded vocabulary columns: finite, so exp() gives exact zeros
 
@@ -69,22 +72,19 @@ def _fwd(h_BxLxD, table_VxD, targets_BxL, scale, block):
 
 
 def _bwd(scale, block, res, cotangents):
-    """d logits = g_nll * (p - onehot) + g_logz * p, block by block."""
+    """Each block's logits recomputed, their gradient (cross_entropy.logits_grad) turned into
+    its share of dH and its rows of dTable (unembed.unembed_grads)."""
     h_BxLxD, table_VxD, targets_BxL, log_z_BxL = res
     g_nll_BxL, g_lz_BxL = cotangents
     V, D = table_VxD.shape
     w_NxVbxD, n = _blocks(table_VxD, block)
-    g_p_BxL = g_nll_BxL + g_lz_BxL
 
     def body(dh_BxLxD, xs):
         j, w_VbxD = xs
         logits, col_Vb = _block_logits(h_BxLxD, w_VbxD, j, block, V, scale)
-        p = jnp.exp(logits - log_z_BxL[..., None])
-        dlogits = p * g_p_BxL[..., None] - jnp.where(col_Vb == targets_BxL[..., None], g_nll_BxL[..., None], 0.0)
-        dlogits = (dlogits * scale).astype(h_BxLxD.dtype)
-        dh_BxLxD = dh_BxLxD + jnp.einsum("blv,vd->bld", dlogits, w_VbxD, preferred_element_type=jnp.float32)
-        dw_VbxD = jnp.einsum("blv,bld->vd", dlogits, h_BxLxD, preferred_element_type=jnp.float32)
-        return dh_BxLxD, dw_VbxD.astype(table_VxD.dtype)
+        dlogits = logits_grad(logits, log_z_BxL, col_Vb == targets_BxL[..., None], g_nll_BxL, g_lz_BxL)
+        dh_block, dw_VbxD = unembed_grads(dlogits, h_BxLxD, w_VbxD, scale)
+        return dh_BxLxD + dh_block, dw_VbxD.astype(table_VxD.dtype)
 
     dh, dw_NxVbxD = lax.scan(body, jnp.zeros(h_BxLxD.shape, jnp.float32), (jnp.arange(n), w_NxVbxD))
     return dh.astype(h_BxLxD.dtype), dw_NxVbxD.reshape(n * block, D)[:V], None

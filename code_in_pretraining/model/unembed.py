@@ -8,7 +8,7 @@ backward matmuls ([B*L, V] x [V, D] and [V, B*L] x [B*L, D], a third of the
 step's matmul FLOPs at the 470m preset) as float32 (TF32 at best: half the
 bfloat16 rate), reading float32 [B, L, V] twice. Here the backward casts the
 cotangent to the compute dtype once and runs both as compute-dtype matmuls with
-float32 accumulation, as the blockwise loss (blockwise_ce.py) does per block.
+float32 accumulation (`unembed_grads`, which the blockwise loss uses per block).
 In float32 compute the cast is a no-op and the result is autodiff's.
 """
 
@@ -34,11 +34,18 @@ def _fwd(h_BxLxD, table_VxD, scale, out_dtype):
 
 def _bwd(scale, out_dtype, res, g_BxLxV):
     h_BxLxD, table_VxD = res
-    # scale is applied in float32 before the cast (exact for Cohere's power-of-two 1/16).
+    dh_BxLxD, dtable_VxD = unembed_grads(g_BxLxV, h_BxLxD, table_VxD, scale)
+    return dh_BxLxD.astype(h_BxLxD.dtype), dtable_VxD.astype(table_VxD.dtype)
+
+
+def unembed_grads(g_BxLxV, h_BxLxD, table_VxD, scale: float):
+    """(dh, dtable) in float32 for the logits cotangent g: g * scale cast to the compute
+    dtype once (in float32 first: exact for Cohere's power-of-two 1/16), then two
+    compute-dtype matmuls with float32 accumulation. Also per vocabulary block (blockwise_ce.py)."""
     g_BxLxV = (g_BxLxV.astype(jnp.float32) * scale).astype(h_BxLxD.dtype)
     dh_BxLxD = jnp.einsum("blv,vd->bld", g_BxLxV, table_VxD, preferred_element_type=jnp.float32)
     dtable_VxD = jnp.einsum("blv,bld->vd", g_BxLxV, h_BxLxD, preferred_element_type=jnp.float32)
-    return dh_BxLxD.astype(h_BxLxD.dtype), dtable_VxD.astype(table_VxD.dtype)
+    return dh_BxLxD, dtable_VxD
 
 
 unembed.defvjp(_fwd, _bwd)
