@@ -260,13 +260,10 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
     return time_fn(fn, *args, iters=iters) * 1e3
 
 
-def compile_check(card: str, shapes) -> list[dict]:
-    """Compile, for a described GPU without one (gpu_target.py), what a device run would:
-    fwd+bwd of each Pallas implementation with and without segments, and every --tune
-    candidate of every kernel. Rows: {"what", "shape", "config", "ok", "error"}."""
-    import gpu_target  # pylint: disable=g-import-not-at-top
-
-    on_card = gpu_target.replicated(card)
+def compile_check(on_card, shapes) -> list[dict]:
+    """Compile, for a described GPU without one (`on_card`: gpu_target.replicated), what a
+    device run would: fwd+bwd of each Pallas implementation with and without segments, and
+    every --tune candidate of every kernel. Rows: {"what", "shape", "config", "ok", "error"}."""
     compile_ = lambda fn, *args: fn.trace(*args).lower(lowering_platforms=("cuda",)).compile()
     rows = []
 
@@ -543,7 +540,7 @@ def _main_target(args) -> int:
     import gpu_target  # pylint: disable=g-import-not-at-top
 
     gpu_target.prepare_environment()
-    rows = compile_check(args.target, SMOKE_SHAPES if args.smoke else SHAPES)
+    rows = compile_check(gpu_target.replicated(args.target), SMOKE_SHAPES if args.smoke else SHAPES)
     failed = [r for r in rows if not r["ok"]]
     print(f"\n{len(rows) - len(failed)} of {len(rows)} compiled for {args.target}; failed:")
     print("\n".join(f"  {r['what']} {r['shape']} {r['config']}: {r['error']}" for r in failed) or "  none")

@@ -129,6 +129,10 @@ def parse_hlo(hlo_text: str) -> tuple[str, dict[str, dict[str, _Instr]]]:
 def instruction_categories(hlo_text: str) -> tuple[str, dict[str, str]]:
     """(module name, {instruction name: category}) for every instruction of the module."""
     module, comps = parse_hlo(hlo_text)
+    return module, _categories(comps)
+
+
+def _categories(comps: dict[str, dict[str, _Instr]]) -> dict[str, str]:
     instrs = {name: ins for comp in comps.values() for name, ins in comp.items()}
 
     def leaves(ins: _Instr, seen: set[str]) -> list[tuple[str, str]]:
@@ -152,7 +156,7 @@ def instruction_categories(hlo_text: str) -> tuple[str, dict[str, str]]:
             continue
         counts = collections.Counter(pool)
         cats[name] = min(counts, key=lambda c: (-counts[c], order.index(c)))
-    return module, cats
+    return cats
 
 
 def find_trace(log_dir) -> pathlib.Path:
@@ -381,7 +385,7 @@ def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: f
     rates and no overlap between instructions; what it is for is comparing where the
     FLOPs and bytes of two variants of a step go, on a card one does not have."""
     module, comps = parse_hlo(hlo_text)
-    _, cats = instruction_categories(hlo_text)
+    cats = _categories(comps)
     entry = next((m.group(1) for line in hlo_text.splitlines()
                   if line.startswith("ENTRY") and (m := _COMPUTATION.match(line))), None)
     if entry is None:
