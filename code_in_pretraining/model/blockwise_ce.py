@@ -42,13 +42,14 @@ def _block_logits(h_BxLxD, w_VbxD, j, block: int, V: int, scale: float):
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(3, 4))
 def blockwise_token_nll(h_BxLxD, table_VxD, targets_BxL, scale: float, block: int):
-    """(-log p(target), log Z) per token, in float32; logits = scale * h @ table.T."""
+    """(-log p(target), log Z) per token, in float32; logits = scale * h @ table.T, the table
+    (the parameter) cast to h's compute dtype, its gradient returned in its own dtype."""
     return _forward(h_BxLxD, table_VxD, targets_BxL, scale, block)
 
 
 def _forward(h_BxLxD, table_VxD, targets_BxL, scale, block):
     V = table_VxD.shape[0]
-    w_NxVbxD, _ = _blocks(table_VxD, block)
+    w_NxVbxD, _ = _blocks(table_VxD.astype(h_BxLxD.dtype), block)
     B, L, _ = h_BxLxD.shape
 
     def body(carry, xs):
@@ -77,7 +78,7 @@ def _bwd(scale, block, res, cotangents):
     h_BxLxD, table_VxD, targets_BxL, log_z_BxL = res
     g_nll_BxL, g_lz_BxL = cotangents
     V, D = table_VxD.shape
-    w_NxVbxD, n = _blocks(table_VxD, block)
+    w_NxVbxD, n = _blocks(table_VxD.astype(h_BxLxD.dtype), block)
 
     def body(dh_BxLxD, xs):
         j, w_VbxD = xs

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from code_in_pretraining.model.config import ModelConfig
+from code_in_pretraining.model.embed import embed
 from code_in_pretraining.model.layers import Block, LayerNorm
 from code_in_pretraining.model.unembed import unembed
 from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, partitioned
@@ -62,11 +63,10 @@ class Decoder(nnx.Module):
             return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
 
     def unembed_VxD(self):
-        """The output projection as [V, D] in the compute dtype (logits = scale * h @ it.T)."""
-        dt = jnp.dtype(self.cfg.dtype)
+        """The output projection as [V, D], the parameter (logits = scale * h @ it.T)."""
         if self.cfg.tie_embeddings:
-            return self.embedding_VxD[...].astype(dt)
-        return self.unembed_DxV[...].astype(dt).T
+            return self.embedding_VxD[...]
+        return self.unembed_DxV[...].T
 
     def hidden(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
         """The final-norm hidden states [B, L, D] in the compute dtype (see __call__)."""
@@ -74,14 +74,7 @@ class Decoder(nnx.Module):
         B, L = tokens_BxL.shape
         if positions_BxL is None:
             positions_BxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32), (B, L))
-        dt = jnp.dtype(cfg.dtype)
-
-        # Look up in a replicated compute-dtype copy of the table: gathering from a
-        # vocab/embed-sharded table makes GSPMD replicate and re-partition the
-        # result; an all-gather of the table is what FSDP does for every weight anyway.
-        table_VxD = constrain(self.embedding_VxD[...].astype(dt), (None, None))
-        x_BxLxD = jnp.take(table_VxD, tokens_BxL, axis=0)
-        x_BxLxD = constrain(x_BxLxD, ACT_BxLxD)
+        x_BxLxD = constrain(embed(self.embedding_VxD[...], tokens_BxL, cfg.dtype), ACT_BxLxD)
 
         def block_fn(block, x, positions, segment_ids):
             return block(x, positions, segment_ids)

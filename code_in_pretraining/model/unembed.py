@@ -9,7 +9,10 @@ step's matmul FLOPs at the 470m preset) as float32 (TF32 at best: half the
 bfloat16 rate), reading float32 [B, L, V] twice. Here the backward casts the
 cotangent to the compute dtype once and runs both as compute-dtype matmuls with
 float32 accumulation (`unembed_grads`, which the blockwise loss uses per block).
-In float32 compute the cast is a no-op and the result is autodiff's.
+The table comes in as the parameter and is cast here, so that its gradient leaves
+in the parameter's dtype, unrounded: with tied embeddings it meets the lookup's
+float32 gradient (embed.py) in one add. In float32 compute the casts are no-ops
+and the result is autodiff's.
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ import jax.numpy as jnp
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def unembed(h_BxLxD, table_VxD, scale: float, out_dtype: str):
-    """Logits [B, L, V] in `out_dtype`; h and the table share the compute dtype."""
+    """Logits [B, L, V] in `out_dtype`; the table (the parameter) is cast to h's compute dtype."""
     ldt = jnp.dtype(out_dtype)
-    logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, table_VxD, preferred_element_type=ldt)
+    logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, table_VxD.astype(h_BxLxD.dtype), preferred_element_type=ldt)
     return logits_BxLxV * ldt.type(scale)
 
 
@@ -34,7 +37,7 @@ def _fwd(h_BxLxD, table_VxD, scale, out_dtype):
 
 def _bwd(scale, out_dtype, res, g_BxLxV):
     h_BxLxD, table_VxD = res
-    dh_BxLxD, dtable_VxD = unembed_grads(g_BxLxV, h_BxLxD, table_VxD, scale)
+    dh_BxLxD, dtable_VxD = unembed_grads(g_BxLxV, h_BxLxD, table_VxD.astype(h_BxLxD.dtype), scale)
     return dh_BxLxD.astype(h_BxLxD.dtype), dtable_VxD.astype(table_VxD.dtype)
 
 
