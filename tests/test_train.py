@@ -56,10 +56,14 @@ def test_checkpoint_restores_what_was_saved(run_to_8):
 
 
 def test_resume_is_bitwise_identical(run_to_8, tmp_path):
+    """Also with TrainConfig.deterministic: its XLA options are GPU-only, so on the CPU the
+    numbers are those of the run without it."""
     workdir, full = run_to_8
-    _train(tmp_path, 8, "TrainConfig.checkpoint_every = 4", halt_after=6)  # dies after step 6 ...
+    det = ("TrainConfig.checkpoint_every = 4", "TrainConfig.deterministic = True")
+    _train(tmp_path, 8, *det, halt_after=6)  # dies after step 6 ...
     assert checkpoint.manager(tmp_path).latest_step() == 4
-    resumed = _train(tmp_path, 8, "TrainConfig.checkpoint_every = 4")  # ... restarts from step 4
+    resumed = _train(tmp_path, 8, *det)  # ... restarts from step 4
+    assert (tmp_path / "xla_autotune").is_dir()
     assert len(_losses(tmp_path)) == 8
     assert _losses(tmp_path) == _losses(workdir)
     jax.tree.map(np.testing.assert_array_equal, jax.device_get(resumed["params"]),
@@ -86,8 +90,11 @@ RECIPE_RUN = ["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_to_text
     ([*RECIPE_RUN, "--gin_bindings=TrainConfig.phases = (('pretrain', 'nope', 4096),)"],
      "unknown mixture or task 'nope'"),
     (["--gin_bindings=TrainConfig.loss_vocab_block = -5"], "ModelConfig.loss_vocab_block=-5"),
+    (["--gin_bindings=TrainConfig.deterministic = True",
+      "--gin_bindings=TrainConfig.attention_impl = 'pallas_gpu_fused'"],
+     "TrainConfig.attention_impl='pallas_gpu_fused' adds dQ with atomics"),
 ], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture",
-        "loss_block"])
+        "loss_block", "deterministic_fused"])
 def test_bad_config_fails_before_compilation(default_data, tmp_path, args, message):
     gin_files = [] if RECIPE_RUN[0] in args else ["--gin_file=demo.gin"]
     proc = _cip_train(tmp_path, *gin_files, *args)

@@ -60,8 +60,10 @@ def restart_schedule(opt_state):
 
 
 def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.Schedule,
-                    *, z_loss: float = 0.0, num_sources: int = 0, param_shardings=None, opt_shardings=None):
-    """jit(step)(params, opt_state, batch, step) -> (params, opt_state, metrics); buffers donated."""
+                    *, z_loss: float = 0.0, num_sources: int = 0, param_shardings=None, opt_shardings=None,
+                    compiler_options: dict | None = None):
+    """jit(step)(params, opt_state, batch, step) -> (params, opt_state, metrics); buffers donated.
+    `compiler_options`: XLA options for this step only (`determinism.compiler_options`)."""
 
     def step(params, opt_state, batch, step_index):
         (loss, aux), grads = jax.value_and_grad(
@@ -74,4 +76,4 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.
         return params, opt_state, metrics
 
     out = None if param_shardings is None else (param_shardings, opt_shardings, None)
-    return jax.jit(step, donate_argnums=(0, 1), out_shardings=out)
+    return jax.jit(step, donate_argnums=(0, 1), out_shardings=out, compiler_options=compiler_options)

@@ -34,7 +34,7 @@ from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.model.info import flops_per_token
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
-from code_in_pretraining.train import checkpoint, recipes, schedule, throughput
+from code_in_pretraining.train import checkpoint, determinism, recipes, schedule, throughput
 from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
@@ -88,6 +88,7 @@ class TrainConfig:
     checkpoint_every: int = 100
     keep_checkpoints: int = 3
     peak_flops: float = 0.0  # per device, for MFU; 0: from the device kind (none on CPU)
+    deterministic: bool = False  # GPU: deterministic kernels, autotuning kept in the workdir (determinism.py)
     progress: bool = True
 
 
@@ -162,6 +163,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     if len(vocab_sizes) != 1:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
     model_cfg = model_config(cfg, vocab_sizes.pop())
+    determinism.check_attention(cfg.deterministic, model_cfg.attention_impl)
     if cfg.global_batch % jax.process_count():
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
                          f"{jax.process_count()} processes")
@@ -236,7 +238,7 @@ def _init_from(p: Prepared, params, opt_state):
     return params, step_lib.restart_schedule(restored_opt) if with_opt else opt_state
 
 
-def build(p: Prepared, sched, num_sources: int):
+def build(p: Prepared, sched, num_sources: int, workdir: pathlib.Path | None = None):
     """(graphdef, params, optimizer state, jitted step): the model initialised into its shardings."""
     cfg = p.cfg
     tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
@@ -249,7 +251,8 @@ def build(p: Prepared, sched, num_sources: int):
     train_step = step_lib.make_train_step(
         graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
         param_shardings=nnx.to_pure_dict(state_shardings),
-        opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state))
+        opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state),
+        compiler_options=determinism.compiler_options(cfg.deterministic, workdir))
     return graphdef, params, opt_state, train_step
 
 
@@ -272,7 +275,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
             (workdir / "config.gin").write_text(gin_config)
 
     loader = make_loader(p)
-    graphdef, params, opt_state, train_step = build(p, sched, num_sources=len(loader.names))
+    graphdef, params, opt_state, train_step = build(p, sched, num_sources=len(loader.names), workdir=workdir)
     phase_ends = tuple(r["end_step"] for r in phase_plan)
     if chief:
         checkpoint.set_aside_incomplete(workdir)
