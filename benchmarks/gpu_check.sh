@@ -14,6 +14,10 @@
 #    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents.
 # 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
 # 4. train_step.py with the fused attention backward (float32 logits), both lengths.
+# 5. determinism.py: the train step twice in fresh processes, default and deterministic kernels
+#    (tiny preset at T=2048 x 8): are the bits the same?
+# 6. train_step.py at T=2048 x 4: the price of the deterministic kernels, beside the default.
+# The limits add up to more than 10 minutes: parts 5 and 6 may need a second call.
 set -u
 OUT=${OUT:-gpu_check}
 PY=${PYTHON:-python}
@@ -31,4 +35,8 @@ timeout 120 $STEP --configs 8192x1 --loss f32,blockwise,peer \
     --out "$OUT/train_step_8192.json" 2>&1 | tee "$OUT/train_step_8192.log"
 timeout 90 $STEP --configs 2048x4,8192x1 --loss f32 --attention pallas_gpu_fused \
     --out "$OUT/train_step_fused.json" 2>&1 | tee "$OUT/train_step_fused.log"
+timeout 120 $PY benchmarks/determinism.py ${SMOKE:---preset tiny --configs 2048x8 --steps 3} \
+    --out "$OUT/determinism.json" 2>&1 | tee "$OUT/determinism.log"
+timeout 90 $STEP --configs 2048x4 --loss f32,det \
+    --out "$OUT/train_step_det.json" 2>&1 | tee "$OUT/train_step_det.log"
 rm -rf "$OUT"/prof/*/plugins  # the traces are large; the breakdown tables are in the log

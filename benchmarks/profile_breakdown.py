@@ -378,10 +378,35 @@ def _moved_bytes(comps, instrs: dict[str, _Instr], ins: _Instr) -> int:
     return result + sum(operands)
 
 
+# Elements XLA's bitonic sort is taken to exchange within one block's shared memory: an
+# estimate, not read from XLA. Longer sorts go through global memory once per wider step.
+_SORT_TILE_LOG2 = 11
+
+
+def _sort_passes(comps, ins: _Instr) -> int:
+    """Passes over its data of a sort (or a fusion rooted in one): a bitonic network of
+    n = 2^m elements sorts tiles of 2^t in shared memory (one pass), then each of the m - t
+    wider stages k takes k - t global steps and one shared-memory pass; 1 if no sort."""
+    sort = ins if ins.opcode == "sort" else next(
+        (sub for c in ins.called if c in comps for sub in comps[c].values() if sub.opcode == "sort"), None)
+    if sort is None:
+        return 1
+    dim = int(re.search(r"dimensions=\{(\d+)\}", sort.text).group(1))
+    n = _arrays(_result_type(sort))[0][1][dim]
+    wide = max(0, (n - 1).bit_length() - _SORT_TILE_LOG2)
+    return 1 + wide + wide * (wide + 1) // 2
+
+
+def atomic_scatters(hlo_text: str) -> int:
+    """Scatters of a compiled GPU module that may add into one element twice: XLA:GPU runs
+    them with atomics, so their sums are not bitwise reproducible."""
+    return sum("unique_indices=true" not in line for line in re.findall(r"= \S+ scatter\(.*", hlo_text))
+
+
 def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: float) -> Breakdown:
     """Modelled device ms per category of a compiled module: each top-level instruction
     (fusion, kernel, loop-body instruction times its trip count) takes max(matmul FLOPs /
-    peak, bytes of operands and results / bandwidth). A lower bound that assumes peak
+    peak, bytes of operands and results / bandwidth), a sort once per pass (_sort_passes). A lower bound that assumes peak
     rates and no overlap between instructions; what it is for is comparing where the
     FLOPs and bytes of two variants of a step go, on a card one does not have."""
     module, comps = parse_hlo(hlo_text)
@@ -415,7 +440,7 @@ def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: f
                 low, high = low + sub[0], high + sub[1]
             if ins.opcode == "custom-call":
                 low += _attention_flops(ins)
-            moved = _moved_bytes(comps, instrs, ins)
+            moved = _moved_bytes(comps, instrs, ins) * _sort_passes(comps, ins)
             ms = 1e3 * times * max(low / bf16_flops + high / f32_flops, moved / bandwidth)
             total[cats.get(name, "other")] += ms
             per_op[name, cats.get(name, "other")] += ms

@@ -11,7 +11,8 @@ device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile
 rows whose loss computes the logits `--vocab-block` vocabulary rows at a time
 (ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V], and
 a same-run reference: this model with the shortcuts of a peer that cannot mask packed
-documents (bf16 logits, cuDNN attention, no segment ids).
+documents (bf16 logits, cuDNN attention, no segment ids); `det` is the default row
+compiled with deterministic GPU kernels (TrainConfig.deterministic, train/determinism.py).
 Needs only jax, flax and optax:
 
     PYTHONPATH=. python benchmarks/train_step.py --preset 470m --out bench.json
@@ -40,12 +41,14 @@ import gpu_target  # noqa: E402
 import profile_breakdown  # noqa: E402
 
 class Loss(NamedTuple):
-    """One --loss row kind: logits dtype, blockwise loss, and whether batches drop their
-    document boundaries (the peer's shortcut: cuDNN attention, which cannot mask them)."""
+    """One --loss row kind: logits dtype, blockwise loss, whether batches drop their
+    document boundaries (the peer's shortcut: cuDNN attention, which cannot mask them),
+    and whether the step compiles with deterministic GPU kernels (train/determinism.py)."""
 
     logits: str
     blockwise: bool = False
     unpacked: bool = False
+    deterministic: bool = False
     label: str = ""
 
 
@@ -54,6 +57,7 @@ LOSSES = {
     "bf16": Loss("bfloat16", label=", bf16 logits"),
     "blockwise": Loss("float32", blockwise=True, label=", blockwise loss ({block})"),
     "peer": Loss("bfloat16", unpacked=True, label=", peer shortcuts: {attention} without document masks, bf16 logits"),
+    "det": Loss("float32", deterministic=True, label=", deterministic kernels"),
 }
 
 
@@ -85,32 +89,36 @@ def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
     return 2 * n**3 * iters / (time.perf_counter() - t) / 1e12
 
 
-def _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, abstract=False):
-    """(jitted step, params, optimizer state, batch); ShapeDtypeStructs where `abstract`.
-    `unpacked`: the batch keeps only its tokens (no positions, no segment ids)."""
+def _setup(cfg, batch, seq_len, mean_doc, kind: Loss = LOSSES["f32"], abstract=False, autotune_dir=None):
+    """(jitted step, params, optimizer state, batch) of a --loss row `kind`; ShapeDtypeStructs
+    where `abstract`. An unpacked batch keeps only its tokens (no positions, no segment ids).
+    `autotune_dir`: where a deterministic step keeps its autotuning results."""
     import optax
     from flax import nnx
 
     from code_in_pretraining.model.decoder import Decoder
+    from code_in_pretraining.train import determinism
     from code_in_pretraining.train import step as step_lib
 
-    make = lambda: Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=logits_dtype)
+    make = lambda: Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=kind.logits)
     graphdef, state = nnx.split(nnx.eval_shape(make) if abstract else make())
     params = nnx.to_pure_dict(state)
     sched = optax.constant_schedule(1e-4)
     tx = step_lib.make_optimizer(sched, b1=0.9, b2=0.95, eps=1e-8, weight_decay=0.1, clip_norm=1.0)
     opt_state = jax.eval_shape(tx.init, params) if abstract else jax.jit(tx.init)(params)
     data = packed_batch(batch, seq_len, cfg.vocab_size, mean_doc)
-    data = {"tokens": data["tokens"]} if unpacked else data
+    data = {"tokens": data["tokens"]} if kind.unpacked else data
     data = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), data) if abstract else jax.device_put(data)
-    return step_lib.make_train_step(graphdef, tx, sched), params, opt_state, data
+    step = step_lib.make_train_step(graphdef, tx, sched,
+                                    compiler_options=determinism.compiler_options(kind.deterministic, autotune_dir))
+    return step, params, opt_state, data
 
 
-def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked=False, target=None):
+def compile_step(cfg, batch, seq_len, mean_doc, kind: Loss = LOSSES["f32"], target=None):
     """Compile only (no parameters allocated): the step's scratch memory and compile time.
     `target` (a gpu_target.CARDS key): compile for that card without one, and model where
     its time goes from the compiled HLO (profile_breakdown.roofline)."""
-    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked, True)
+    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, kind, True)
     t0 = time.perf_counter()
     if target is None:
         return {"temp_gib": compiled_temp_gib(train_step, params, opt_state, data),
@@ -118,17 +126,18 @@ def compile_step(cfg, batch, seq_len, mean_doc, logits_dtype="float32", unpacked
     on_card = gpu_target.replicated(target)
     args = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=on_card), (params, opt_state, data))
     compiled = train_step.trace(*args, 0).lower(lowering_platforms=("cuda",)).compile()
-    card = gpu_target.CARDS[target]
-    model = profile_breakdown.roofline(compiled.as_text(), bf16_flops=card.bf16_flops, f32_flops=card.f32_flops,
+    card, hlo = gpu_target.CARDS[target], compiled.as_text()
+    model = profile_breakdown.roofline(hlo, bf16_flops=card.bf16_flops, f32_flops=card.f32_flops,
                                        bandwidth=card.bandwidth)
     return {"temp_gib": compiled.memory_analysis().temp_size_in_bytes / 2**30,
-            "compile_s": time.perf_counter() - t0, "roofline": model}
+            "compile_s": time.perf_counter() - t0, "roofline": model,
+            "atomic_scatters": profile_breakdown.atomic_scatters(hlo)}
 
 
-def time_step(cfg, batch, seq_len, steps, mean_doc, logits_dtype="float32", profile_dir=None, profile_steps=3,
-              unpacked=False):
+def time_step(cfg, batch, seq_len, steps, mean_doc, kind: Loss = LOSSES["f32"], profile_dir=None,
+              profile_steps=3):
     """Timings of the train step; with `profile_dir`, also a traced breakdown ("profile")."""
-    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, logits_dtype, unpacked)
+    train_step, params, opt_state, data = _setup(cfg, batch, seq_len, mean_doc, kind)
     t0 = time.perf_counter()
     params, opt_state, m = train_step(params, opt_state, data, 0)
     jax.block_until_ready(m["loss"])
@@ -185,7 +194,8 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--loss", default="f32", help="losses to time, comma-separated: f32 (default; whole "
                         "float32 logits), bf16 (whole bfloat16 logits), blockwise, peer (bf16 logits and cuDNN "
-                        "attention on batches without document boundaries, as a peer that cannot mask them)")
+                        "attention on batches without document boundaries, as a peer that cannot mask them), "
+                        "det (f32 with deterministic GPU kernels)")
     parser.add_argument("--vocab-block", type=int, default=16000,
                         help="vocabulary rows per block of --loss blockwise (a divisor of V avoids padding)")
     parser.add_argument("--profile", metavar="DIR", help="after timing, trace steps into DIR/<config> and "
@@ -245,17 +255,16 @@ def main(argv=None) -> int:
             label = f"{seq_len} x {batch}" + kind.label.format(block=args.vocab_block, attention=run_cfg.attention_impl)
             try:
                 if args.compile_only:
-                    r = compile_step(run_cfg, batch, seq_len, args.mean_doc, kind.logits, kind.unpacked,
-                                     args.target)
+                    r = compile_step(run_cfg, batch, seq_len, args.mean_doc, kind, args.target)
                     r.update(seq_len=seq_len, batch=batch, loss=loss, attention=run_cfg.attention_impl)
                     if "roofline" in r:
+                        label += f" (atomic scatter-adds: {r['atomic_scatters']})"
                         profiles.append((label, None, None, r["roofline"], None))
                         r["roofline"] = dataclasses.asdict(r["roofline"])
                     rows.append(r)
                     print(f"| {label} | | | | | | {_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
                     continue
-                r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, kind.logits, prof_dir,
-                              args.profile_steps, unpacked=kind.unpacked)
+                r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, kind, prof_dir, args.profile_steps)
             except Exception as e:  # noqa: BLE001 - e.g. out of memory: report it, go on with the next
                 print(f"| {label} | failed: {type(e).__name__}: {str(e)[:120]} ||||||")
                 continue

@@ -64,8 +64,13 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    for part in ("train_step_2048", "attention", "train_step_8192", "train_step_fused"):
+    for part in ("train_step_2048", "attention", "train_step_8192", "train_step_fused", "train_step_det"):
         assert json.loads((tmp_path / f"{part}.json").read_text())["rows"], part
+    # On a CPU both modes of the train step repeat their bits in a fresh process.
+    determinism = json.loads((tmp_path / "determinism.json").read_text())["rows"]
+    assert [(r["mode"], r["losses_equal"], r["params_equal"]) for r in determinism] == [
+        ("default kernels", True, True), ("deterministic", True, True)]
+    assert len({r["runs"][0]["losses"][-1] for r in determinism}) == 1  # the options change nothing here
     assert len(_breakdown_tables((tmp_path / "train_step_2048.log").read_text())) == 4
     attention = (tmp_path / "attention.log").read_text()
     for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
@@ -189,7 +194,7 @@ def test_roofline_counts_every_matmul_flop(vocab_block):
 
     cfg = get_preset("tiny", attention_impl="xla", loss_vocab_block=vocab_block)
     B, L = 2, 128
-    step, params, opt_state, data = train_step._setup(cfg, B, L, 32, "float32", False, abstract=True)
+    step, params, opt_state, data = train_step._setup(cfg, B, L, 32, abstract=True)
     hlo = step.lower(params, opt_state, data, 0).compile().as_text()
     model = profile_breakdown.roofline(hlo, bf16_flops=1e3, f32_flops=1e3, bandwidth=float("inf"))
     N, D, H, Dh, F = B * L, cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.mlp_dim
