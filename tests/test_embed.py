@@ -35,7 +35,7 @@ def test_float32_matches_autodiff():
     out, vjp = jax.vjp(lambda t: embed(t, tokens, "float32"), table)
     ref, ref_vjp = jax.vjp(lambda t: jnp.take(t, tokens, axis=0), table)
     np.testing.assert_array_equal(out, ref)
-    np.testing.assert_array_equal(vjp(g)[0], ref_vjp(g)[0])
+    np.testing.assert_allclose(vjp(g)[0], ref_vjp(g)[0], rtol=1e-5, atol=1e-4)  # another order of additions
 
 
 def test_bfloat16_gradient_sums_in_float32():

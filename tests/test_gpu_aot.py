@@ -39,9 +39,9 @@ def test_attention_kernels_compile_for_h100(tmp_path):
 def test_train_step_compiles_for_h100(tmp_path):
     """The train step with Pallas attention, whole and blockwise loss, the peer's cuDNN
     attention, and deterministic kernels: each compiles for the card, reports its GPU scratch
-    memory, and comes with a modelled breakdown in which the attention kernels count. The
-    embedding gradient's scatter-add runs with atomics, except with deterministic kernels,
-    whose sort the breakdown counts under "other"."""
+    memory, and comes with a modelled breakdown in which the attention kernels count. No row
+    adds with atomics (the embedding gradient writes each row once, model/embed.py), so XLA's
+    deterministic mode has no scatter to turn into a sort and costs nothing here."""
     out = tmp_path / "step.json"
     stdout = _run("benchmarks/train_step.py", "--target", "h100", "--preset", "tiny", "--configs", "256x2",
                   "--loss", "f32,blockwise,peer,det", "--vocab-block", "3000", "--out", str(out))
@@ -49,9 +49,9 @@ def test_train_step_compiles_for_h100(tmp_path):
     assert result["device"].startswith("NVIDIA H100")
     rows = {r["loss"]: r for r in result["rows"]}
     assert set(rows) == {"f32", "blockwise", "peer", "det"}, stdout[-3000:]
-    assert rows["f32"]["atomic_scatters"] == 1 and rows["det"]["atomic_scatters"] == 0
-    other = {k: rows[k]["roofline"]["ms_per_step"]["other"] for k in ("f32", "det")}
-    assert other["det"] > other["f32"]
+    assert all(row["atomic_scatters"] == 0 for row in rows.values())
+    total = {k: sum(rows[k]["roofline"]["ms_per_step"].values()) for k in ("f32", "det")}
+    assert total["det"] == pytest.approx(total["f32"], rel=0.02)
     assert rows["f32"]["attention"] == "pallas_gpu" and rows["peer"]["attention"] == "cudnn"
     for row in rows.values():
         assert row["temp_gib"] > 0

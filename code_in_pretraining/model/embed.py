@@ -1,13 +1,21 @@
-"""The token-embedding lookup, with its gradient summed in float32.
+"""The token-embedding lookup, with a float32, deterministic gradient.
 
-The lookup reads a compute-dtype copy of the table. Left to autodiff, its
-gradient is a scatter-add of the compute-dtype cotangent rows into a
-compute-dtype table: in bfloat16 every repeat of a token rounds the running sum
-to 8 bits, so a token that fills a tenth of a batch (spaces and indentation in
-code do) gets a gradient several percent off, and on a GPU the sum is made with
-bfloat16 atomics. Here the rows are cast to float32 first and summed into a
-float32 table, the parameter's own dtype. In float32 compute the result is
-autodiff's.
+The lookup reads a compute-dtype copy of the table. Left to autodiff, its gradient
+is a scatter-add of the cotangent rows into a compute-dtype table. That has two
+faults:
+- In bfloat16, every repeat of a token rounds the running sum to 8 bits. A token
+  that fills a tenth of a batch (spaces and indentation in code do) gets a gradient
+  several percent off.
+- On a GPU the duplicates are added with atomics, in whatever order threads arrive,
+  so no two runs give the same bits. XLA's deterministic mode sorts every element of
+  the update instead: 8.4M of them at 8192 tokens x 1024, about 5 ms of a 45 ms step
+  (modelled, 470m on an H100).
+
+Here each device sums its own tokens' rows in float32. It sorts its token ids, adds
+up each run of equal ids in log2(tokens) doubling steps (a fixed order), and writes
+one row per distinct id: a scatter without duplicates, so no atomics. The devices'
+tables are then summed across the batch axes. In float32 the result equals
+autodiff's up to the order of the additions.
 """
 
 from __future__ import annotations
@@ -16,8 +24,9 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import PartitionSpec as P
 
-from code_in_pretraining.parallel.rules import constrain
+from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, logical_to_spec
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
@@ -37,9 +46,43 @@ def _fwd(table_VxD, tokens_BxL, dtype):
 
 def _bwd(dtype, res, g_BxLxD):
     table_VxD, tokens_BxL = res
-    zeros_VxD = constrain(jnp.zeros(table_VxD.shape, jnp.float32), (None, None))
-    d_table_VxD = zeros_VxD.at[tokens_BxL].add(g_BxLxD.astype(jnp.float32), mode="drop")
-    return d_table_VxD.astype(table_VxD.dtype), None
+    V = table_VxD.shape[0]
+    mesh = jax.sharding.get_abstract_mesh()
+    batch = None if mesh.empty else logical_to_spec(ACT_BxLxD, g_BxLxD.shape, dict(mesh.shape))[0]
+    if not batch:
+        return table_grad(tokens_BxL, g_BxLxD, V).astype(table_VxD.dtype), None
+    axes = (batch,) if isinstance(batch, str) else batch
+
+    def local(tokens_bxl, g_bxlxD):
+        return jax.lax.psum(table_grad(tokens_bxl, g_bxlxD, V), axes)
+
+    grad_VxD = jax.shard_map(local, in_specs=(P(batch, None), P(batch, None, None)), out_specs=P())(
+        tokens_BxL, g_BxLxD)
+    return grad_VxD.astype(table_VxD.dtype), None
+
+
+def table_grad(tokens_BxL, g_BxLxD, V: int):
+    """Sum of g's rows per token id, [V, D] float32, in an order fixed by the ids alone."""
+    D = g_BxLxD.shape[-1]
+    ids_N, order_N = jax.lax.sort_key_val(tokens_BxL.reshape(-1), jnp.arange(tokens_BxL.size, dtype=jnp.int32))
+    g_NxD = jnp.take(g_BxLxD.reshape(-1, D), order_N, axis=0).astype(jnp.float32)
+    i_N = jnp.arange(ids_N.size, dtype=jnp.int32)
+    run_start_N = jnp.searchsorted(ids_N, ids_N, side="left").astype(jnp.int32)
+
+    def double(k, sums_NxD):
+        # Hillis-Steele: row i holds the sum of its run's rows in (i - 2^k, i]; add the 2^k before.
+        earlier_N = i_N - jnp.left_shift(1, k)
+        earlier_NxD = jnp.take(sums_NxD, jnp.maximum(earlier_N, 0), axis=0)
+        return sums_NxD + jnp.where((earlier_N >= run_start_N)[:, None], earlier_NxD, 0.0)
+
+    run_sums_NxD = jax.lax.fori_loop(0, max(1, (ids_N.size - 1).bit_length()), double, g_NxD, unroll=True)
+    # Each run's last row holds its sum; every other row (and an id outside the table, which
+    # the lookup did not read either) goes to its own index past V, and is dropped.
+    ends_N = jnp.concatenate([ids_N[1:] != ids_N[:-1], jnp.ones((1,), bool)]) & (ids_N >= 0) & (ids_N < V)
+    rows_N = jnp.where(ends_N, ids_N, V + i_N)
+    # An add, not a set: XLA then scatters straight into the tied unembedding's gradient.
+    zeros_VxD = jnp.zeros((V, D), jnp.float32)
+    return zeros_VxD.at[rows_N].add(run_sums_NxD, mode="drop", unique_indices=True)
 
 
 embed.defvjp(_fwd, _bwd)

@@ -1,16 +1,18 @@
-"""Run-to-run identical train steps on a GPU, at a price (`TrainConfig.deterministic`).
+"""Run-to-run identical train steps on a GPU (`TrainConfig.deterministic`).
 
-On a CPU the compiled step gives the same bits every time. On a GPU two things do
-not. Kernels that add with atomics sum in whatever order threads arrive: the
-embedding gradient's scatter-add, and the fused attention backward's dQ. And the
-autotuner times candidate GEMM kernels at compile time: a new process, such as a
-run resumed after a crash, may pick another kernel, with another summation order.
+On a CPU the compiled step gives the same bits every time. On a GPU two things may
+not. Kernels that add with atomics sum in whatever order threads arrive: the fused
+attention backward's dQ does (the embedding gradient does not: model/embed.py writes
+each row once), and so may XLA's and the libraries' kernels where they choose to.
+And the autotuner times candidate GEMM kernels at compile time: a new process, such
+as a run resumed after a crash, may pick another kernel, with another summation order.
 
-`compiler_options` asks XLA for deterministic kernels
-(`xla_gpu_exclude_nondeterministic_ops`: a scatter-add becomes a sort, then a
-scatter without duplicates). It also keeps the autotuner's choices in the workdir
-(`xla_gpu_per_fusion_autotune_cache_dir`), so a resumed run compiles the kernels
-the interrupted one ran. The options are XLA:GPU's; other backends ignore them.
+`compiler_options` asks XLA for deterministic kernels only
+(`xla_gpu_exclude_nondeterministic_ops`; a scatter-add with duplicates, had the step
+one, would become a sort). It also keeps the autotuner's choices in the workdir
+(`xla_gpu_per_fusion_autotune_cache_dir`), so a resumed run compiles the kernels the
+interrupted one ran. The options are XLA:GPU's; other backends ignore them.
+benchmarks/determinism.py checks the bits on a card; gpu_check.sh times the price.
 """
 
 from __future__ import annotations
