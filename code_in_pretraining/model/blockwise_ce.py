@@ -44,12 +44,12 @@ def _block_logits(h_BxLxD, w_VbxD, j, block: int, V: int, scale: float):
 def blockwise_token_nll(h_BxLxD, table_VxD, targets_BxL, scale: float, block: int):
     """(-log p(target), log Z) per token, in float32; logits = scale * h @ table.T, the table
     (the parameter) cast to h's compute dtype, its gradient returned in its own dtype."""
-    return _forward(h_BxLxD, table_VxD, targets_BxL, scale, block)
+    return _forward(h_BxLxD, table_VxD.astype(h_BxLxD.dtype), targets_BxL, scale, block)
 
 
-def _forward(h_BxLxD, table_VxD, targets_BxL, scale, block):
-    V = table_VxD.shape[0]
-    w_NxVbxD, _ = _blocks(table_VxD.astype(h_BxLxD.dtype), block)
+def _forward(h_BxLxD, w_VxD, targets_BxL, scale, block):
+    V = w_VxD.shape[0]
+    w_NxVbxD, _ = _blocks(w_VxD, block)
     B, L, _ = h_BxLxD.shape
 
     def body(carry, xs):
@@ -68,17 +68,18 @@ def _forward(h_BxLxD, table_VxD, targets_BxL, scale, block):
 
 
 def _fwd(h_BxLxD, table_VxD, targets_BxL, scale, block):
-    nll, log_z = _forward(h_BxLxD, table_VxD, targets_BxL, scale, block)
-    return (nll, log_z), (h_BxLxD, table_VxD, targets_BxL, log_z)
+    w_VxD = table_VxD.astype(h_BxLxD.dtype)  # kept for the backward: cast (and gathered) once
+    nll, log_z = _forward(h_BxLxD, w_VxD, targets_BxL, scale, block)
+    return (nll, log_z), (h_BxLxD, w_VxD, table_VxD, targets_BxL, log_z)
 
 
 def _bwd(scale, block, res, cotangents):
     """Each block's logits recomputed, their gradient (cross_entropy.logits_grad) turned into
     its share of dH and its rows of dTable (unembed.unembed_grads)."""
-    h_BxLxD, table_VxD, targets_BxL, log_z_BxL = res
+    h_BxLxD, w_VxD, table_VxD, targets_BxL, log_z_BxL = res
     g_nll_BxL, g_lz_BxL = cotangents
     V, D = table_VxD.shape
-    w_NxVbxD, n = _blocks(table_VxD.astype(h_BxLxD.dtype), block)
+    w_NxVbxD, n = _blocks(w_VxD, block)
 
     def body(dh_BxLxD, xs):
         j, w_VbxD = xs

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 from flax import nnx
 
 from code_in_pretraining.model.config import ModelConfig
-from code_in_pretraining.model.embed import embed
+from code_in_pretraining.model.embed import TABLE_AXES, embed
 from code_in_pretraining.model.layers import Block, LayerNorm
 from code_in_pretraining.model.unembed import unembed
 from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, partitioned
@@ -36,7 +36,7 @@ class Decoder(nnx.Module):
         self.logits_dtype = logits_dtype
         pd = jnp.dtype(cfg.param_dtype)
         self.embedding_VxD = nnx.Param(
-            partitioned(nnx.initializers.normal(cfg.init_std), "vocab", "embed")(
+            partitioned(nnx.initializers.normal(cfg.init_std), *TABLE_AXES)(
                 rngs.params(), (cfg.vocab_size, cfg.d_model), pd
             )
         )

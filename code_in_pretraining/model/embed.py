@@ -28,6 +28,8 @@ from jax.sharding import PartitionSpec as P
 
 from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, logical_to_spec
 
+TABLE_AXES = ("vocab", "embed")  # the embedding parameter's logical axes (decoder.py)
+
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def embed(table_VxD, tokens_BxL, dtype: str):
@@ -51,12 +53,24 @@ def _bwd(dtype, res, g_BxLxD):
     batch = None if mesh.empty else logical_to_spec(ACT_BxLxD, g_BxLxD.shape, dict(mesh.shape))[0]
     if not batch:
         return table_grad(tokens_BxL, g_BxLxD, V).astype(table_VxD.dtype), None
-    axes = (batch,) if isinstance(batch, str) else batch
+    batch = (batch,) if isinstance(batch, str) else batch
+    # Batch axes that also shard the table (FSDP's "embed" over fsdp) reduce-scatter into
+    # the table's layout; the others all-reduce.
+    table_spec = logical_to_spec(TABLE_AXES, table_VxD.shape, dict(mesh.shape))
+    scatter = [tuple(ax for ax in ((d,) if isinstance(d, str) else d or ()) if ax in batch) for d in table_spec]
+    summed = tuple(ax for ax in batch if not any(ax in axes for axes in scatter))
 
     def local(tokens_bxl, g_bxlxD):
-        return jax.lax.psum(table_grad(tokens_bxl, g_bxlxD, V), axes)
+        grad_VxD = table_grad(tokens_bxl, g_bxlxD, V)
+        if summed:
+            grad_VxD = jax.lax.psum(grad_VxD, summed)
+        for dim, axes in enumerate(scatter):
+            if axes:
+                grad_VxD = jax.lax.psum_scatter(grad_VxD, axes, scatter_dimension=dim, tiled=True)
+        return grad_VxD
 
-    grad_VxD = jax.shard_map(local, in_specs=(P(batch, None), P(batch, None, None)), out_specs=P())(
+    out_spec = P(*(axes or None for axes in scatter))
+    grad_VxD = jax.shard_map(local, in_specs=(P(batch, None), P(batch, None, None)), out_specs=out_spec)(
         tokens_BxL, g_BxLxD)
     return grad_VxD.astype(table_VxD.dtype), None
 

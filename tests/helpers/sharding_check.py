@@ -67,6 +67,8 @@ def main():
     graphdef, state = nnx.split(model)
     # The same parameters, with logits 100 vocabulary rows at a time (256 = 100 + 100 + 56).
     bw_graphdef = nnx.split(Decoder(CFG.replace(loss_vocab_block=100), rngs=nnx.Rngs(0)))[0]
+    # The same parameters in bfloat16 compute, compiled only: which collectives the step has.
+    bf16_graphdef = nnx.split(Decoder(CFG.replace(dtype="bfloat16"), rngs=nnx.Rngs(0)))[0]
 
     @jax.jit
     def ref_step(state, b):
@@ -90,6 +92,10 @@ def main():
         bw_fn = make_sharded_grad_fn(bw_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
         (bw_loss, _), bw_grads = bw_fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
         gate = grads["blocks"][0]["mlp"]["gate_DxF"]
+        bf16_fn = make_sharded_grad_fn(bf16_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
+        with jax.set_mesh(mesh):
+            hlo = bf16_fn.jitted.lower(sharded_state, mesh_lib.shard_batch(batch, mesh)).compile().as_text()
+        table = f"[{CFG.vocab_size},{CFG.d_model}]"
         out["meshes"][",".join(map(str, shape))] = {
             "loss_abs_diff": abs(float(loss) - float(ref_loss)),
             "grad_max_abs_diff": max(
@@ -107,6 +113,10 @@ def main():
             "k_param_spec": str(sharded_state["blocks"][0]["attn"]["k_DxKxDh"][...].sharding.spec),
             "embedding_spec": str(sharded_state["embedding_VxD"][...].sharding.spec),
             "tokens": float(aux["tokens"]),
+            # Whole-table gathers in the bfloat16 step: at most the lookup's and the logits' (whose
+            # backward reuses its forward's).
+            "table_all_gathers": sum(" all-gather(" in line and table in line.split(" all-gather(")[0]
+                                     for line in hlo.splitlines()),
         }
     # Sharded init (no full copy on one device) gives the same parameters.
     mesh = mesh_lib.make_mesh((2, 2, 2))
