@@ -14,7 +14,8 @@ faults:
 Here each device sums its own tokens' rows in float32. It sorts its token ids, adds
 up each run of equal ids in log2(tokens) doubling steps (a fixed order), and writes
 one row per distinct id: a scatter without duplicates, so no atomics. The devices'
-tables are then summed across the batch axes. In float32 the result equals
+tables are then summed over the batch axes, reduce-scattered into the table's own
+layout along the axes that also shard it (FSDP). In float32 the result equals
 autodiff's up to the order of the additions.
 """
 

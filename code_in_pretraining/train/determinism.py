@@ -36,8 +36,9 @@ def compiler_options(deterministic: bool, workdir: str | pathlib.Path | None = N
     return options
 
 
-def check_attention(deterministic: bool, attention_impl: str, key: str = "TrainConfig.attention_impl") -> None:
+def check_attention(deterministic: bool, attention_impl: str) -> None:
     """Fails before compilation when a deterministic run asks for an atomic kernel."""
     if deterministic and attention_impl in NONDETERMINISTIC_ATTENTION:
-        raise ValueError(f"{key}={attention_impl!r} adds dQ with atomics, so it is not deterministic, but "
-                         f"TrainConfig.deterministic=True; use 'pallas_gpu' (its two-kernel backward)")
+        raise ValueError(f"TrainConfig.attention_impl={attention_impl!r} adds dQ with atomics, so it is not "
+                         f"deterministic, but TrainConfig.deterministic=True; use 'pallas_gpu' (its two-kernel "
+                         f"backward)")
