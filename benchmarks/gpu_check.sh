@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The GPU checks of the train step and the attention kernels, in one call that fits a
-# 10-minute device slot. Parts run in order of importance, each under its own time limit,
-# so a slow part leaves the others' results; everything lands in $OUT (default ./gpu_check).
+# The GPU checks of the train step, the attention kernels and determinism. Parts run in order
+# of importance, each under its own time limit, so a slow part leaves the others' results and a
+# 10-minute device call gets the most important ones; everything lands in $OUT (default ./gpu_check).
 # From the repo root:
 #
 #   bash benchmarks/gpu_check.sh
