@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -59,9 +58,7 @@ def _child(args, mode: str, autotune_dir: str | None) -> dict:
            "--steps", str(args.steps), "--mean-doc", str(args.mean_doc), "--attention", args.attention]
     if autotune_dir:
         cmd += ["--autotune-dir", autotune_dir]
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(pathlib.Path(__file__).parents[1]),
-                                                                     os.environ.get("PYTHONPATH")]))}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode:
         raise RuntimeError(f"{mode} run failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -406,9 +406,10 @@ def atomic_scatters(hlo_text: str) -> int:
 def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: float) -> Breakdown:
     """Modelled device ms per category of a compiled module: each top-level instruction
     (fusion, kernel, loop-body instruction times its trip count) takes max(matmul FLOPs /
-    peak, bytes of operands and results / bandwidth), a sort once per pass (_sort_passes). A lower bound that assumes peak
-    rates and no overlap between instructions; what it is for is comparing where the
-    FLOPs and bytes of two variants of a step go, on a card one does not have."""
+    peak, bytes of operands and results / bandwidth), a sort once per pass (_sort_passes).
+    A lower bound that assumes peak rates and no overlap between instructions; what it is
+    for is comparing where the FLOPs and bytes of two variants of a step go, on a card one
+    does not have."""
     module, comps = parse_hlo(hlo_text)
     cats = _categories(comps)
     entry = next((m.group(1) for line in hlo_text.splitlines()

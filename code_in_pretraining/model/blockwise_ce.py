@@ -44,7 +44,7 @@ def _block_logits(h_BxLxD, w_VbxD, j, block: int, V: int, scale: float):
 def blockwise_token_nll(h_BxLxD, table_VxD, targets_BxL, scale: float, block: int):
     """(-log p(target), log Z) per token, in float32; logits = scale * h @ table.T, the table
     (the parameter) cast to h's compute dtype, its gradient returned in its own dtype."""
-    return _forward(h_BxLxD, table_VxD.astype(h_BxLxD.dtype), targets_BxL, scale, block)
+    return _fwd(h_BxLxD, table_VxD, targets_BxL, scale, block)[0]
 
 
 def _forward(h_BxLxD, w_VxD, targets_BxL, scale, block):

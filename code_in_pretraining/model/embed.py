@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 from jax.sharding import PartitionSpec as P
 
-from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, logical_to_spec
+from code_in_pretraining.parallel.rules import ACT_BxLxD, axes_of, constrain, logical_to_spec
 
 TABLE_AXES = ("vocab", "embed")  # the embedding parameter's logical axes (decoder.py)
 
@@ -51,14 +51,13 @@ def _bwd(dtype, res, g_BxLxD):
     table_VxD, tokens_BxL = res
     V = table_VxD.shape[0]
     mesh = jax.sharding.get_abstract_mesh()
-    batch = None if mesh.empty else logical_to_spec(ACT_BxLxD, g_BxLxD.shape, dict(mesh.shape))[0]
+    batch = () if mesh.empty else axes_of(logical_to_spec(ACT_BxLxD, g_BxLxD.shape, dict(mesh.shape))[0])
     if not batch:
         return table_grad(tokens_BxL, g_BxLxD, V).astype(table_VxD.dtype), None
-    batch = (batch,) if isinstance(batch, str) else batch
     # Batch axes that also shard the table (FSDP's "embed" over fsdp) reduce-scatter into
     # the table's layout; the others all-reduce.
     table_spec = logical_to_spec(TABLE_AXES, table_VxD.shape, dict(mesh.shape))
-    scatter = [tuple(ax for ax in ((d,) if isinstance(d, str) else d or ()) if ax in batch) for d in table_spec]
+    scatter = [tuple(ax for ax in axes_of(entry) if ax in batch) for entry in table_spec]
     summed = tuple(ax for ax in batch if not any(ax in axes for axes in scatter))
 
     def local(tokens_bxl, g_bxlxD):

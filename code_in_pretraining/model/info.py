@@ -19,6 +19,7 @@ from flax import nnx
 
 from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.parallel import mesh as mesh_lib
+from code_in_pretraining.parallel import rules as rules_lib
 
 DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
@@ -112,7 +113,7 @@ def memory_per_device(
         spec = mesh_lib.variable_spec(v, sizes)
         split = 1
         for entry in spec:
-            for ax in () if entry is None else (entry,) if isinstance(entry, str) else entry:
+            for ax in rules_lib.axes_of(entry):
                 split *= sizes[ax]
         param_bytes += pb * math.prod(v.shape) / split
     tensor = sizes["tensor"]

@@ -26,18 +26,15 @@ import jax.numpy as jnp
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def unembed(h_BxLxD, table_VxD, scale: float, out_dtype: str):
     """Logits [B, L, V] in `out_dtype`; the table (the parameter) is cast to h's compute dtype."""
-    return _logits(h_BxLxD, table_VxD.astype(h_BxLxD.dtype), scale, out_dtype)
-
-
-def _logits(h_BxLxD, w_VxD, scale, out_dtype):
-    ldt = jnp.dtype(out_dtype)
-    return jnp.einsum("bld,vd->blv", h_BxLxD, w_VxD, preferred_element_type=ldt) * ldt.type(scale)
+    return _fwd(h_BxLxD, table_VxD, scale, out_dtype)[0]
 
 
 def _fwd(h_BxLxD, table_VxD, scale, out_dtype):
     # The cast table is kept for the backward: cast (and, sharded, gathered) once per step.
     w_VxD = table_VxD.astype(h_BxLxD.dtype)
-    return _logits(h_BxLxD, w_VxD, scale, out_dtype), (h_BxLxD, w_VxD, table_VxD)
+    ldt = jnp.dtype(out_dtype)
+    logits_BxLxV = jnp.einsum("bld,vd->blv", h_BxLxD, w_VxD, preferred_element_type=ldt) * ldt.type(scale)
+    return logits_BxLxV, (h_BxLxD, w_VxD, table_VxD)
 
 
 def _bwd(scale, out_dtype, res, g_BxLxV):

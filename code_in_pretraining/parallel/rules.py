@@ -58,6 +58,11 @@ def partitioned(init, *logical_axes: str | None):
     return nnx.with_partitioning(init, tuple(logical_axes), eager_sharding=False)
 
 
+def axes_of(entry: MeshAxes) -> tuple[str, ...]:
+    """The mesh axes of a rule value or a PartitionSpec entry (None, a name, or names)."""
+    return () if entry is None else (entry,) if isinstance(entry, str) else tuple(entry)
+
+
 def logical_to_spec(
     logical_axes: Sequence[str | None],
     shape: Sequence[int] | None,
@@ -78,8 +83,7 @@ def logical_to_spec(
             continue
         if name not in table:
             raise KeyError(f"logical axis {name!r} has no rule; known: {sorted(table)}")
-        wanted = table[name]
-        wanted = () if wanted is None else (wanted,) if isinstance(wanted, str) else wanted
+        wanted = axes_of(table[name])
         dim = None if shape is None else shape[i]
         kept, prod = [], 1
         for ax in wanted:
