@@ -95,11 +95,13 @@ RECIPE_RUN = ["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_to_text
      "TrainConfig.attention_impl='pallas_gpu_fused' adds dQ with atomics"),
 ], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture",
         "loss_block", "deterministic_fused"])
-def test_bad_config_fails_before_compilation(default_data, tmp_path, args, message):
+def test_bad_config_fails_before_compilation(default_data, tmp_path, capsys, args, message):
+    """`cip train`'s own entry point, in this process (the test below runs it as a command)."""
     gin_files = [] if RECIPE_RUN[0] in args else ["--gin_file=demo.gin"]
-    proc = _cip_train(tmp_path, *gin_files, *args)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "configuration error" in proc.stderr and message in proc.stderr, proc.stderr[-2000:]
+    rc = train_main.main([f"--workdir={tmp_path / 'w'}", *gin_files, *args])
+    err = capsys.readouterr().err
+    assert rc == 2, err[-2000:]
+    assert "configuration error" in err and message in err, err[-2000:]
     assert not (tmp_path / "w" / "checkpoints").exists()
 
 
