@@ -244,6 +244,14 @@ def main(argv=None) -> int:
     print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows, profiles = [], []
+
+    def save():  # after every row, so a run cut short (a device call's time limit) keeps what it measured
+        if args.out:
+            with open(args.out, "w") as f:
+                json.dump({"device": device_name, "jax": jax.__version__, "preset": args.preset,
+                           "ceiling_tflops": ceiling, "attention": args.attention, "mean_doc": args.mean_doc,
+                           "rows": rows}, f, indent=2)
+
     for spec in args.configs.split(","):
         seq_len, batch = (int(x) for x in spec.split("x"))
         for loss in losses:
@@ -262,6 +270,7 @@ def main(argv=None) -> int:
                         profiles.append((label, None, None, r["roofline"], None))
                         r["roofline"] = dataclasses.asdict(r["roofline"])
                     rows.append(r)
+                    save()
                     print(f"| {label} | | | | | | {_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
                     continue
                 r = time_step(run_cfg, batch, seq_len, args.steps, args.mean_doc, kind, prof_dir, args.profile_steps)
@@ -280,6 +289,7 @@ def main(argv=None) -> int:
                 if breakdown is not None:
                     r["profile"] = dataclasses.asdict(breakdown)  # top_ops: lists of [op, category, ms]
             rows.append(r)
+            save()
             print(f"| {label} | {r['tokens_per_s']:,.0f} | {r['step_ms']:.1f} | {r['tflops']:.1f} | "
                   f"{_pct(r['mfu_peak'])} | {_pct(r['mfu_ceiling'])} | "
                   f"{_gib(r['temp_gib'])} | {r['compile_s']:.0f} |", flush=True)
@@ -288,10 +298,7 @@ def main(argv=None) -> int:
               f"\nDevice time per step, {label} (trace in {prof_dir}):\n")
         print(breakdown.markdown(step_ms, top=8) if breakdown else f"profile failed: {error}")
     failed = any(p[3] is None for p in profiles)
-    if args.out:
-        with open(args.out, "w") as f:
-            json.dump({"device": device_name, "jax": jax.__version__, "preset": args.preset, "ceiling_tflops": ceiling,
-                       "attention": args.attention, "mean_doc": args.mean_doc, "rows": rows}, f, indent=2)
+    save()
     return 1 if failed else 0
 
 
