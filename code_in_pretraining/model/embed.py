@@ -38,8 +38,9 @@ def embed(table_VxD, tokens_BxL, dtype: str):
 
     The lookup reads a replicated copy of the table: gathering from a vocab/embed-
     sharded table makes GSPMD replicate and re-partition the result, and an
-    all-gather of the table is what FSDP does for every weight anyway."""
-    table_VxD = constrain(table_VxD.astype(dtype), (None, None))
+    all-gather of the table is what FSDP does for every weight anyway. The cast comes first,
+    on each device's shard, so that the gather moves compute-dtype bytes (half, in bf16)."""
+    table_VxD = constrain(constrain(table_VxD.astype(dtype), TABLE_AXES), (None, None))
     return jnp.take(table_VxD, tokens_BxL, axis=0)
 
 

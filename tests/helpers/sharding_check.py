@@ -6,9 +6,16 @@ already imported jax cannot do; tests/test_sharding.py runs this file with
 """
 
 import os
+import pathlib
+import shutil
+import tempfile
 
+# Each compilation also leaves its HLO right after SPMD partitioning, where collectives still
+# have their own dtype (XLA:CPU later runs bfloat16 collectives in float32).
+DUMP = pathlib.Path(tempfile.mkdtemp(prefix="sharding_check_"))
 os.environ["XLA_FLAGS"] = (
     os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    f" --xla_dump_to={DUMP} --xla_dump_hlo_pass_re=spmd-partitioning"
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
@@ -60,6 +67,12 @@ def loss_fn(model, b):
     return weighted_loss(nll, log_z, b["weights"], z_loss=1e-4)
 
 
+def _table_gathers(hlo: str, table: str) -> list[str]:
+    """The left-hand sides ("%all-gather.3 = bf16[256,64]{1,0}") of whole-table all-gathers."""
+    return [lhs for lhs, *_ in (line.split(" all-gather(") for line in hlo.splitlines() if " all-gather(" in line)
+            if table in lhs]
+
+
 def main():
     assert jax.device_count() == 8, jax.devices()
     batch = make_batch()
@@ -93,8 +106,10 @@ def main():
         (bw_loss, _), bw_grads = bw_fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
         gate = grads["blocks"][0]["mlp"]["gate_DxF"]
         bf16_fn = make_sharded_grad_fn(bf16_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
+        dumped = set(DUMP.iterdir())
         with jax.set_mesh(mesh):
             hlo = bf16_fn.jitted.lower(sharded_state, mesh_lib.shard_batch(batch, mesh)).compile().as_text()
+        partitioned = next(f for f in set(DUMP.iterdir()) - dumped if "after_spmd-partitioning" in f.name)
         table = f"[{CFG.vocab_size},{CFG.d_model}]"
         out["meshes"][",".join(map(str, shape))] = {
             "loss_abs_diff": abs(float(loss) - float(ref_loss)),
@@ -115,8 +130,10 @@ def main():
             "tokens": float(aux["tokens"]),
             # Whole-table gathers in the bfloat16 step: at most the lookup's and the logits' (whose
             # backward reuses its forward's).
-            "table_all_gathers": sum(" all-gather(" in line and table in line.split(" all-gather(")[0]
-                                     for line in hlo.splitlines()),
+            "table_all_gathers": len(_table_gathers(hlo, table)),
+            # ... each moving bfloat16, i.e. cast on its shard before the gather.
+            "table_gather_dtypes": sorted({g.split("[")[0].split()[-1]
+                                           for g in _table_gathers(partitioned.read_text(), table)}),
         }
     # Sharded init (no full copy on one device) gives the same parameters.
     mesh = mesh_lib.make_mesh((2, 2, 2))
@@ -125,6 +142,7 @@ def main():
         float(np.abs(np.asarray(a) - np.asarray(b)).max())
         for a, b in zip(jax.tree.leaves(init_state), jax.tree.leaves(state))
     )
+    shutil.rmtree(DUMP)
     json.dump(out, sys.stdout)
 
 
