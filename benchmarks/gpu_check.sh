@@ -7,9 +7,10 @@
 #   bash benchmarks/gpu_check.sh
 #   SMOKE=1 bash benchmarks/gpu_check.sh   # the same plumbing on a CPU, tiny shapes, in seconds
 #
-# 1. train_step.py, 470m at T=2048 x 4: float32 logits, bfloat16 logits, the blockwise loss,
-#    and the peer's shortcuts (cuDNN without document masks, bf16 logits), each profiled
-#    (device time per category: matmuls, attention, loss, optimizer, other).
+# 1. train_step.py, 470m at T=2048 x 4: float32 logits, the peer's shortcuts (cuDNN without
+#    document masks, bf16 logits: the goal's ratio within one run), bfloat16 logits and the
+#    blockwise loss, each profiled (device time per category: matmuls, attention, loss,
+#    optimizer, other). Its JSON is written after every row.
 # 2. attention.py: correctness on the card; pallas_gpu (two-kernel backward), pallas_gpu_fused
 #    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents.
 # 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
@@ -28,7 +29,7 @@ export PYTHONPATH=.
 $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee -a "$OUT/card.txt"
 STEP="$PY benchmarks/train_step.py --preset 470m $SMOKE"
 
-timeout 200 $STEP --configs 2048x4 --loss f32,bf16,blockwise,peer --profile "$OUT/prof" \
+timeout 200 $STEP --configs 2048x4 --loss f32,peer,bf16,blockwise --profile "$OUT/prof" \
     --out "$OUT/train_step_2048.json" 2>&1 | tee "$OUT/train_step_2048.log"
 timeout 150 $PY benchmarks/attention.py $SMOKE --out "$OUT/attention.json" 2>&1 | tee "$OUT/attention.log"
 timeout 120 $STEP --configs 8192x1 --loss f32,blockwise,peer \
