@@ -292,6 +292,17 @@ def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     return mask
 
 
+def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, causal: bool, masked: bool):
+    """Scaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
+    float32; `masked`: keys it cannot see (causality, other documents) set to _NEG."""
+    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+    if not masked:
+        return s_bqxbk
+    k_pos = k_slice.start + jnp.arange(k_bkxD.shape[0], dtype=jnp.int32)
+    k_seg = None if kseg_ref is None else kseg_ref[k_slice]
+    return jnp.where(_mask(q_pos, k_pos, q_seg, k_seg, causal), s_bqxbk, _NEG)
+
+
 def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, split: bool = True):
     """Runs body over tiles [lo, hi), masked=False only on [first, end).
 
@@ -341,12 +352,7 @@ def _fwd_kernel(*refs, cfg: _Config):
         acc_bqxD, m_bq, l_bq = carry
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
-        s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
-        if masked:
-            k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-            k_seg = None if kseg_ref is None else kseg_ref[k_slice]
-            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
-            s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, cfg.causal, masked)
         m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1))
         alpha = jnp.exp2(m_bq - m_new)
         p_bqxbk = jnp.exp2(s_bqxbk - m_new[:, None])
@@ -401,12 +407,7 @@ def _dq_kernel(*refs, cfg: _Config):
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
         v_bkxD = v_ref[k_slice, :]
-        s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
-        if masked:
-            k_pos = j * bk + jnp.arange(bk, dtype=jnp.int32)
-            k_seg = None if kseg_ref is None else kseg_ref[k_slice]
-            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal)
-            s_bqxbk = jnp.where(mask, s_bqxbk, _NEG)
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, cfg.causal, masked)
         p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
         dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
         ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
