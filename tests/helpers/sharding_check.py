@@ -7,6 +7,7 @@ already imported jax cannot do; tests/test_sharding.py runs this file with
 
 import os
 import pathlib
+import re
 import shutil
 import tempfile
 
@@ -67,10 +68,9 @@ def loss_fn(model, b):
     return weighted_loss(nll, log_z, b["weights"], z_loss=1e-4)
 
 
-def _table_gathers(hlo: str, table: str) -> list[str]:
-    """The left-hand sides ("%all-gather.3 = bf16[256,64]{1,0}") of whole-table all-gathers."""
-    return [lhs for lhs, *_ in (line.split(" all-gather(") for line in hlo.splitlines() if " all-gather(" in line)
-            if table in lhs]
+def _table_gather_dtypes(hlo: str, table: str) -> list[str]:
+    """The element type of each whole-table all-gather ("%all-gather.3 = bf16[256,64]{1,0} all-gather(")."""
+    return re.findall(rf"= (\w+){re.escape(table)}\S* all-gather\(", hlo)
 
 
 def main():
@@ -130,10 +130,9 @@ def main():
             "tokens": float(aux["tokens"]),
             # Whole-table gathers in the bfloat16 step: at most the lookup's and the logits' (whose
             # backward reuses its forward's).
-            "table_all_gathers": len(_table_gathers(hlo, table)),
+            "table_all_gathers": len(_table_gather_dtypes(hlo, table)),
             # ... each moving bfloat16, i.e. cast on its shard before the gather.
-            "table_gather_dtypes": sorted({g.split("[")[0].split()[-1]
-                                           for g in _table_gathers(partitioned.read_text(), table)}),
+            "table_gather_dtypes": sorted(set(_table_gather_dtypes(partitioned.read_text(), table))),
         }
     # Sharded init (no full copy on one device) gives the same parameters.
     mesh = mesh_lib.make_mesh((2, 2, 2))
