@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from code_in_pretraining import kernels
-from code_in_pretraining.kernels import pallas_gpu
+from code_in_pretraining.kernels import pallas_gpu, relaxed_add
 
 SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
@@ -55,7 +55,7 @@ FWD_CANDIDATES = [(64, 128, 4, 2), (128, 128, 8, 2), (128, 64, 8, 3), (128, 64, 
 DQ_CANDIDATES = [(64, 64, 4, 2), (128, 32, 4, 3), (128, 64, 8, 2), (128, 64, 4, 3)]
 DKV_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (32, 128, 4, 3), (64, 128, 4, 3)]
 # The fused backward (dK/dV plus atomic dQ), same tile roles as dk/dv.
-FUSED_CANDIDATES = [(64, 64, 4, 2), (64, 128, 8, 2), (128, 128, 8, 2), (32, 128, 4, 3)]
+FUSED_CANDIDATES = [(64, 128, 8, 2), (32, 128, 8, 2), (64, 64, 4, 2), (128, 128, 8, 2)]
 SMOKE_CANDIDATES = [(32, 32, 4, 2)]
 
 
@@ -74,6 +74,10 @@ def _blocks_from(fwd, dq, dkv) -> pallas_gpu.BlockSizes:
         num_warps_bwd=dkv[2],
         num_stages_bwd=dkv[3],
     )
+
+
+def _dkv_tiles(d: pallas_gpu.BlockSizes) -> tuple:
+    return (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd)
 
 
 def attention_flops(B, H, T, D, causal=True) -> float:
@@ -344,8 +348,8 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
                         d.num_warps_dq or d.num_warps_bwd,
                         d.num_stages_dq or d.num_stages_bwd,
                     ),
-                    "dkv": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd),
-                    "fused": (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd),
+                    "dkv": _dkv_tiles(d),
+                    "fused": _dkv_tiles(pallas_gpu.BlockSizes.for_head_dim(shape[3], fused_bwd=True)),
                 }[kind]
         fused = dataclasses.replace(_blocks_from(best["fwd"], best["dq"], best["fused"]), fused_bwd=True)
         out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), fused, table)
@@ -406,11 +410,13 @@ def main(argv=None):
     blocks = SMOKE_BLOCKS if interpret else None
     print(
         f"backend={jax.default_backend()} devices={jax.devices()} jax={jax.__version__} interpret={interpret}"
+        f" relaxed_atomics={relaxed_add.RELAXED}"
     )
     results = {
         "backend": jax.default_backend(),
         "jax": jax.__version__,
         "device": str(jax.devices()[0]),
+        "relaxed_atomics": relaxed_add.RELAXED,  # the fused backward's dQ adds (else acquire-release)
         "rows": [],
         "skipped": [],
     }

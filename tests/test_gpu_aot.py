@@ -36,6 +36,21 @@ def test_attention_kernels_compile_for_h100(tmp_path):
     assert len(defaults) == 3 * 4 and all(r["ok"] for r in defaults)
 
 
+def test_kernels_use_hopper_tensor_cores_and_relaxed_atomics():
+    """On an H100 every attention kernel's dots are wgmma, and the fused backward adds its dQ
+    shares with relaxed atomics (ptxas makes them fire-and-forget REDG). Pallas' own
+    atomic_add is acquire-release: ptxas puts a GPU-wide barrier and an L1 invalidation
+    around each 16-byte add (kernels/relaxed_add.py)."""
+    facts = json.loads(_run("tests/helpers/kernel_ptx.py").strip().splitlines()[-1])
+    kernels = facts["kernels"]
+    assert set(kernels) == {"cip_flash_fwd", "cip_flash_bwd_dq", "cip_flash_bwd_dkv", "cip_flash_bwd_fused"}
+    assert all(k["wgmma"] > 0 and k["mma_sync"] == 0 for k in kernels.values()), kernels
+    assert facts["relaxed_available"]
+    atomics = kernels.pop("cip_flash_bwd_fused")["atomics"]
+    assert atomics and all(".relaxed.add." in op for op in atomics), atomics
+    assert not any(k["atomics"] for k in kernels.values()), kernels
+
+
 def test_train_step_compiles_for_h100(tmp_path):
     """The train step with Pallas attention, whole and blockwise loss, the peer's cuDNN
     attention, and deterministic kernels: each compiles for the card, reports its GPU scratch

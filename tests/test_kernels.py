@@ -12,10 +12,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from jax.experimental import pallas as pl
 
 from code_in_pretraining import kernels
 from code_in_pretraining.data.packing import random_documents
-from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference
+from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference, relaxed_add
 
 SMALL = pallas_gpu.BlockSizes(
     block_q=64, block_k=32, block_q_dkv=32, block_k_dkv=64, block_q_dq=64, block_k_dq=32
@@ -196,7 +197,7 @@ def test_padding_gets_zero_gradients(impl):
 def test_gpu_kernels_lower_to_triton(fused_bwd):
     """Forward and backward lower through Pallas' Triton path (no GPU needed), so
     an op Triton cannot take fails here rather than on the card."""
-    blocks = dataclasses.replace(pallas_gpu.BlockSizes.for_head_dim(128), fused_bwd=fused_bwd)
+    blocks = pallas_gpu.BlockSizes.for_head_dim(128, fused_bwd=fused_bwd)
     x = jax.ShapeDtypeStruct((1, 256, 4, 128), jnp.bfloat16)
     kv = jax.ShapeDtypeStruct((1, 256, 2, 128), jnp.bfloat16)
     seg = jax.ShapeDtypeStruct((1, 256), jnp.int32)
@@ -207,6 +208,31 @@ def test_gpu_kernels_lower_to_triton(fused_bwd):
     for name in names:
         assert name in hlo, name
     assert hlo.count("__gpu$xla.gpu.triton") == len(names)
+
+
+@pytest.mark.parametrize("relaxed", [True, False])
+def test_relaxed_add_sums_tiles(monkeypatch, relaxed):
+    """Grid steps add their tiles into one shared buffer, as the fused backward adds dQ.
+    Without JAX's internals, `add` falls back to Pallas' atomic_add, with the same sums."""
+    if not relaxed:
+        monkeypatch.setattr(relaxed_add, "_bind", None)
+    x = jnp.arange(4 * 4 * 16, dtype=jnp.float32).reshape(4, 4, 16)
+
+    def kernel(x_ref, acc_in_ref, acc_ref):
+        del acc_in_ref  # the same buffer as acc_ref
+        rows = pl.ds((pl.program_id(0) % 2) * 4, 4)
+        relaxed_add.add(acc_ref, (rows, slice(None)), x_ref[...])
+
+    acc = pl.pallas_call(
+        kernel,
+        grid=(4,),
+        in_specs=[pl.BlockSpec((None, 4, 16), lambda i: (i, 0, 0)), pl.BlockSpec((8, 16), lambda i: (0, 0))],
+        out_specs=pl.BlockSpec((8, 16), lambda i: (0, 0)),
+        out_shape=jax.ShapeDtypeStruct((8, 16), jnp.float32),
+        input_output_aliases={1: 0},
+        interpret=True,
+    )(x, jnp.ones((8, 16), jnp.float32))
+    np.testing.assert_array_equal(acc, 1 + jnp.concatenate([x[0] + x[2], x[1] + x[3]]))
 
 
 def _tiles(seg, causal, rows, cols, key_side):

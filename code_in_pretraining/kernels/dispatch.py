@@ -113,8 +113,8 @@ def attention(
         from code_in_pretraining.kernels import pallas_gpu  # pylint: disable=g-import-not-at-top
 
         if impl == "pallas_gpu_fused":
-            block_sizes = dataclasses.replace(block_sizes or pallas_gpu.BlockSizes.for_head_dim(q.shape[-1]),
-                                              fused_bwd=True)
+            block_sizes = (dataclasses.replace(block_sizes, fused_bwd=True) if block_sizes
+                           else pallas_gpu.BlockSizes.for_head_dim(q.shape[-1], fused_bwd=True))
         return pallas_gpu.attention(
             q, k, v, seg, causal=causal, sm_scale=sm_scale, block_sizes=block_sizes, interpret=interpret
         )

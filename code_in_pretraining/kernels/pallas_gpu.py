@@ -17,11 +17,12 @@ Query-tile grids run the last (for causal, heaviest) tile first. The
 backward is two kernels, dQ (which also computes delta = rowsum(dO * O)) and
 dK/dV (on transposed [key, query] tiles), so the QK^T and dO V^T products
 are computed twice: 7 matmuls per tile pair against 5 for a fused backward.
-`BlockSizes(fused_bwd=True)` selects that fused backward instead: one kernel
-per key tile that also adds its share of dQ into a float32 buffer with
-atomics. It does 5 matmuls per tile pair, but atomics sum in no fixed order,
-so on a GPU its dQ is not bitwise reproducible from run to run; the default
-two-kernel backward is.
+`BlockSizes(fused_bwd=True)` selects that fused backward instead (its
+defaults: `for_head_dim(D, fused_bwd=True)`): one kernel per key tile that
+also adds its share of dQ into a float32 buffer with relaxed atomics
+(`relaxed_add`). It does 5 matmuls per tile pair, but atomics sum in no
+fixed order, so on a GPU its dQ is not bitwise reproducible from run to run;
+the default two-kernel backward is.
 
 Numerics: scores, the online softmax and all accumulators are float32; the
 softmax runs in base 2 (`exp2`, scores pre-multiplied by log2(e)) and the
@@ -41,7 +42,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.experimental import pallas as pl
 
-from code_in_pretraining.kernels import shapes
+from code_in_pretraining.kernels import relaxed_add, shapes
 
 # Finite stand-ins for -inf/+inf: masked scores must never produce inf - inf.
 _NEG = -1e30
@@ -91,10 +92,16 @@ class BlockSizes:
     fused_bwd: bool = False
 
     @classmethod
-    def for_head_dim(cls, head_dim: int) -> BlockSizes:
-        if head_dim <= 64:
-            return cls()
-        return cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
+    def for_head_dim(cls, head_dim: int, fused_bwd: bool = False) -> BlockSizes:
+        """The fused backward's defaults take 128-key tiles: its atomic dQ traffic is
+        head_dim x 4 bytes per visited (query row, key tile) pair, so it halves against
+        64-key tiles. 8 warps hold those tiles without spilling registers (ptxas for
+        sm_90: 64x128 at head_dim 64, 32x128 at head_dim 128)."""
+        blocks = cls() if head_dim <= 64 else cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
+        if not fused_bwd:
+            return blocks
+        return dataclasses.replace(blocks, block_q_dkv=64 if head_dim <= 64 else 32, block_k_dkv=128,
+                                   num_warps_bwd=8, fused_bwd=True)
 
     def clamp(self, seq_len: int) -> BlockSizes:
         """Shrinks tiles for short sequences so padding stays below one tile."""
@@ -460,9 +467,7 @@ def _dkv_kernel(*refs, cfg: _Config):
         dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])).astype(q_bqxD.dtype)
         dk_bkxD = dk_bkxD + _dot(dst_bkxbq, q_bqxD, 1, 0)
         if fused:
-            from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
-
-            plgpu.atomic_add(dq_ref[0], (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
+            relaxed_add.add(dq_ref[0], (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
         return dk_bkxD, dv_bkxD
 
     zeros = jnp.zeros(k_bkxD.shape, jnp.float32)

@@ -1,0 +1,82 @@
+"""Run with .venv-aot's python: the PTX that the Pallas attention kernels compile to for an H100.
+
+Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles,
+head_dim 64) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
+PTX dumped, and prints one JSON object: per kernel, its tensor-core instructions
+(Hopper's wgmma or Ampere's mma.sync) and its global atomics by kind, semantics
+and width. tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
+
+    .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
+"""
+
+import collections
+import os
+import pathlib
+import re
+import shutil
+import sys
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+KEEP = len(sys.argv) > 1
+DUMP = pathlib.Path(sys.argv[1] if KEEP else tempfile.mkdtemp(prefix="kernel_ptx_"))
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={DUMP}").strip()
+sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+
+import gpu_target  # noqa: E402
+
+gpu_target.prepare_environment()
+
+import dataclasses  # noqa: E402
+import functools  # noqa: E402
+import json  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from code_in_pretraining.kernels import pallas_gpu, relaxed_add  # noqa: E402
+
+B, T, H, D = 1, 2048, 4, 64
+ENTRY = re.compile(r"\.entry\s+(cip_\w+)\(")
+ATOMIC = re.compile(r"\b((?:atom|red)\.global\.[\w.]+)")
+
+
+def compile_kernels() -> None:
+    rep = gpu_target.replicated("h100")
+    x = jax.ShapeDtypeStruct((B, T, H, D), jnp.bfloat16, sharding=rep)
+    seg = jax.ShapeDtypeStruct((B, T), jnp.int32, sharding=rep)
+    rows = jax.ShapeDtypeStruct((B, H, T), jnp.float32, sharding=rep)
+    blocks = pallas_gpu.BlockSizes.for_head_dim(D).clamp(T)
+    cfg = pallas_gpu._Config(causal=True, sm_scale=D**-0.5, has_segments=True, blocks=blocks, interpret=False)
+    fused = dataclasses.replace(cfg, blocks=pallas_gpu.BlockSizes.for_head_dim(D, fused_bwd=True).clamp(T))
+    calls = [
+        (pallas_gpu._fwd_call, cfg, (x, x, x, seg)),
+        (pallas_gpu._dq_call, cfg, (x, x, x, seg, x, rows, x)),
+        (pallas_gpu._dkv_call, cfg, (x, x, x, seg, x, rows, rows)),
+        (pallas_gpu._dkv_call, fused, (x, x, x, seg, x, rows, rows)),
+    ]
+    for fn, c, args in calls:
+        jax.jit(functools.partial(fn, cfg=c)).trace(*args).lower(lowering_platforms=("cuda",)).compile()
+
+
+def ptx_facts() -> dict:
+    facts = {}
+    for path in sorted(DUMP.glob("*.ptx")):
+        text = path.read_text()
+        entry = ENTRY.search(text)
+        if entry:
+            facts[entry.group(1)] = {
+                "wgmma": text.count("wgmma.mma_async"),
+                "mma_sync": text.count("mma.sync"),
+                "atomics": dict(collections.Counter(ATOMIC.findall(text))),
+            }
+    return facts
+
+
+if __name__ == "__main__":
+    try:
+        compile_kernels()
+        print(json.dumps({"relaxed_available": relaxed_add.RELAXED, "kernels": ptx_facts()}))
+    finally:
+        if not KEEP:
+            shutil.rmtree(DUMP, ignore_errors=True)
