@@ -36,8 +36,10 @@ def test_attention_kernels_compile_for_h100(tmp_path):
     assert len(defaults) == 3 * 4 and all(r["ok"] for r in defaults)
 
 
-def test_kernels_use_hopper_tensor_cores_and_relaxed_atomics():
-    """On an H100 every attention kernel's dots are wgmma, and the fused backward adds its dQ
+def test_kernels_use_hopper_tensor_cores_fast_exp2_and_relaxed_atomics():
+    """On an H100 every attention kernel's dots are wgmma; the score exponentials are
+    ex2.approx.ftz (jnp.exp2 gives the non-ftz form, which ptxas wraps in denormal
+    handling); and the fused backward adds its dQ
     shares with relaxed atomics (ptxas makes them fire-and-forget REDG). Pallas' own
     atomic_add is acquire-release: ptxas puts a GPU-wide barrier and an L1 invalidation
     around each 16-byte add (kernels/relaxed_add.py)."""
@@ -45,6 +47,7 @@ def test_kernels_use_hopper_tensor_cores_and_relaxed_atomics():
     kernels = facts["kernels"]
     assert set(kernels) == {"cip_flash_fwd", "cip_flash_bwd_dq", "cip_flash_bwd_dkv", "cip_flash_bwd_fused"}
     assert all(k["wgmma"] > 0 and k["mma_sync"] == 0 for k in kernels.values()), kernels
+    assert all(k["ex2_ftz"] > 0 and k["ex2"] == 0 for k in kernels.values()), kernels
     assert facts["relaxed_available"]
     atomics = kernels.pop("cip_flash_bwd_fused")["atomics"]
     assert atomics and all(".relaxed.add." in op for op in atomics), atomics

@@ -329,6 +329,17 @@ def test_dispatch_shape_errors():
         kernels.attention(q, k, v, implementation="xla")
 
 
+@pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused"])
+def test_pallas_gpu_rejects_a_non_positive_scale(impl):
+    """The GPU kernels mask raw scores and scale them inside the exponential, which is
+    only right for a positive scale; "auto" falls back to xla for such a call."""
+    q, k, v, _ = inputs(1, 16, 2, 1, 16)
+    with pytest.raises(ValueError, match="positive sm_scale"):
+        kernels.attention(q, k, v, implementation=impl, sm_scale=-0.25, interpret=True)
+    assert dispatch.unsupported_reason(impl, q, k, 0.0) is not None
+    assert dispatch.unsupported_reason(impl, q, k, 0.25) is None
+
+
 def test_dispatch_auto_on_cpu_is_reference():
     q, k, v, _ = inputs(1, 16, 2, 1, 16)
     np.testing.assert_array_equal(

@@ -34,9 +34,11 @@ def _log_once(reason: str) -> None:
         log.warning("attention: falling back to xla: %s", reason)
 
 
-def unsupported_reason(implementation: str, q, k) -> str | None:
+def unsupported_reason(implementation: str, q, k, sm_scale: float = 1.0) -> str | None:
     """Why a Pallas kernel cannot run these inputs, or None if it can."""
     D = q.shape[-1]
+    if implementation.startswith("pallas_gpu") and not sm_scale > 0:
+        return f"{implementation} needs a positive sm_scale (it masks scores before scaling); got {sm_scale}"
     if q.dtype not in _KERNEL_DTYPES or k.dtype != q.dtype:
         return (
             f"{implementation} needs q/k/v of one dtype among float32, "
@@ -96,12 +98,12 @@ def attention(
             backend, "xla"
         )
         if impl != "xla":
-            reason = unsupported_reason(impl, q, k)
+            reason = unsupported_reason(impl, q, k, sm_scale)
             if reason is not None:
                 _log_once(reason)
                 impl = "xla"
     elif impl in ("pallas_gpu", "pallas_gpu_fused", "pallas_tpu"):
-        reason = unsupported_reason(impl, q, k)
+        reason = unsupported_reason(impl, q, k, sm_scale)
         if reason is not None:
             raise ValueError(reason + " (use implementation='auto' to fall back)")
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import struct
 
 import jax
 import jax.numpy as jnp
@@ -281,6 +282,27 @@ def _dot(a, b, contract_a: int, contract_b: int):
     )
 
 
+def _exp2(s, scale: float, shift, interpret: bool):
+    """exp2(s * scale - shift), float32, shift broadcast against s: the softmax's exponentials.
+
+    On a GPU it is one FFMA and one MUFU.EX2 per element (inline PTX, flushing
+    subnormals to zero as CUDA's fast math does). What jnp would give there is
+    a rounded multiply, a rounded subtract, and exp2 with denormal handling
+    around the MUFU: six instructions, in the loops that bound the forward.
+    """
+    if interpret:
+        return jnp.exp2(s * scale - shift)
+    from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
+
+    scale_hex = struct.pack(">f", scale).hex().upper()
+    asm = f"{{ .reg .f32 t; fma.rn.ftz.f32 t, $1, 0f{scale_hex}, $2; ex2.approx.ftz.f32 $0, t; }}"
+    [out] = plgpu.elementwise_inline_asm(
+        asm, args=[s, jnp.broadcast_to(-shift, s.shape)], constraints="=f,f,f", pack=1,
+        result_shape_dtypes=[jax.ShapeDtypeStruct(s.shape, jnp.float32)],
+    )
+    return out
+
+
 def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     """Visibility of keys from queries: [q, k], or [k, q] if keys_first."""
     if keys_first:
@@ -299,10 +321,11 @@ def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     return mask
 
 
-def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, causal: bool, masked: bool):
-    """Scaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
-    float32; `masked`: keys it cannot see (causality, other documents) set to _NEG."""
-    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1) * scale
+def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked: bool):
+    """Unscaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
+    float32 (`_exp2` scales them); `masked`: keys it cannot see (causality, other documents)
+    set to _NEG, which stays hugely negative under any positive scale."""
+    s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1)
     if not masked:
         return s_bqxbk
     k_pos = k_slice.start + jnp.arange(k_bkxD.shape[0], dtype=jnp.int32)
@@ -359,10 +382,10 @@ def _fwd_kernel(*refs, cfg: _Config):
         acc_bqxD, m_bq, l_bq = carry
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, cfg.causal, masked)
-        m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1))
-        alpha = jnp.exp2(m_bq - m_new)
-        p_bqxbk = jnp.exp2(s_bqxbk - m_new[:, None])
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, cfg.causal, masked)
+        m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1) * scale)  # scale > 0: max commutes
+        alpha = _exp2(m_bq, 1.0, m_new, cfg.interpret)
+        p_bqxbk = _exp2(s_bqxbk, scale, m_new[:, None], cfg.interpret)
         l_new = alpha * l_bq + jnp.sum(p_bqxbk, axis=1)
         v_bkxD = v_ref[k_slice, :]
         acc_bqxD = acc_bqxD * alpha[:, None] + _dot(p_bqxbk.astype(v_bkxD.dtype), v_bkxD, 1, 0)
@@ -414,8 +437,8 @@ def _dq_kernel(*refs, cfg: _Config):
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
         v_bkxD = v_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, scale, cfg.causal, masked)
-        p_bqxbk = jnp.exp2(s_bqxbk - lse_bq[:, None])
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, cfg.causal, masked)
+        p_bqxbk = _exp2(s_bqxbk, scale, lse_bq[:, None], cfg.interpret)
         dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
         ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
         return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
@@ -455,13 +478,13 @@ def _dkv_kernel(*refs, cfg: _Config):
         do_bqxD = do_ref[q_slice, :]
         lse_bq = lse_ref[q_slice]
         delta_bq = delta_ref[q_slice]
-        st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1) * scale
+        st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1)
         if masked:
             q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
             q_seg = None if qseg_ref is None else qseg_ref[q_slice]
             mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
             st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
-        pt_bkxbq = jnp.exp2(st_bkxbq - lse_bq[None, :])
+        pt_bkxbq = _exp2(st_bkxbq, scale, lse_bq[None, :], cfg.interpret)
         dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
         dpt_bkxbq = _dot(v_bkxD, do_bqxD, 1, 1)
         dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])).astype(q_bqxD.dtype)
@@ -669,6 +692,8 @@ def attention(
     the head dim to a power of two >= 16 (zeros change no dot product).
     """
     sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
+    if not sm_scale > 0:
+        raise ValueError(f"pallas_gpu needs a positive sm_scale (it masks scores before scaling); got {sm_scale}")
     B, T, _, D = q_BxTxHxD.shape
     blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(T)
     Tp = -(-T // blocks.max_block) * blocks.max_block
