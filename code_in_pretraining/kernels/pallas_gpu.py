@@ -25,7 +25,8 @@ fixed order, so on a GPU its dQ is not bitwise reproducible from run to run;
 the default two-kernel backward is.
 
 Numerics: scores, the online softmax and all accumulators are float32; the
-softmax runs in base 2 (`exp2`, scores pre-multiplied by log2(e)) and the
+softmax runs in base 2 (`_exp2`: masked raw scores, times sm_scale * log2(e),
+inside the exponential; on a GPU one FFMA and one ex2.approx.ftz) and the
 forward saves the base-2 logsumexp so the backward recomputes probabilities
 instead of storing them. Padding queries (segment id 0) output exact zeros
 and, because their saved logsumexp is +1e30, contribute exact zero gradients.
