@@ -11,9 +11,11 @@ to fire-and-forget REDG, as CUDA's atomicAdd does.
 Pallas has no public switch for the memory semantics, so this module declares
 its own primitive that shares `atomic_rmw`'s shape rule, interpret-mode
 discharge and Triton lowering, the last with the semantics set to relaxed.
-Those are JAX internals: where they are missing (another JAX version), `add`
-falls back to the public `atomic_add`, logs why once, and `RELAXED` is False,
-so benchmarks can record which one ran.
+Those are JAX internals (the attention kernels otherwise keep to the public
+Pallas API, and only the opt-in fused backward adds atomically): where they are
+missing or behave otherwise (another JAX version), `add` falls back to the
+public `atomic_add` and logs why; `RELAXED` says whether the primitive could be
+declared, so benchmarks can record it.
 """
 
 from __future__ import annotations
@@ -57,9 +59,14 @@ def _declare():
         # atomic_rmw's own rule (pointers, masks, the add op), with the module's
         # helper swapped for the relaxed one while it runs. Lowering runs in the
         # thread that lowers this kernel, and the helper is restored right after.
+        # If the swap fails with this JAX, the add lowers as atomic_add would.
         lowering._atomic_rmw = relaxed_rmw  # pylint: disable=protected-access
         try:
             out = rmw_lowering(ctx, *args_flat, **params)
+        except Exception as e:  # pylint: disable=broad-except
+            log.warning("relaxed_add: %s with this JAX; lowering as acquire-release atomic_add", e)
+            lowering._atomic_rmw = acq_rel_rmw  # pylint: disable=protected-access
+            return rmw_lowering(ctx, *args_flat, **params)
         finally:
             lowering._atomic_rmw = acq_rel_rmw  # pylint: disable=protected-access
         if ir.IntegerAttr(out.owner.attributes["sem"]).value != int(relaxed):
@@ -81,12 +88,16 @@ _warned: list[bool] = []
 
 def add(ref, idx, val) -> None:
     """ref[idx] += val, atomically per element, in no particular order with other memory operations."""
+    reason = _UNAVAILABLE_BECAUSE
     if _bind is not None:
-        _bind(ref, idx, val)
-        return
+        try:
+            _bind(ref, idx, val)
+            return
+        except Exception as e:  # pylint: disable=broad-except  (JAX internals changed)
+            reason = f"{type(e).__name__}: {e}"
     if not _warned:
         _warned.append(True)
-        log.warning("relaxed atomics unavailable (%s): using pallas atomic_add", _UNAVAILABLE_BECAUSE)
+        log.warning("relaxed atomics unavailable (%s): using pallas atomic_add", reason)
     from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
 
     plgpu.atomic_add(ref, idx, val)
