@@ -51,6 +51,7 @@ _NEG = -1e30
 _POS = 1e30
 _LOG2E = math.log2(math.e)
 _INT_MAX = 2**31 - 1
+_INT_MIN = -(2**31)
 
 
 def _compiler_params(num_warps: int, num_stages: int):
@@ -146,81 +147,59 @@ class _Config:
 # --------------------------------------------------------------------------
 
 
-def _segment_extents(seg_BxT: jax.Array):
-    """First and last position of each token's segment.
-
-    Exact when, along each row, the nonzero segment ids never decrease (the
-    usual packing: 1, 1, 2, 2, 2, 3, 0, 0). Rows where a nonzero id decreases
-    (e.g. 1, 2, 1) get start=0 and end=T-1, i.e. only the causal bound is used.
-    """
+def _tile_stats(seg_BxT, size: int):
+    """Per tile of `size` tokens, each [B, T // size]: the smallest and largest nonzero
+    segment id (_INT_MAX and _INT_MIN for an all-padding tile), the first and last
+    non-padding position, and whether all its tokens hold one nonzero id."""
     B, T = seg_BxT.shape
-    pos_1xT = jnp.arange(T, dtype=jnp.int32)[None, :]
-    nonzero_BxT = seg_BxT != 0
-    run_max_BxT = lax.cummax(seg_BxT, axis=1)
-    prev_max_BxT = jnp.concatenate([jnp.zeros((B, 1), seg_BxT.dtype), run_max_BxT[:, :-1]], axis=1)
-    monotone_Bx1 = jnp.all(~nonzero_BxT | (seg_BxT >= prev_max_BxT), axis=1, keepdims=True)
-    is_first_BxT = nonzero_BxT & (seg_BxT > prev_max_BxT)
-    start_BxT = lax.cummax(jnp.where(is_first_BxT, pos_1xT, 0), axis=1)
-
-    seg_or_max_BxT = jnp.where(nonzero_BxT, seg_BxT, _INT_MAX)
-    next_min_BxT = jnp.concatenate(
-        [lax.cummin(seg_or_max_BxT, axis=1, reverse=True)[:, 1:], jnp.full((B, 1), _INT_MAX, seg_BxT.dtype)],
-        axis=1,
-    )
-    is_last_BxT = nonzero_BxT & (seg_BxT < next_min_BxT)
-    end_BxT = lax.cummin(jnp.where(is_last_BxT, pos_1xT, T - 1), axis=1, reverse=True)
-    start_BxT = jnp.where(monotone_Bx1, start_BxT, 0)
-    end_BxT = jnp.where(monotone_Bx1, end_BxT, T - 1)
-    return start_BxT, end_BxT
+    seg_BxNxS = seg_BxT.reshape(B, T // size, size)
+    pos_NxS = jnp.arange(T, dtype=jnp.int32).reshape(T // size, size)
+    valid_BxNxS = seg_BxNxS != 0
+    lo_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MAX).min(axis=-1)
+    hi_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MIN).max(axis=-1)
+    first = jnp.where(valid_BxNxS, pos_NxS, _INT_MAX).min(axis=-1)
+    last = jnp.where(valid_BxNxS, pos_NxS, -1).max(axis=-1)
+    return lo_id, hi_id, first, last, valid_BxNxS.all(axis=-1) & (lo_id == hi_id)
 
 
-def _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows: int, cols: int):
-    """Per row-tile [lo, hi) range of column tiles, from per-token ranges.
-
-    Tiles with no valid (non-padding) token get the empty range [0, 0).
-    """
-    B, T = lo_BxT.shape
-    lo_BxN = jnp.where(valid_BxT, lo_BxT, _INT_MAX).reshape(B, T // rows, rows)
-    hi_BxN = jnp.where(valid_BxT, hi_BxT, 0).reshape(B, T // rows, rows)
-    lo_BxN = lo_BxN.min(axis=-1)
-    hi_BxN = hi_BxN.max(axis=-1)
-    empty_BxN = hi_BxN == 0
-    lo_tile = jnp.where(empty_BxN, 0, lo_BxN // cols)
-    hi_tile = jnp.where(empty_BxN, 0, (hi_BxN + cols - 1) // cols)
-    return lo_tile.astype(jnp.int32), hi_tile.astype(jnp.int32)
+def _first_end(tiles_BxRxC):
+    """Per row: the first marked column tile, one past the last, and how many are marked."""
+    C = tiles_BxRxC.shape[-1]
+    first = jnp.argmax(tiles_BxRxC, axis=-1).astype(jnp.int32)
+    end = C - jnp.argmax(tiles_BxRxC[..., ::-1], axis=-1).astype(jnp.int32)
+    return first, end, tiles_BxRxC.sum(axis=-1, dtype=jnp.int32)
 
 
 def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """Tile ranges for the query side (forward, dq) or key side (dk/dv).
+    """Per row tile, the [lo, hi) range of column tiles that can hold a visible pair
+    (query side: rows are query tiles, columns key tiles; key side, the transpose).
 
-    Query side: query t needs keys [start(t), t] (causal) or
-    [start(t), end(t)] (not causal). Key side, the transpose: key s is needed by
-    queries [s, end(s)] (causal) or [start(s), end(s)].
+    A column tile is a candidate when its range of nonzero segment ids meets the row
+    tile's and (causal) positions allow it; [lo, hi) spans the candidates. For the
+    usual packing (nonzero ids never decrease along a row) that is exactly the tiles
+    with a visible pair; for any other ids it is a superset, so masks keep it exact.
     """
     B, T = seg_BxT.shape
-    pos_BxT = jnp.broadcast_to(jnp.arange(T, dtype=jnp.int32), (B, T))
-    if cfg.has_segments:
-        start_BxT, end_BxT = _segment_extents(seg_BxT)
-        valid_BxT = seg_BxT != 0
-    else:
-        start_BxT = jnp.zeros_like(pos_BxT)
-        end_BxT = jnp.full_like(pos_BxT, T - 1)
-        valid_BxT = jnp.ones((B, T), bool)
-    if key_side:
-        lo_BxT = pos_BxT if cfg.causal else start_BxT
-        hi_BxT = end_BxT + 1
-    else:
-        lo_BxT = start_BxT
-        hi_BxT = pos_BxT + 1 if cfg.causal else end_BxT + 1
-    return _tile_ranges(lo_BxT, hi_BxT, valid_BxT, rows, cols)
-
-
-def _uniform_ids(seg_BxT, size: int, other: int):
-    """Per tile: its segment id if all its tokens share one nonzero id."""
-    B, T = seg_BxT.shape
-    seg_BxNxS = seg_BxT.reshape(B, T // size, size)
-    lo_BxN, hi_BxN = seg_BxNxS.min(axis=-1), seg_BxNxS.max(axis=-1)
-    return jnp.where((lo_BxN == hi_BxN) & (lo_BxN != 0), lo_BxN, other)
+    R, C = T // rows, T // cols
+    if not cfg.has_segments:  # closed form: causal bounds alone
+        r_R = jnp.arange(R, dtype=jnp.int32)
+        lo_R, hi_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+        if cfg.causal and key_side:  # queries from the tile's first key on
+            lo_R = lax.div(r_R * rows, cols)
+        elif cfg.causal:  # keys up to the tile's last query
+            hi_R = lax.div(r_R * rows + rows - 1, cols) + 1
+        return jnp.broadcast_to(lo_R, (B, R)), jnp.broadcast_to(hi_R, (B, R))
+    r_lo, r_hi, r_first, r_last, _ = _tile_stats(seg_BxT, rows)
+    c_lo, c_hi, *_ = _tile_stats(seg_BxT, cols)
+    cand_BxRxC = (c_lo[:, None, :] <= r_hi[:, :, None]) & (c_hi[:, None, :] >= r_lo[:, :, None])
+    if cfg.causal:  # against the row tile's first (key side) or last (query side) real token
+        c_1x1xC = jnp.arange(C, dtype=jnp.int32)[None, None, :]
+        if key_side:
+            cand_BxRxC &= c_1x1xC * cols + cols - 1 >= r_first[:, :, None]
+        else:
+            cand_BxRxC &= c_1x1xC * cols <= r_last[:, :, None]
+    lo, hi, count = _first_end(cand_BxRxC)
+    return jnp.where(count > 0, lo, 0), jnp.where(count > 0, hi, 0)
 
 
 def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
@@ -234,29 +213,25 @@ def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool)
     B, T = seg_BxT.shape
     R, C = T // rows, T // cols
     r_R = jnp.arange(R, dtype=jnp.int32)
-    if not cfg.has_segments:  # closed form; every tile is full unless causal
-        first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+    if not cfg.has_segments:  # closed form, with first == lo (query side) and end == hi (key side),
+        first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)  # as `_loops` needs there
         if cfg.causal and key_side:  # first query tile >= the last key
             first_R = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
         elif cfg.causal:  # last key < the first query
             end_R = lax.div(r_R * rows + 1, cols)
         return (jnp.broadcast_to(first_R, (B, R)), jnp.broadcast_to(end_R, (B, R)))
-    u_BxR = _uniform_ids(seg_BxT, rows, -1)
-    u_BxC = _uniform_ids(seg_BxT, cols, -2)
-    full_BxRxC = u_BxR[:, :, None] == u_BxC[:, None, :]
+    r_id, _, _, _, r_uniform = _tile_stats(seg_BxT, rows)
+    c_id, _, _, _, c_uniform = _tile_stats(seg_BxT, cols)
+    full_BxRxC = r_uniform[:, :, None] & c_uniform[:, None, :] & (r_id[:, :, None] == c_id[:, None, :])
     if cfg.causal:
-        r_Rx1 = r_R[:, None]
         c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
-        if key_side:
-            ok_RxC = c_1xC * cols >= r_Rx1 * rows + rows - 1
+        if key_side:  # every query of the column tile at or after every key of the row tile
+            full_BxRxC &= (c_1xC * cols >= r_R[:, None] * rows + rows - 1)[None]
         else:
-            ok_RxC = r_Rx1 * rows >= c_1xC * cols + cols - 1
-        full_BxRxC = full_BxRxC & ok_RxC[None]
-    first_BxR = jnp.argmax(full_BxRxC, axis=-1).astype(jnp.int32)
-    end_BxR = C - jnp.argmax(full_BxRxC[..., ::-1], axis=-1).astype(jnp.int32)
-    count_BxR = full_BxRxC.sum(axis=-1, dtype=jnp.int32)
-    ok_BxR = (count_BxR > 0) & (count_BxR == end_BxR - first_BxR)
-    return (jnp.where(ok_BxR, first_BxR, 0), jnp.where(ok_BxR, end_BxR, 0))
+            full_BxRxC &= (r_R[:, None] * rows >= c_1xC * cols + cols - 1)[None]
+    first, end, count = _first_end(full_BxRxC)
+    ok = (count > 0) & (count == end - first)
+    return jnp.where(ok, first, 0), jnp.where(ok, end, 0)
 
 
 def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
