@@ -279,7 +279,8 @@ def _visible(seg, causal):
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("kind", ["long", "nonmono", "none", "dense"])
 def test_tile_bounds_are_exact(kind, causal):
-    """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible."""
+    """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible; for packings
+    whose ids never decrease, [lo, hi) starts and ends at visible tiles."""
     T, rows, cols = 384, 32, 64
     if kind == "dense":  # one document, then padding
         seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
@@ -307,8 +308,10 @@ def test_tile_bounds_are_exact(kind, causal):
                 f0, f1 = max(first[b, i], lo[b, i]), min(end[b, i], hi[b, i])
                 assert np.all(all_c[f0:f1]), (key_side, b, i)
                 n_full += max(f1 - f0, 0)
-                if kind in ("none", "dense", "long"):  # no fully visible tile missed
+                if kind in ("none", "dense", "long"):  # no fully visible tile missed, no tile wasted
                     assert all_c.sum() == max(f1 - f0, 0), (key_side, b, i)
+                    if hi[b, i] > lo[b, i]:
+                        assert any_c[lo[b, i]] and any_c[hi[b, i] - 1], (key_side, b, i)
         if kind != "nonmono":
             assert n_full > 0
 
