@@ -39,10 +39,9 @@ def test_attention_kernels_compile_for_h100(tmp_path):
 def test_kernels_use_hopper_tensor_cores_fast_exp2_and_relaxed_atomics():
     """On an H100 every attention kernel's dots are wgmma; the score exponentials are
     ex2.approx.ftz (jnp.exp2 gives the non-ftz form, which ptxas wraps in denormal
-    handling); and the fused backward adds its dQ
-    shares with relaxed atomics (ptxas makes them fire-and-forget REDG). Pallas' own
-    atomic_add is acquire-release: ptxas puts a GPU-wide barrier and an L1 invalidation
-    around each 16-byte add (kernels/relaxed_add.py)."""
+    handling); and the fused backward adds its dQ shares with relaxed atomics (ptxas makes
+    them fire-and-forget REDG). Pallas' own atomic_add is acquire-release: ptxas puts a
+    GPU-wide barrier and an L1 invalidation around each 16-byte add (kernels/relaxed_add.py)."""
     facts = json.loads(_run("tests/helpers/kernel_ptx.py").strip().splitlines()[-1])
     kernels = facts["kernels"]
     assert set(kernels) == {"cip_flash_fwd", "cip_flash_bwd_dq", "cip_flash_bwd_dkv", "cip_flash_bwd_fused"}

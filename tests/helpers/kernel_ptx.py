@@ -4,7 +4,8 @@ Compiles the forward, the dQ and dK/dV kernels and the fused backward (default t
 head_dim 64) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
 PTX dumped, and prints one JSON object: per kernel, its tensor-core instructions
 (Hopper's wgmma or Ampere's mma.sync), its exponentials (with or without flushing
-subnormals) and its global atomics by kind, semantics and width. tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
+subnormals) and its global atomics by kind, semantics and width.
+tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
 
     .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
 """
