@@ -258,6 +258,15 @@ def _dot(a, b, contract_a: int, contract_b: int):
     )
 
 
+@functools.cache
+def _on_rocm() -> bool:
+    """AMD GPUs run these kernels through Triton too, but take no PTX."""
+    if jax.default_backend() not in ("gpu", "rocm"):
+        return False
+    device = jax.devices()[0]
+    return device.platform == "rocm" or "rocm" in device.client.platform_version.lower()
+
+
 def _exp2(s, scale: float, shift, interpret: bool):
     """exp2(s * scale - shift), float32, shift broadcast against s: the softmax's exponentials.
 
@@ -266,7 +275,7 @@ def _exp2(s, scale: float, shift, interpret: bool):
     a rounded multiply, a rounded subtract, and exp2 with denormal handling
     around the MUFU: six instructions, in the loops that bound the forward.
     """
-    if interpret:
+    if interpret or _on_rocm():
         return jnp.exp2(s * scale - shift)
     from jax.experimental.pallas import triton as plgpu  # pylint: disable=g-import-not-at-top
 
