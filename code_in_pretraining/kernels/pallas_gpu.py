@@ -231,7 +231,10 @@ def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool)
             full_BxRxC &= (r_R[:, None] * rows >= c_1xC * cols + cols - 1)[None]
     first, end, count = _first_end(full_BxRxC)
     ok = (count > 0) & (count == end - first)
-    return jnp.where(ok, first, 0), jnp.where(ok, end, 0)
+    # An empty range sits where `_loops` then runs every tile with the causal mask: at the
+    # end of the key side (all in the lead loop), at the start of the query side (trail).
+    empty = C if key_side else 0
+    return jnp.where(ok, first, empty), jnp.where(ok, end, empty)
 
 
 def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
@@ -306,7 +309,7 @@ def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     return mask
 
 
-def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked: bool):
+def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked):
     """Unscaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
     float32 (`_exp2` scales them); `masked`: keys it cannot see (causality, other documents)
     set to _NEG, which stays hugely negative under any positive scale."""
@@ -319,27 +322,30 @@ def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, maske
 
 
 def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, split: bool = True):
-    """Runs body over tiles [lo, hi), masked=False only on [first, end).
+    """Runs body over tiles [lo, hi): masked=False on [first, end), "lead" on
+    [lo, first), "trail" on [end, hi), "all" everywhere when split=False.
 
-    `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
-    non-empty; when not, the wrapper guarantees first == lo / end == hi and
-    no masked loop is emitted there. split=False: one masked loop.
+    Lead tiles come before the first mask-free one and trail tiles after the
+    last, so on the query side every lead key precedes every query of the row
+    tile (and on the key side every trail query follows every key): those
+    tiles need the segment mask but not the causal one. `lead`/`trail` say
+    statically whether [lo, first) / [end, hi) can be non-empty; when not, the
+    wrapper guarantees first == lo / end == hi and no masked loop is emitted there.
     """
     lo, first, end, hi = (r[()] for r in bound_refs)
     if not split:
-        return lax.fori_loop(lo, hi, functools.partial(body, masked=True), carry)
+        return lax.fori_loop(lo, hi, functools.partial(body, masked="all"), carry)
     first = jnp.minimum(jnp.maximum(first, lo), hi)
     end = jnp.minimum(jnp.maximum(end, first), hi)
-    masked = functools.partial(body, masked=True)
     unmasked = functools.partial(body, masked=False)
     start = lo
     if lead:
-        carry = lax.fori_loop(lo, first, masked, carry)
+        carry = lax.fori_loop(lo, first, functools.partial(body, masked="lead"), carry)
         start = first
     if not trail:
         return lax.fori_loop(start, hi, unmasked, carry)
     carry = lax.fori_loop(start, end, unmasked, carry)
-    return lax.fori_loop(end, hi, masked, carry)
+    return lax.fori_loop(end, hi, functools.partial(body, masked="trail"), carry)
 
 
 def _query_tile():
@@ -363,11 +369,12 @@ def _fwd_kernel(*refs, cfg: _Config):
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(j, carry, *, masked: bool):
+    def body(j, carry, *, masked):
         acc_bqxD, m_bq, l_bq = carry
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, cfg.causal, masked)
+        causal = cfg.causal and masked != "lead"
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
         m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1) * scale)  # scale > 0: max commutes
         alpha = _exp2(m_bq, 1.0, m_new, cfg.interpret)
         p_bqxbk = _exp2(s_bqxbk, scale, m_new[:, None], cfg.interpret)
@@ -418,11 +425,12 @@ def _dq_kernel(*refs, cfg: _Config):
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(j, dq_bqxD, *, masked: bool):
+    def body(j, dq_bqxD, *, masked):
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
         v_bkxD = v_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, cfg.causal, masked)
+        causal = cfg.causal and masked != "lead"
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
         p_bqxbk = _exp2(s_bqxbk, scale, lse_bq[:, None], cfg.interpret)
         dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
         ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
@@ -456,7 +464,7 @@ def _dkv_kernel(*refs, cfg: _Config):
     k_seg = None if kseg_ref is None else kseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(i, carry, *, masked: bool):
+    def body(i, carry, *, masked):
         dk_bkxD, dv_bkxD = carry
         q_slice = pl.ds(i * bq, bq)
         q_bqxD = q_ref[q_slice, :]
@@ -467,7 +475,8 @@ def _dkv_kernel(*refs, cfg: _Config):
         if masked:
             q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
             q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-            mask = _mask(q_pos, k_pos, q_seg, k_seg, cfg.causal, keys_first=True)
+            causal = cfg.causal and masked != "trail"
+            mask = _mask(q_pos, k_pos, q_seg, k_seg, causal, keys_first=True)
             st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
         pt_bkxbq = _exp2(st_bkxbq, scale, lse_bq[None, :], cfg.interpret)
         dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
