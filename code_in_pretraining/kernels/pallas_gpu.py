@@ -12,7 +12,8 @@ block size (padded internally with segment id 0, i.e. masked).
 
 Within a range, tiles in which every query sees every key (one segment id
 shared by both sides, below the causal diagonal) run in a loop without any
-mask arithmetic; only boundary and diagonal tiles are masked.
+mask arithmetic; only boundary and diagonal tiles are masked, and those on
+the far side of the mask-free run from the diagonal by segment ids alone.
 Query-tile grids run the last (for causal, heaviest) tile first. The
 backward is two kernels, dQ (which also computes delta = rowsum(dO * O)) and
 dK/dV (on transposed [key, query] tiles), so the QK^T and dO V^T products
