@@ -329,9 +329,12 @@ def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, split: bool = Tr
     Lead tiles come before the first mask-free one and trail tiles after the
     last, so on the query side every lead key precedes every query of the row
     tile (and on the key side every trail query follows every key): those
-    tiles need the segment mask but not the causal one. `lead`/`trail` say
-    statically whether [lo, first) / [end, hi) can be non-empty; when not, the
-    wrapper guarantees first == lo / end == hi and no masked loop is emitted there.
+    tiles need the segment mask but not the causal one. An empty mask-free
+    range sits at lo on the query side and at hi on the key side
+    (`_full_ranges`), so that its tiles run where the causal mask is kept.
+    `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
+    non-empty; when not, the wrapper guarantees first == lo / end == hi and no
+    masked loop is emitted there.
     """
     lo, first, end, hi = (r[()] for r in bound_refs)
     if not split:
