@@ -39,6 +39,7 @@ import dataclasses
 import functools
 import math
 import struct
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -148,19 +149,30 @@ class _Config:
 # --------------------------------------------------------------------------
 
 
-def _tile_stats(seg_BxT, size: int):
-    """Per tile of `size` tokens, each [B, T // size]: the smallest and largest nonzero
-    segment id (_INT_MAX and _INT_MIN for an all-padding tile), the first and last
-    non-padding position, and whether all its tokens hold one nonzero id."""
+class _TileStats(NamedTuple):
+    """Per tile of `size` tokens, each [B, T // size]."""
+
+    lo_id: jax.Array  # smallest nonzero segment id (_INT_MAX for an all-padding tile)
+    hi_id: jax.Array  # largest nonzero segment id (_INT_MIN for an all-padding tile)
+    first: jax.Array  # first non-padding position
+    last: jax.Array  # last non-padding position
+    uniform: jax.Array  # every token holds one nonzero id
+
+
+def _tile_stats(seg_BxT, size: int) -> _TileStats:
     B, T = seg_BxT.shape
     seg_BxNxS = seg_BxT.reshape(B, T // size, size)
     pos_NxS = jnp.arange(T, dtype=jnp.int32).reshape(T // size, size)
     valid_BxNxS = seg_BxNxS != 0
     lo_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MAX).min(axis=-1)
     hi_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MIN).max(axis=-1)
-    first = jnp.where(valid_BxNxS, pos_NxS, _INT_MAX).min(axis=-1)
-    last = jnp.where(valid_BxNxS, pos_NxS, -1).max(axis=-1)
-    return lo_id, hi_id, first, last, valid_BxNxS.all(axis=-1) & (lo_id == hi_id)
+    return _TileStats(
+        lo_id,
+        hi_id,
+        jnp.where(valid_BxNxS, pos_NxS, _INT_MAX).min(axis=-1),
+        jnp.where(valid_BxNxS, pos_NxS, -1).max(axis=-1),
+        valid_BxNxS.all(axis=-1) & (lo_id == hi_id),
+    )
 
 
 def _first_end(tiles_BxRxC):
@@ -171,78 +183,71 @@ def _first_end(tiles_BxRxC):
     return first, end, tiles_BxRxC.sum(axis=-1, dtype=jnp.int32)
 
 
-def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """Per row tile, the [lo, hi) range of column tiles that can hold a visible pair
-    (query side: rows are query tiles, columns key tiles; key side, the transpose).
-
-    A column tile is a candidate when its range of nonzero segment ids meets the row
-    tile's and (causal) positions allow it; [lo, hi) spans the candidates. For the
-    usual packing (nonzero ids never decrease along a row) that is exactly the tiles
-    with a visible pair; for any other ids it is a superset, so masks keep it exact.
-    """
-    B, T = seg_BxT.shape
-    R, C = T // rows, T // cols
-    if not cfg.has_segments:  # closed form: causal bounds alone
-        r_R = jnp.arange(R, dtype=jnp.int32)
-        lo_R, hi_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
-        if cfg.causal and key_side:  # queries from the tile's first key on
-            lo_R = lax.div(r_R * rows, cols)
-        elif cfg.causal:  # keys up to the tile's last query
-            hi_R = lax.div(r_R * rows + rows - 1, cols) + 1
-        return jnp.broadcast_to(lo_R, (B, R)), jnp.broadcast_to(hi_R, (B, R))
-    r_lo, r_hi, r_first, r_last, _ = _tile_stats(seg_BxT, rows)
-    c_lo, c_hi, *_ = _tile_stats(seg_BxT, cols)
-    cand_BxRxC = (c_lo[:, None, :] <= r_hi[:, :, None]) & (c_hi[:, None, :] >= r_lo[:, :, None])
-    if cfg.causal:  # against the row tile's first (key side) or last (query side) real token
-        c_1x1xC = jnp.arange(C, dtype=jnp.int32)[None, None, :]
-        if key_side:
-            cand_BxRxC &= c_1x1xC * cols + cols - 1 >= r_first[:, :, None]
-        else:
-            cand_BxRxC &= c_1x1xC * cols <= r_last[:, :, None]
-    lo, hi, count = _first_end(cand_BxRxC)
-    return jnp.where(count > 0, lo, 0), jnp.where(count > 0, hi, 0)
-
-
-def _full_ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """Per row tile, a [first, end) range of column tiles that need no mask.
-
-    A (row, column) tile pair is fully visible when both tiles hold a single
-    nonzero segment id, the same one, and (causal) its first query comes at or
-    after its last key. Exact for any segment ids: when the fully visible
-    tiles of a row are not contiguous the range is empty (all tiles masked).
-    """
-    B, T = seg_BxT.shape
-    R, C = T // rows, T // cols
+def _causal_bounds(R: int, C: int, rows: int, cols: int, *, causal: bool, key_side: bool):
+    """Without segments, from positions alone: [lo, first, end, hi) per row tile, [R] each.
+    first == lo on the query side and end == hi on the key side, as `_loops` needs where
+    it emits no lead / trail loop."""
     r_R = jnp.arange(R, dtype=jnp.int32)
-    if not cfg.has_segments:  # closed form, with first == lo (query side) and end == hi (key side),
-        first_R, end_R = jnp.zeros_like(r_R), jnp.full_like(r_R, C)  # as `_loops` needs there
-        if cfg.causal and key_side:  # first query tile >= the last key
-            first_R = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
-        elif cfg.causal:  # last key < the first query
-            end_R = lax.div(r_R * rows + 1, cols)
-        return (jnp.broadcast_to(first_R, (B, R)), jnp.broadcast_to(end_R, (B, R)))
-    r_id, _, _, _, r_uniform = _tile_stats(seg_BxT, rows)
-    c_id, _, _, _, c_uniform = _tile_stats(seg_BxT, cols)
-    full_BxRxC = r_uniform[:, :, None] & c_uniform[:, None, :] & (r_id[:, :, None] == c_id[:, None, :])
-    if cfg.causal:
-        c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
-        if key_side:  # every query of the column tile at or after every key of the row tile
-            full_BxRxC &= (c_1xC * cols >= r_R[:, None] * rows + rows - 1)[None]
-        else:
-            full_BxRxC &= (r_R[:, None] * rows >= c_1xC * cols + cols - 1)[None]
-    first, end, count = _first_end(full_BxRxC)
-    ok = (count > 0) & (count == end - first)
-    # An empty range sits where `_loops` then runs every tile with the causal mask: at the
-    # end of the key side (all in the lead loop), at the start of the query side (trail).
-    empty = C if key_side else 0
-    return jnp.where(ok, first, empty), jnp.where(ok, end, empty)
+    lo = first = jnp.zeros_like(r_R)
+    end = hi = jnp.full_like(r_R, C)
+    if causal and key_side:  # queries from the tile's first key on; whole from past its last
+        lo = lax.div(r_R * rows, cols)
+        first = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
+    elif causal:  # keys up to the tile's last query; whole up to before its first
+        end = lax.div(r_R * rows + 1, cols)
+        hi = lax.div(r_R * rows + rows - 1, cols) + 1
+    return lo, first, end, hi
 
 
 def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """[lo, first_full, end_full, hi) column-tile bounds per row tile."""
-    lo, hi = _ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
-    first, end = _full_ranges(seg_BxT, cfg, rows, cols, key_side=key_side)
-    return lo, first, end, hi
+    """[lo, first, end, hi) column-tile bounds per row tile (query side: rows are query
+    tiles, columns key tiles; key side, the transpose), each [B, R].
+
+    [lo, hi) spans the candidate tiles: those whose range of nonzero segment ids meets
+    the row tile's and (causal) whose positions allow a visible pair. For the usual
+    packing (nonzero ids never decrease along a row) that is exactly the tiles with a
+    visible pair; for any other ids a superset, which the masks keep exact.
+
+    [first, end) are the tiles every query of which sees every key: both tiles hold
+    one nonzero id, the same, and (causal) the row's queries all follow the column's
+    keys. Exact for any ids: where those tiles are not contiguous the range is empty.
+    An empty range sits where `_loops` then runs every tile with the causal mask: at
+    the end on the key side (the lead loop), at the start on the query side (trail).
+    """
+    B, T = seg_BxT.shape
+    R, C = T // rows, T // cols
+    if not cfg.has_segments:
+        bounds = _causal_bounds(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
+        return tuple(jnp.broadcast_to(b, (B, R)) for b in bounds)
+    row, col = _tile_stats(seg_BxT, rows), _tile_stats(seg_BxT, cols)
+    r_Rx1 = jnp.arange(R, dtype=jnp.int32)[:, None]
+    c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
+
+    cand_BxRxC = (col.lo_id[:, None, :] <= row.hi_id[:, :, None]) & (col.hi_id[:, None, :] >= row.lo_id[:, :, None])
+    full_BxRxC = row.uniform[:, :, None] & col.uniform[:, None, :] & (row.lo_id[:, :, None] == col.lo_id[:, None, :])
+    if cfg.causal and key_side:  # against the row's first real key; whole past its last key
+        cand_BxRxC &= (c_1xC * cols + cols - 1)[None] >= row.first[:, :, None]
+        full_BxRxC &= (c_1xC * cols >= r_Rx1 * rows + rows - 1)[None]
+    elif cfg.causal:  # against the row's last real query; whole before its first query
+        cand_BxRxC &= (c_1xC * cols)[None] <= row.last[:, :, None]
+        full_BxRxC &= (r_Rx1 * rows >= c_1xC * cols + cols - 1)[None]
+
+    lo, hi, n_cand = _first_end(cand_BxRxC)
+    first, end, n_full = _first_end(full_BxRxC)
+    contiguous = (n_full > 0) & (n_full == end - first)
+    empty = C if key_side else 0
+    return (
+        jnp.where(n_cand > 0, lo, 0),
+        jnp.where(contiguous, first, empty),
+        jnp.where(contiguous, end, empty),
+        jnp.where(n_cand > 0, hi, 0),
+    )
+
+
+def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
+    """[lo, hi) of `_bounds` alone: the tiles a row tile visits."""
+    lo, _, _, hi = _bounds(seg_BxT, cfg, rows, cols, key_side=key_side)
+    return lo, hi
 
 
 # --------------------------------------------------------------------------
