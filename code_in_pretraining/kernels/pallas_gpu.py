@@ -315,7 +315,7 @@ def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     return mask
 
 
-def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked):
+def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked: bool):
     """Unscaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
     float32 (`_exp2` scales them); `masked`: keys it cannot see (causality, other documents)
     set to _NEG, which stays hugely negative under any positive scale."""
@@ -327,34 +327,38 @@ def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, maske
     return jnp.where(_mask(q_pos, k_pos, q_seg, k_seg, causal), s_bqxbk, _NEG)
 
 
-def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, split: bool = True):
-    """Runs body over tiles [lo, hi): masked=False on [first, end), "lead" on
-    [lo, first), "trail" on [end, hi), "all" everywhere when split=False.
+def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, causal: bool, key_side: bool,
+           split: bool = True):
+    """Runs body(i, carry, masked=, causal=) over tiles [lo, hi): unmasked on
+    [first, end), masked on [lo, first) ("lead") and [end, hi) ("trail"), and
+    masked everywhere when split=False.
 
     Lead tiles come before the first mask-free one and trail tiles after the
     last, so on the query side every lead key precedes every query of the row
-    tile (and on the key side every trail query follows every key): those
-    tiles need the segment mask but not the causal one. An empty mask-free
-    range sits at lo on the query side and at hi on the key side
-    (`_full_ranges`), so that its tiles run where the causal mask is kept.
+    tile, and on the key side every trail query follows every key: those
+    tiles get the segment mask alone (`causal=False`). An empty mask-free
+    range sits at lo on the query side and at hi on the key side (`_bounds`),
+    so that its tiles run where the causal mask is kept.
     `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
     non-empty; when not, the wrapper guarantees first == lo / end == hi and no
     masked loop is emitted there.
     """
     lo, first, end, hi = (r[()] for r in bound_refs)
     if not split:
-        return lax.fori_loop(lo, hi, functools.partial(body, masked="all"), carry)
+        return lax.fori_loop(lo, hi, functools.partial(body, masked=True, causal=causal), carry)
     first = jnp.minimum(jnp.maximum(first, lo), hi)
     end = jnp.minimum(jnp.maximum(end, first), hi)
-    unmasked = functools.partial(body, masked=False)
+    unmasked = functools.partial(body, masked=False, causal=causal)
     start = lo
     if lead:
-        carry = lax.fori_loop(lo, first, functools.partial(body, masked="lead"), carry)
+        lead_body = functools.partial(body, masked=True, causal=causal and key_side)
+        carry = lax.fori_loop(lo, first, lead_body, carry)
         start = first
     if not trail:
         return lax.fori_loop(start, hi, unmasked, carry)
     carry = lax.fori_loop(start, end, unmasked, carry)
-    return lax.fori_loop(end, hi, functools.partial(body, masked="trail"), carry)
+    trail_body = functools.partial(body, masked=True, causal=causal and not key_side)
+    return lax.fori_loop(end, hi, trail_body, carry)
 
 
 def _query_tile():
@@ -378,11 +382,10 @@ def _fwd_kernel(*refs, cfg: _Config):
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(j, carry, *, masked):
+    def body(j, carry, *, masked: bool, causal: bool):
         acc_bqxD, m_bq, l_bq = carry
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
-        causal = cfg.causal and masked != "lead"
         s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
         m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1) * scale)  # scale > 0: max commutes
         alpha = _exp2(m_bq, 1.0, m_new, cfg.interpret)
@@ -403,6 +406,8 @@ def _fwd_kernel(*refs, cfg: _Config):
         carry,
         lead=cfg.has_segments,
         trail=cfg.has_segments or cfg.causal,
+        causal=cfg.causal,
+        key_side=False,
         split=cfg.blocks.split_fwd or not cfg.has_segments,
     )
     l_safe = jnp.where(l == 0.0, 1.0, l)
@@ -434,11 +439,10 @@ def _dq_kernel(*refs, cfg: _Config):
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(j, dq_bqxD, *, masked):
+    def body(j, dq_bqxD, *, masked: bool, causal: bool):
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
         v_bkxD = v_ref[k_slice, :]
-        causal = cfg.causal and masked != "lead"
         s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
         p_bqxbk = _exp2(s_bqxbk, scale, lse_bq[:, None], cfg.interpret)
         dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
@@ -446,7 +450,8 @@ def _dq_kernel(*refs, cfg: _Config):
         return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
 
     dq = jnp.zeros(q_bqxD.shape, jnp.float32)
-    dq = _loops(bound_refs, body, dq, lead=cfg.has_segments, trail=cfg.has_segments or cfg.causal)
+    dq = _loops(bound_refs, body, dq, lead=cfg.has_segments, trail=cfg.has_segments or cfg.causal,
+                causal=cfg.causal, key_side=False)
     dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
     delta_ref[...] = delta_bq
 
@@ -473,7 +478,7 @@ def _dkv_kernel(*refs, cfg: _Config):
     k_seg = None if kseg_ref is None else kseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(i, carry, *, masked):
+    def body(i, carry, *, masked: bool, causal: bool):
         dk_bkxD, dv_bkxD = carry
         q_slice = pl.ds(i * bq, bq)
         q_bqxD = q_ref[q_slice, :]
@@ -484,7 +489,6 @@ def _dkv_kernel(*refs, cfg: _Config):
         if masked:
             q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
             q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-            causal = cfg.causal and masked != "trail"
             mask = _mask(q_pos, k_pos, q_seg, k_seg, causal, keys_first=True)
             st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
         pt_bkxbq = _exp2(st_bkxbq, scale, lse_bq[None, :], cfg.interpret)
@@ -497,9 +501,8 @@ def _dkv_kernel(*refs, cfg: _Config):
         return dk_bkxD, dv_bkxD
 
     zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
-    dk, dv = _loops(
-        bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal, trail=cfg.has_segments
-    )
+    dk, dv = _loops(bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal,
+                    trail=cfg.has_segments, causal=cfg.causal, key_side=True)
     dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
     dv_ref[...] = dv.astype(dv_ref.dtype)
 
