@@ -381,6 +381,12 @@ def _fwd_kernel(*refs, cfg: _Config):
     q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
+    # The running max starts (and stays) above every masked score, halfway to it: a row
+    # whose tiles so far were all masked then gets exp2(_NEG * scale / 2) = 0 for each
+    # of them. Were the max the masked score itself, the exponent would be the rounding
+    # error of _NEG * scale (the fused multiply-add keeps the exact product), up to
+    # 2^73 either way: an inf that the next tile turns into NaN.
+    m_floor = _NEG * scale / 2
 
     def body(j, carry, *, masked: bool, causal: bool):
         acc_bqxD, m_bq, l_bq = carry
@@ -397,7 +403,7 @@ def _fwd_kernel(*refs, cfg: _Config):
 
     carry = (
         jnp.zeros(q_bqxD.shape, jnp.float32),
-        jnp.full((bq,), _NEG, jnp.float32),
+        jnp.full((bq,), m_floor, jnp.float32),
         jnp.zeros((bq,), jnp.float32),
     )
     acc, m, l = _loops(
