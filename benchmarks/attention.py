@@ -264,17 +264,32 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
     return time_fn(fn, *args, iters=iters) * 1e3
 
 
+_NOT_LAUNCHED = ("parameter(", "tuple(", "get-tuple-element(", "bitcast(", "constant(")
+
+
+def launched_ops(compiled) -> int:
+    """Instructions of a compiled program's entry computation that launch work on the
+    device (fusions, custom calls such as the Pallas kernels, copies): what one call costs
+    in kernel launches, beyond the kernels themselves."""
+    text = compiled.as_text()
+    entry = text[text.index("\nENTRY") :]
+    lines = entry[: entry.index("\n}")].splitlines()[1:]
+    return sum(1 for line in lines if " = " in line and not any(op in line for op in _NOT_LAUNCHED))
+
+
 def compile_check(on_card, shapes) -> list[dict]:
     """Compile, for a described GPU without one (`on_card`: gpu_target.replicated), what a
-    device run would: fwd+bwd of each Pallas implementation with and without segments, and
-    every --tune candidate of every kernel. Rows: {"what", "shape", "config", "ok", "error"}."""
+    device run would: fwd+bwd of each Pallas implementation with and without segments
+    (with the number of ops it launches), and every --tune candidate of every kernel.
+    Rows: {"what", "shape", "config", "ok", "error" or "launched"}."""
     compile_ = lambda fn, *args: fn.trace(*args).lower(lowering_platforms=("cuda",)).compile()
     rows = []
 
     def check(what, shape, config, fn, *args):
         try:
-            compile_(fn, *args)
-            rows.append({"what": what, "shape": list(shape), "config": config, "ok": True})
+            compiled = compile_(fn, *args)
+            rows.append({"what": what, "shape": list(shape), "config": config, "ok": True,
+                         "launched": launched_ops(compiled)})
         except Exception as e:  # pylint: disable=broad-except
             rows.append({"what": what, "shape": list(shape), "config": config, "ok": False,
                          "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})

@@ -78,6 +78,8 @@ CASES = {
     "f32_nonmonotonic": (1, 160, 2, 1, 64, jnp.float32, "nonmono", True),
     # Documents of ~100 tokens: many tiles inside one document run unmasked.
     "f32_T384_longdocs": (1, 384, 2, 1, 32, jnp.float32, "long", True),
+    # Documents that start inside a diagonal tile and go on past it.
+    "f32_T384_spans": (2, 384, 2, 1, 32, jnp.float32, "spans", True),
 }
 
 
@@ -86,6 +88,12 @@ def _segments(kind, B, T):
         return packed(B, T, pad=20)
     if kind == "long":
         return packed(B, T, seed=3, pad=40, mean=100)
+    if kind == "spans":  # T=384, B<=2: documents over several tiles, starting inside tiles and at their edges
+        seg = np.zeros((B, T), np.int32)
+        for b, starts in enumerate([(0, 80, 200, 256, 330, 370), (0, 40, 64, 190, 300, 384)][:B]):
+            for d, (s0, s1) in enumerate(zip(starts, starts[1:])):
+                seg[b, s0:s1] = d + 1
+        return jnp.asarray(seg)
     if kind == "nonmono":  # ids revisit earlier values: 1 2 1 3 2 0
         ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-T // 6))[:T]
         return jnp.asarray(np.broadcast_to(ids, (B, T)).copy())
@@ -277,43 +285,68 @@ def _visible(seg, causal):
 
 
 @pytest.mark.parametrize("causal", [True, False])
-@pytest.mark.parametrize("kind", ["long", "nonmono", "none", "dense"])
-def test_tile_bounds_are_exact(kind, causal):
-    """[first, end) tiles need no mask; tiles outside [lo, hi) are invisible; for packings
-    whose ids never decrease, [lo, hi) starts and ends at visible tiles."""
-    T, rows, cols = 384, 32, 64
+@pytest.mark.parametrize("kind", ["long", "spans", "nonmono", "none", "dense"])
+@pytest.mark.parametrize("rows,cols", [(32, 64), (64, 32)])
+def test_tile_bounds_are_exact(kind, causal, rows, cols):
+    """[first, end) tiles need no mask, the diagonal run (query side [end, diag), key
+    side [diag, first)) no segment mask, and the far side of the mask-free run (query
+    side [lo, first), key side [end, hi)) no causal mask; tiles outside [lo, hi) are
+    invisible. For
+    packings whose ids never decrease, [lo, hi) starts and ends at visible tiles, and
+    no tile keeps a segment mask it could drop."""
+    T = 384
     if kind == "dense":  # one document, then padding
         seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
     elif kind == "none":
         seg = jnp.ones((2, T), jnp.int32)
     else:
         seg = _segments(kind, 2, T)
-    vis = _visible(seg, causal)
+    vis, same_doc = _visible(seg, causal), _visible(seg, False)
+    after = np.tril(np.ones((T, T), bool))[None] | (not causal)  # queries at or after keys
+    monotone = kind != "nonmono"
     for key_side in (False, True):
         cfg = pallas_gpu._Config(
             causal=causal, sm_scale=1.0, has_segments=kind != "none", blocks=SMALL, interpret=True
         )
         r, c = (cols, rows) if key_side else (rows, cols)
-        bounds = pallas_gpu._bounds(seg, cfg, r, c, key_side=key_side)
-        lo, first, end, hi = (np.asarray(x) for x in bounds)
+        bounds = np.stack([np.asarray(x) for x in pallas_gpu._bounds(seg, cfg, r, c, key_side=key_side)])
+        assert np.all(np.diff(bounds, axis=0) >= 0)
+        if key_side:
+            lo, diag, first, end, hi = bounds
+        else:
+            lo, first, end, diag, hi = bounds
         v = vis.transpose(0, 2, 1) if key_side else vis
-        n_full = 0
+        s = same_doc.transpose(0, 2, 1) if key_side else same_doc
+        a = after.transpose(0, 2, 1) if key_side else after
+        n_full = n_diag = 0
         for b in range(seg.shape[0]):
             for i in range(T // r):
                 tiles = v[b, i * r : (i + 1) * r].reshape(r, T // c, c)
                 any_c, all_c = tiles.any(axis=(0, 2)), tiles.all(axis=(0, 2))
+                same_c = s[b, i * r : (i + 1) * r].reshape(r, T // c, c).all(axis=(0, 2))
                 inside = np.zeros(T // c, bool)
                 inside[lo[b, i] : hi[b, i]] = True
                 assert not np.any(any_c & ~inside), (key_side, b, i)
-                f0, f1 = max(first[b, i], lo[b, i]), min(end[b, i], hi[b, i])
-                assert np.all(all_c[f0:f1]), (key_side, b, i)
-                n_full += max(f1 - f0, 0)
-                if kind in ("none", "dense", "long"):  # no fully visible tile missed, no tile wasted
-                    assert all_c.sum() == max(f1 - f0, 0), (key_side, b, i)
+                assert np.all(all_c[first[b, i] : end[b, i]]), (key_side, b, i)
+                n_full += end[b, i] - first[b, i]
+                # The masked tiles on the diagonal's side of the mask-free run, and those of them
+                # that take the causal mask alone.
+                side = slice(end[b, i], hi[b, i]) if not key_side else slice(lo[b, i], first[b, i])
+                run = slice(end[b, i], diag[b, i]) if not key_side else slice(diag[b, i], first[b, i])
+                assert np.all(same_c[run]), (key_side, b, i)
+                far = slice(lo[b, i], first[b, i]) if not key_side else slice(end[b, i], hi[b, i])
+                assert np.all(a[0, i * r : (i + 1) * r].reshape(r, T // c, c)[:, far].all(axis=(0, 2)))
+                n_diag += run.stop - run.start
+                if monotone:  # no fully visible tile missed, no tile wasted, no mask kept in vain
+                    assert all_c.sum() == end[b, i] - first[b, i], (key_side, b, i)
                     if hi[b, i] > lo[b, i]:
                         assert any_c[lo[b, i]] and any_c[hi[b, i] - 1], (key_side, b, i)
+                    if causal:
+                        assert same_c[side].sum() == run.stop - run.start, (key_side, b, i)
         if kind != "nonmono":
             assert n_full > 0
+        if causal and kind in ("long", "spans", "dense"):
+            assert n_diag > 0
 
 
 def test_dispatch_unknown_implementation():

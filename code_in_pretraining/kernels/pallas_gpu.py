@@ -12,8 +12,9 @@ block size (padded internally with segment id 0, i.e. masked).
 
 Within a range, tiles in which every query sees every key (one segment id
 shared by both sides, below the causal diagonal) run in a loop without any
-mask arithmetic; only boundary and diagonal tiles are masked, and those on
-the far side of the mask-free run from the diagonal by segment ids alone.
+mask arithmetic; only boundary and diagonal tiles are masked, and each with
+the masks it needs: segment ids alone on the far side of the mask-free run
+from the diagonal, causality alone on the diagonal inside one document.
 Query-tile grids run the last (for causal, heaviest) tile first. The
 backward is two kernels, dQ (which also computes delta = rowsum(dO * O)) and
 dK/dV (on transposed [key, query] tiles), so the QK^T and dO V^T products
@@ -43,6 +44,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.experimental import pallas as pl
 
@@ -183,71 +185,84 @@ def _first_end(tiles_BxRxC):
     return first, end, tiles_BxRxC.sum(axis=-1, dtype=jnp.int32)
 
 
-def _causal_bounds(R: int, C: int, rows: int, cols: int, *, causal: bool, key_side: bool):
-    """Without segments, from positions alone: [lo, first, end, hi) per row tile, [R] each.
-    first == lo on the query side and end == hi on the key side, as `_loops` needs where
-    it emits no lead / trail loop."""
+def _positions(R: int, C: int, rows: int, cols: int, *, causal: bool, key_side: bool):
+    """From positions alone, per row tile ([R] each): [lo, hi), the column tiles that
+    can hold a visible pair, and `edge`, from which on (key side) or before which
+    (query side) every pair of a tile is causally visible."""
     r_R = jnp.arange(R, dtype=jnp.int32)
-    lo = first = jnp.zeros_like(r_R)
-    end = hi = jnp.full_like(r_R, C)
-    if causal and key_side:  # queries from the tile's first key on; whole from past its last
-        lo = lax.div(r_R * rows, cols)
-        first = lax.div(r_R * rows + rows - 1 + cols - 1, cols)
-    elif causal:  # keys up to the tile's last query; whole up to before its first
-        end = lax.div(r_R * rows + 1, cols)
-        hi = lax.div(r_R * rows + rows - 1, cols) + 1
-    return lo, first, end, hi
+    if not causal:
+        zero, full = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+        return zero, full, zero if key_side else full
+    if key_side:  # queries from the tile's first key on; whole from past its last
+        return lax.div(r_R * rows, cols), jnp.full_like(r_R, C), lax.div(r_R * rows + rows - 1 + cols - 1, cols)
+    # keys up to the tile's last query; whole up to before its first
+    return jnp.zeros_like(r_R), lax.div(r_R * rows + rows - 1, cols) + 1, lax.div(r_R * rows + 1, cols)
+
+
+def _split(lo, hi, same_first, same_end, edge, *, key_side: bool):
+    """The five bounds of `_bounds` from the candidates [lo, hi), the one contiguous run
+    [same_first, same_end) of tiles that share the row tile's only id (empty: same_end
+    <= same_first), and the causal `edge`. Where the run does not meet the edge (and
+    the tiles between could need both masks) every tile takes both."""
+    if key_side:  # (lo, diag, first, end, hi)
+        ok = (same_first < same_end) & (same_end >= edge)
+        end = jnp.where(ok, jnp.clip(same_end, lo, hi), hi)
+        first = jnp.where(ok, jnp.clip(jnp.maximum(same_first, edge), lo, end), end)
+        diag = jnp.where(ok, jnp.clip(same_first, lo, first), first)
+        return lo, diag, first, end, hi
+    # (lo, first, end, diag, hi)
+    ok = (same_first < same_end) & (same_first <= edge)
+    first = jnp.where(ok, jnp.clip(same_first, lo, hi), lo)
+    end = jnp.where(ok, jnp.clip(jnp.minimum(same_end, edge), first, hi), first)
+    diag = jnp.where(ok, jnp.clip(same_end, end, hi), end)
+    return lo, first, end, diag, hi
 
 
 def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """[lo, first, end, hi) column-tile bounds per row tile (query side: rows are query
-    tiles, columns key tiles; key side, the transpose), each [B, R].
+    """Five ascending column-tile bounds per row tile (query side: rows are query tiles,
+    columns key tiles; key side, the transpose), each [B, R]: (lo, first, end, diag, hi)
+    on the query side, (lo, diag, first, end, hi) on the key side. `_loops` runs the
+    tiles between them with the masks of `_QUERY_RUNS` / `_KEY_RUNS`.
 
     [lo, hi) spans the candidate tiles: those whose range of nonzero segment ids meets
     the row tile's and (causal) whose positions allow a visible pair. For the usual
     packing (nonzero ids never decrease along a row) that is exactly the tiles with a
     visible pair; for any other ids a superset, which the masks keep exact.
 
-    [first, end) are the tiles every query of which sees every key: both tiles hold
-    one nonzero id, the same, and (causal) the row's queries all follow the column's
-    keys. Exact for any ids: where those tiles are not contiguous the range is empty.
-    An empty range sits where `_loops` then runs every tile with the causal mask: at
-    the end on the key side (the lead loop), at the start on the query side (trail).
+    The other bounds come from the run of tiles that hold the row tile's one id and
+    nothing else (padding included), which needs no segment mask: [first, end) are
+    those every query of which sees every key (mask-free), diag bounds those on the
+    causal diagonal (the causal mask alone). The tiles on the far side of the run
+    from the diagonal take the segment mask alone, the rest both. Exact for any ids:
+    where that run is not contiguous, or stops short of the diagonal, every tile
+    takes both masks.
     """
     B, T = seg_BxT.shape
     R, C = T // rows, T // cols
-    if not cfg.has_segments:
-        bounds = _causal_bounds(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
-        return tuple(jnp.broadcast_to(b, (B, R)) for b in bounds)
+    with jax.ensure_compile_time_eval():  # static: constants of the compiled program
+        lo, hi, edge = _positions(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
+        if not cfg.has_segments:  # every tile is in the run
+            bounds = _split(lo, hi, 0, C, edge, key_side=key_side)
+            return tuple(np.broadcast_to(b, (B, R)) for b in bounds)
     row, col = _tile_stats(seg_BxT, rows), _tile_stats(seg_BxT, cols)
-    r_Rx1 = jnp.arange(R, dtype=jnp.int32)[:, None]
     c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
-
     cand_BxRxC = (col.lo_id[:, None, :] <= row.hi_id[:, :, None]) & (col.hi_id[:, None, :] >= row.lo_id[:, :, None])
-    full_BxRxC = row.uniform[:, :, None] & col.uniform[:, None, :] & (row.lo_id[:, :, None] == col.lo_id[:, None, :])
-    if cfg.causal and key_side:  # against the row's first real key; whole past its last key
+    if cfg.causal and key_side:  # against the row's first real key
         cand_BxRxC &= (c_1xC * cols + cols - 1)[None] >= row.first[:, :, None]
-        full_BxRxC &= (c_1xC * cols >= r_Rx1 * rows + rows - 1)[None]
-    elif cfg.causal:  # against the row's last real query; whole before its first query
+    elif cfg.causal:  # against the row's last real query
         cand_BxRxC &= (c_1xC * cols)[None] <= row.last[:, :, None]
-        full_BxRxC &= (r_Rx1 * rows >= c_1xC * cols + cols - 1)[None]
-
+    same_BxRxC = row.uniform[:, :, None] & col.uniform[:, None, :] & (row.lo_id[:, :, None] == col.lo_id[:, None, :])
     lo, hi, n_cand = _first_end(cand_BxRxC)
-    first, end, n_full = _first_end(full_BxRxC)
-    contiguous = (n_full > 0) & (n_full == end - first)
-    empty = C if key_side else 0
-    return (
-        jnp.where(n_cand > 0, lo, 0),
-        jnp.where(contiguous, first, empty),
-        jnp.where(contiguous, end, empty),
-        jnp.where(n_cand > 0, hi, 0),
-    )
+    lo, hi = jnp.where(n_cand > 0, lo, 0), jnp.where(n_cand > 0, hi, 0)
+    same_first, same_end, n_same = _first_end(same_BxRxC)
+    same_end = jnp.where(n_same == same_end - same_first, same_end, same_first)  # not contiguous: none
+    return _split(lo, hi, same_first, same_end, edge[None], key_side=key_side)
 
 
 def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     """[lo, hi) of `_bounds` alone: the tiles a row tile visits."""
-    lo, _, _, hi = _bounds(seg_BxT, cfg, rows, cols, key_side=key_side)
-    return lo, hi
+    bounds = _bounds(seg_BxT, cfg, rows, cols, key_side=key_side)
+    return bounds[0], bounds[-1]
 
 
 # --------------------------------------------------------------------------
@@ -315,50 +330,46 @@ def _mask(q_pos, k_pos, q_seg, k_seg, causal: bool, *, keys_first=False):
     return mask
 
 
-def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, masked: bool):
+def _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal: bool, segments: bool):
     """Unscaled scores of a query tile against the key tile k_bkxD (rows `k_slice`), [bq, bk]
-    float32 (`_exp2` scales them); `masked`: keys it cannot see (causality, other documents)
-    set to _NEG, which stays hugely negative under any positive scale."""
+    float32 (`_exp2` scales them); keys it cannot see by the masks asked for (`causal`,
+    `segments`: other documents) set to _NEG, which stays hugely negative under any
+    positive scale."""
     s_bqxbk = _dot(q_bqxD, k_bkxD, 1, 1)
-    if not masked:
+    if not (causal or segments):
         return s_bqxbk
     k_pos = k_slice.start + jnp.arange(k_bkxD.shape[0], dtype=jnp.int32)
-    k_seg = None if kseg_ref is None else kseg_ref[k_slice]
-    return jnp.where(_mask(q_pos, k_pos, q_seg, k_seg, causal), s_bqxbk, _NEG)
+    k_seg = kseg_ref[k_slice] if segments else None
+    return jnp.where(_mask(q_pos, k_pos, q_seg if segments else None, k_seg, causal), s_bqxbk, _NEG)
 
 
-def _loops(bound_refs, body, carry, *, lead: bool, trail: bool, causal: bool, key_side: bool,
-           split: bool = True):
-    """Runs body(i, carry, masked=, causal=) over tiles [lo, hi): unmasked on
-    [first, end), masked on [lo, first) ("lead") and [end, hi) ("trail"), and
-    masked everywhere when split=False.
+# The masks of the four runs between `_bounds`' five bounds, in order: (causal, segments).
+# Query side: keys of earlier documents (before the mask-free run, so causality holds),
+# mask-free, the diagonal inside one document, the rest of the diagonal. The key side
+# mirrors it: the diagonal with other documents, inside one, mask-free, later queries.
+_QUERY_RUNS = ((False, True), (False, False), (True, False), (True, True))
+_KEY_RUNS = ((True, True), (True, False), (False, False), (False, True))
+_N_BOUNDS = len(_QUERY_RUNS) + 1  # the kernels' leading refs
 
-    Lead tiles come before the first mask-free one and trail tiles after the
-    last, so on the query side every lead key precedes every query of the row
-    tile, and on the key side every trail query follows every key: those
-    tiles get the segment mask alone (`causal=False`). An empty mask-free
-    range sits at lo on the query side and at hi on the key side (`_bounds`),
-    so that its tiles run where the causal mask is kept.
-    `lead`/`trail` say statically whether [lo, first) / [end, hi) can be
-    non-empty; when not, the wrapper guarantees first == lo / end == hi and no
-    masked loop is emitted there.
+
+def _loops(bound_refs, body, carry, cfg: _Config, *, key_side: bool, split: bool = True):
+    """Runs body(i, carry, causal=, segments=) over the tiles between the five bounds,
+    each run with the masks it needs (`_QUERY_RUNS`, `_KEY_RUNS`); with split=False,
+    one loop over [lo, hi) with every mask the problem has.
+
+    A run is emitted only where its masks exist (a segment-masked run only with
+    segments, the causal-only run only when causal); `_bounds` makes the others empty.
     """
-    lo, first, end, hi = (r[()] for r in bound_refs)
+    bounds = [r[()] for r in bound_refs]
     if not split:
-        return lax.fori_loop(lo, hi, functools.partial(body, masked=True, causal=causal), carry)
-    first = jnp.minimum(jnp.maximum(first, lo), hi)
-    end = jnp.minimum(jnp.maximum(end, first), hi)
-    unmasked = functools.partial(body, masked=False, causal=causal)
-    start = lo
-    if lead:
-        lead_body = functools.partial(body, masked=True, causal=causal and key_side)
-        carry = lax.fori_loop(lo, first, lead_body, carry)
-        start = first
-    if not trail:
-        return lax.fori_loop(start, hi, unmasked, carry)
-    carry = lax.fori_loop(start, end, unmasked, carry)
-    trail_body = functools.partial(body, masked=True, causal=causal and not key_side)
-    return lax.fori_loop(end, hi, trail_body, carry)
+        loop_body = functools.partial(body, causal=cfg.causal, segments=cfg.has_segments)
+        return lax.fori_loop(bounds[0], bounds[-1], loop_body, carry)
+    for (causal, segments), start, stop in zip(_KEY_RUNS if key_side else _QUERY_RUNS, bounds, bounds[1:]):
+        exists = cfg.has_segments if segments else (cfg.causal or not causal)
+        if exists:
+            loop_body = functools.partial(body, causal=causal and cfg.causal, segments=segments)
+            carry = lax.fori_loop(start, stop, loop_body, carry)
+    return carry
 
 
 def _query_tile():
@@ -373,7 +384,8 @@ def _split_refs(refs, has_segments: bool):
 
 def _fwd_kernel(*refs, cfg: _Config):
     """One query tile against its key-tile range, online softmax in float32."""
-    bound_refs, (q_ref, k_ref, v_ref), refs = refs[:4], refs[4:7], refs[7:]
+    bound_refs, refs = refs[:_N_BOUNDS], refs[_N_BOUNDS:]
+    (q_ref, k_ref, v_ref), refs = refs[:3], refs[3:]
     qseg_ref, kseg_ref, (o_ref, lse_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
     i = _query_tile()
@@ -388,11 +400,11 @@ def _fwd_kernel(*refs, cfg: _Config):
     # 2^73 either way: an inf that the next tile turns into NaN.
     m_floor = _NEG * scale / 2
 
-    def body(j, carry, *, masked: bool, causal: bool):
+    def body(j, carry, *, causal: bool, segments: bool):
         acc_bqxD, m_bq, l_bq = carry
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, segments)
         m_new = jnp.maximum(m_bq, jnp.max(s_bqxbk, axis=1) * scale)  # scale > 0: max commutes
         alpha = _exp2(m_bq, 1.0, m_new, cfg.interpret)
         p_bqxbk = _exp2(s_bqxbk, scale, m_new[:, None], cfg.interpret)
@@ -406,16 +418,8 @@ def _fwd_kernel(*refs, cfg: _Config):
         jnp.full((bq,), m_floor, jnp.float32),
         jnp.zeros((bq,), jnp.float32),
     )
-    acc, m, l = _loops(
-        bound_refs,
-        body,
-        carry,
-        lead=cfg.has_segments,
-        trail=cfg.has_segments or cfg.causal,
-        causal=cfg.causal,
-        key_side=False,
-        split=cfg.blocks.split_fwd or not cfg.has_segments,
-    )
+    split = cfg.blocks.split_fwd or not cfg.has_segments
+    acc, m, l = _loops(bound_refs, body, carry, cfg, key_side=False, split=split)
     l_safe = jnp.where(l == 0.0, 1.0, l)
     o_bqxD = acc / l_safe[:, None]
     lse_bq = m + jnp.log2(l_safe)
@@ -432,7 +436,8 @@ def _dq_kernel(*refs, cfg: _Config):
 
     Also writes delta = rowsum(dO * O), which the dK/dV kernel reads.
     """
-    bound_refs, in_refs, refs = refs[:4], refs[4:10], refs[10:]
+    bound_refs, refs = refs[:_N_BOUNDS], refs[_N_BOUNDS:]
+    in_refs, refs = refs[:6], refs[6:]
     q_ref, k_ref, v_ref, o_ref, do_ref, lse_ref = in_refs
     qseg_ref, kseg_ref, (dq_ref, delta_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q_dq, cfg.blocks.block_k_dq
@@ -445,19 +450,18 @@ def _dq_kernel(*refs, cfg: _Config):
     q_seg = None if qseg_ref is None else qseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(j, dq_bqxD, *, masked: bool, causal: bool):
+    def body(j, dq_bqxD, *, causal: bool, segments: bool):
         k_slice = pl.ds(j * bk, bk)
         k_bkxD = k_ref[k_slice, :]
         v_bkxD = v_ref[k_slice, :]
-        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, masked)
+        s_bqxbk = _scores(q_bqxD, k_bkxD, q_pos, q_seg, kseg_ref, k_slice, causal, segments)
         p_bqxbk = _exp2(s_bqxbk, scale, lse_bq[:, None], cfg.interpret)
         dp_bqxbk = _dot(do_bqxD, v_bkxD, 1, 1)
         ds_bqxbk = p_bqxbk * (dp_bqxbk - delta_bq[:, None])
         return dq_bqxD + _dot(ds_bqxbk.astype(k_bkxD.dtype), k_bkxD, 1, 0)
 
     dq = jnp.zeros(q_bqxD.shape, jnp.float32)
-    dq = _loops(bound_refs, body, dq, lead=cfg.has_segments, trail=cfg.has_segments or cfg.causal,
-                causal=cfg.causal, key_side=False)
+    dq = _loops(bound_refs, body, dq, cfg, key_side=False)
     dq_ref[...] = (dq * cfg.sm_scale).astype(dq_ref.dtype)
     delta_ref[...] = delta_bq
 
@@ -473,7 +477,8 @@ def _dkv_kernel(*refs, cfg: _Config):
     """
     fused = cfg.blocks.fused_bwd
     n_in = 7 if fused else 6  # fused: dQ's zeros, aliased to the dQ output
-    bound_refs, in_refs, refs = refs[:4], refs[4 : 4 + n_in], refs[4 + n_in :]
+    bound_refs, refs = refs[:_N_BOUNDS], refs[_N_BOUNDS:]
+    in_refs, refs = refs[:n_in], refs[n_in:]
     q_ref, k_ref, v_ref, do_ref, lse_ref, delta_ref = in_refs[:6]
     qseg_ref, kseg_ref, (dk_ref, dv_ref, *dq_ref) = _split_refs(refs, cfg.has_segments)
     bq, bk = cfg.blocks.block_q_dkv, cfg.blocks.block_k_dkv
@@ -484,7 +489,7 @@ def _dkv_kernel(*refs, cfg: _Config):
     k_seg = None if kseg_ref is None else kseg_ref[...]
     scale = cfg.sm_scale * _LOG2E
 
-    def body(i, carry, *, masked: bool, causal: bool):
+    def body(i, carry, *, causal: bool, segments: bool):
         dk_bkxD, dv_bkxD = carry
         q_slice = pl.ds(i * bq, bq)
         q_bqxD = q_ref[q_slice, :]
@@ -492,10 +497,10 @@ def _dkv_kernel(*refs, cfg: _Config):
         lse_bq = lse_ref[q_slice]
         delta_bq = delta_ref[q_slice]
         st_bkxbq = _dot(k_bkxD, q_bqxD, 1, 1)
-        if masked:
+        if causal or segments:
             q_pos = i * bq + jnp.arange(bq, dtype=jnp.int32)
-            q_seg = None if qseg_ref is None else qseg_ref[q_slice]
-            mask = _mask(q_pos, k_pos, q_seg, k_seg, causal, keys_first=True)
+            q_seg = qseg_ref[q_slice] if segments else None
+            mask = _mask(q_pos, k_pos, q_seg, k_seg if segments else None, causal, keys_first=True)
             st_bkxbq = jnp.where(mask, st_bkxbq, _NEG)
         pt_bkxbq = _exp2(st_bkxbq, scale, lse_bq[None, :], cfg.interpret)
         dv_bkxD = dv_bkxD + _dot(pt_bkxbq.astype(do_bqxD.dtype), do_bqxD, 1, 0)
@@ -507,8 +512,7 @@ def _dkv_kernel(*refs, cfg: _Config):
         return dk_bkxD, dv_bkxD
 
     zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
-    dk, dv = _loops(bound_refs, body, (zeros, zeros), lead=cfg.has_segments or cfg.causal,
-                    trail=cfg.has_segments, causal=cfg.causal, key_side=True)
+    dk, dv = _loops(bound_refs, body, (zeros, zeros), cfg, key_side=True)
     dk_ref[...] = (dk * cfg.sm_scale).astype(dk_ref.dtype)
     dv_ref[...] = dv.astype(dv_ref.dtype)
 
@@ -534,7 +538,7 @@ def _fwd_call(q, k, v, seg, cfg: _Config):
     bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
     q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
     full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-    in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv]
+    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv]
     args = [*bounds, q, k, v]
     if cfg.has_segments:
         in_specs += [
@@ -573,7 +577,7 @@ def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
     q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
     full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
     row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
-    in_specs = [bound_spec] * 4 + [q_tile, full_kv, full_kv, q_tile, q_tile, row_tile]
+    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv, q_tile, q_tile, row_tile]
     args = [*bounds, q, k, v, o, do, lse]
     if cfg.has_segments:
         in_specs += [
@@ -608,7 +612,7 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
     kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
     out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
-    in_specs = [bound_spec] * 4 + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
+    in_specs = [bound_spec] * _N_BOUNDS + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
     args = [*bounds, q, k, v, do, lse, delta]
     # Per-query-head partial dK/dV: float32 when heads share a kv head so the
     # group sum is not rounded G times.
