@@ -192,6 +192,31 @@ def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
     }
 
 
+_RUN_NAMES = {"none": (False, False), "causal": (True, False), "segments": (False, True), "both": (True, True)}
+
+
+def mask_runs(seg, blocks: pallas_gpu.BlockSizes) -> dict:
+    """Per kernel (default backward), how many tiles each mask takes on this packing:
+    {"fwd": {"none": n, "causal": n, "segments": n, "both": n}, "dq": ..., "dkv": ...},
+    summed over rows and row tiles (one head). Weighted by a loop's instructions per
+    tile, this is the kernel's work."""
+    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+        causal=True, sm_scale=1.0, has_segments=True, blocks=blocks, interpret=True
+    )
+    out = {}
+    for name, rows, cols, key_side in (
+        ("fwd", blocks.block_q, blocks.block_k, False),
+        ("dq", blocks.block_q_dq, blocks.block_k_dq, False),
+        ("dkv", blocks.block_k_dkv, blocks.block_q_dkv, True),
+    ):
+        bounds = np.stack([np.asarray(b) for b in pallas_gpu._bounds(  # pylint: disable=protected-access
+            jnp.asarray(seg), cfg, rows, cols, key_side=key_side)])
+        tiles = np.diff(bounds, axis=0).sum(axis=(1, 2))
+        masks = pallas_gpu._KEY_RUNS if key_side else pallas_gpu._QUERY_RUNS  # pylint: disable=protected-access
+        out[name] = {run: int(tiles[masks.index(m)]) for run, m in _RUN_NAMES.items()}
+    return out
+
+
 def rel_err(a, b) -> float:
     a = np.asarray(a, np.float64)
     b = np.asarray(b, np.float64)
@@ -505,6 +530,7 @@ def main(argv=None):
             "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
             "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
             "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else (32, 32))),
+            "mask_runs": mask_runs(seg, (blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T)),
         }
     except Exception as e:  # pylint: disable=broad-except
         traceback.print_exc()

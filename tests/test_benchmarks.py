@@ -75,6 +75,8 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     attention = (tmp_path / "attention.log").read_text()
     for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
         assert text in attention, attention[-2000:]
+    runs = json.loads((tmp_path / "attention.json").read_text())["packed"]["mask_runs"]
+    assert set(runs) == {"fwd", "dq", "dkv"} and all(sum(r.values()) > 0 for r in runs.values()), runs
     assert not list(tmp_path.glob("prof/*/plugins"))
 
 

@@ -293,7 +293,7 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
     side [lo, first), key side [end, hi)) no causal mask; tiles outside [lo, hi) are
     invisible. For
     packings whose ids never decrease, [lo, hi) starts and ends at visible tiles, and
-    no tile keeps a segment mask it could drop."""
+    no tile keeps a mask it could drop."""
     T = 384
     if kind == "dense":  # one document, then padding
         seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
@@ -334,8 +334,9 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
                 side = slice(end[b, i], hi[b, i]) if not key_side else slice(lo[b, i], first[b, i])
                 run = slice(end[b, i], diag[b, i]) if not key_side else slice(diag[b, i], first[b, i])
                 assert np.all(same_c[run]), (key_side, b, i)
+                after_c = a[0, i * r : (i + 1) * r].reshape(r, T // c, c).all(axis=(0, 2))
                 far = slice(lo[b, i], first[b, i]) if not key_side else slice(end[b, i], hi[b, i])
-                assert np.all(a[0, i * r : (i + 1) * r].reshape(r, T // c, c)[:, far].all(axis=(0, 2)))
+                assert np.all(after_c[far]), (key_side, b, i)
                 n_diag += run.stop - run.start
                 if monotone:  # no fully visible tile missed, no tile wasted, no mask kept in vain
                     assert all_c.sum() == end[b, i] - first[b, i], (key_side, b, i)
@@ -343,6 +344,7 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
                         assert any_c[lo[b, i]] and any_c[hi[b, i] - 1], (key_side, b, i)
                     if causal:
                         assert same_c[side].sum() == run.stop - run.start, (key_side, b, i)
+                        assert not np.any(after_c[side]), (key_side, b, i)
         if kind != "nonmono":
             assert n_full > 0
         if causal and kind in ("long", "spans", "dense"):

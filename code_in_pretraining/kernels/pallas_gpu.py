@@ -202,17 +202,17 @@ def _positions(R: int, C: int, rows: int, cols: int, *, causal: bool, key_side: 
 def _split(lo, hi, same_first, same_end, edge, *, key_side: bool):
     """The five bounds of `_bounds` from the candidates [lo, hi), the one contiguous run
     [same_first, same_end) of tiles that share the row tile's only id (empty: same_end
-    <= same_first), and the causal `edge`. Where the run does not meet the edge (and
-    the tiles between could need both masks) every tile takes both."""
+    <= same_first), and the causal `edge`. Where there is no such run meeting the edge,
+    the tiles on the far side of the edge take the segment mask alone, the rest both."""
     if key_side:  # (lo, diag, first, end, hi)
         ok = (same_first < same_end) & (same_end >= edge)
-        end = jnp.where(ok, jnp.clip(same_end, lo, hi), hi)
+        end = jnp.clip(jnp.where(ok, same_end, edge), lo, hi)
         first = jnp.where(ok, jnp.clip(jnp.maximum(same_first, edge), lo, end), end)
         diag = jnp.where(ok, jnp.clip(same_first, lo, first), first)
         return lo, diag, first, end, hi
     # (lo, first, end, diag, hi)
     ok = (same_first < same_end) & (same_first <= edge)
-    first = jnp.where(ok, jnp.clip(same_first, lo, hi), lo)
+    first = jnp.clip(jnp.where(ok, same_first, edge), lo, hi)
     end = jnp.where(ok, jnp.clip(jnp.minimum(same_end, edge), first, hi), first)
     diag = jnp.where(ok, jnp.clip(same_end, end, hi), end)
     return lo, first, end, diag, hi
