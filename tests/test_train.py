@@ -53,6 +53,9 @@ def test_checkpoint_restores_what_was_saved(run_to_8):
     restored = nnx.to_pure_dict(nnx.state(model))
     jax.tree.map(np.testing.assert_array_equal, restored, jax.device_get(out["params"]))
     assert "TrainConfig.steps = 8" in (workdir / "config.gin").read_text()
+    # The logged norm (taken outside the step) is that of the parameters saved at the same step.
+    norm = np.sqrt(sum(np.sum(np.asarray(x, np.float64) ** 2) for x in jax.tree.leaves(restored)))
+    np.testing.assert_allclose(out["final"]["param_norm"], norm, rtol=1e-5)
 
 
 def test_resume_is_bitwise_identical(run_to_8, tmp_path):

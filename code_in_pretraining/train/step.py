@@ -59,6 +59,12 @@ def restart_schedule(opt_state):
                         is_leaf=is_sched)
 
 
+# The parameters' global norm, taken on log steps only. In the step its reduction splits
+# XLA's fused AdamW update of each large parameter in two (moments, then the parameter and
+# its norm), which reads both moments twice: 0.63 ms per step at 470m, modelled for an H100.
+param_norm = jax.jit(optax.tree.norm)
+
+
 def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.Schedule,
                     *, z_loss: float = 0.0, num_sources: int = 0, param_shardings=None, opt_shardings=None,
                     compiler_options: dict | None = None):
@@ -71,8 +77,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.
         with jax.named_scope("optimizer"):  # a label for profiles only
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-        metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "param_norm": optax.tree.norm(params),
-                   "lr": schedule(step_index)}
+        metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "lr": schedule(step_index)}
         return params, opt_state, metrics
 
     out = None if param_shardings is None else (param_shardings, opt_shardings, None)

@@ -310,6 +310,8 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
             done = s + 1
             save_now = done % cfg.checkpoint_every == 0 or done in phase_ends
             if save_now or done % cfg.log_every == 0:
+                with jax.set_mesh(p.mesh):
+                    metrics["param_norm"] = step_lib.param_norm(params)
                 last = logger.log(done, phase, jax.device_get(metrics), loader.epochs())
                 bar.set_postfix(phase=p.phases[phase].name, loss=f"{last['loss']:.3f}",
                                 tok_s=f"{last['tokens_per_s']:,.0f}")
