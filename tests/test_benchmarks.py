@@ -77,6 +77,33 @@ def test_gpu_check_script_runs_every_part(tmp_path):
         assert text in attention, attention[-2000:]
     runs = json.loads((tmp_path / "attention.json").read_text())["packed"]["mask_runs"]
     assert set(runs) == {"fwd", "dq", "dkv"} and all(sum(r.values()) > 0 for r in runs.values()), runs
+    goals = (tmp_path / "goals.md").read_text()
+    for text in ("| pallas_gpu | (1, 2, 64, 16) |", "| train_step_2048 | 128 x 2 | f32 |", "- deterministic: losses equal True"):
+        assert text in goals, goals
+
+
+def test_gpu_goals_marks_each_figure(tmp_path):
+    """gpu_goals.py compares like with like (same shape, same T x B) and marks each goal."""
+    import gpu_goals
+
+    att = {"device": "NVIDIA H100 80GB HBM3", "rows": [
+        {"impl": impl, "B": 2, "H": 16, "T": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
+        for impl, ms in (("pallas_gpu", 2.8), ("pallas_gpu_fused", 2.4), ("cudnn", 2.4))]
+        + [{"impl": "pallas_gpu", "B": 1, "H": 8, "T": 8192, "D": 128, "error": "oom"}],
+        "packed": {"unpacked_fwdbwd_ms": 3.3, "packed_fwdbwd_ms": 1.0}}
+    step = {"device": "NVIDIA H100 80GB HBM3", "rows": [
+        {"seq_len": 2048, "batch": 4, "loss": loss, "attention": "pallas_gpu", "tokens_per_s": tok}
+        for loss, tok in (("f32", 170_000), ("peer", 140_000))]}
+    (tmp_path / "attention.json").write_text(json.dumps(att))
+    (tmp_path / "train_step_2048.json").write_text(json.dumps(step))
+    report = gpu_goals.report(tmp_path)
+    assert "Device: NVIDIA H100 80GB HBM3\n" in report
+    assert "| pallas_gpu | (2, 16, 8192, 64) | 2.800 | 2.400 | 0.86 misses (>= 0.9) |" in report
+    assert "| pallas_gpu_fused | (2, 16, 8192, 64) | 2.400 | 2.400 | 1.00 meets (>= 0.9) |" in report
+    assert "| pallas_gpu | 3.300 | 1.000 | 3.30 meets (>= 3) |" in report
+    assert "| pallas_gpu_fused |  |  | not measured |" in report
+    assert "| 170,000 | 1.32 meets (>= 1.25) | 1.21 misses (>= 1.25) |" in report
+    assert "- not measured" in report  # no determinism.json
     assert not list(tmp_path.glob("prof/*/plugins"))
 
 
