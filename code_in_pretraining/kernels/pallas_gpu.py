@@ -103,8 +103,8 @@ class BlockSizes:
         """The fused backward's defaults take 128-key tiles: its atomic dQ traffic is
         head_dim x 4 bytes per visited (query row, key tile) pair, so it halves against
         64-key tiles. 8 warps hold those tiles without spilling registers (ptxas for
-        sm_90: 64x128 at head_dim 64, 32x128 at head_dim 128), but for 104 bytes in the
-        segment-masked loop of the packed kernel."""
+        sm_90: 64x128 at head_dim 64, 32x128 at head_dim 128); with segments it spills
+        104 bytes at head_dim 64, partly inside its segment-masked loop."""
         blocks = cls() if head_dim <= 64 else cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
         if not fused_bwd:
             return blocks
