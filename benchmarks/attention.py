@@ -41,6 +41,8 @@ import numpy as np
 from code_in_pretraining import kernels
 from code_in_pretraining.kernels import pallas_gpu, relaxed_add
 
+import profile_breakdown  # noqa: E402  (a sibling module: the script's folder is on sys.path)
+
 SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
 PACKED_T, PACKED_MEAN_DOC = 8192, 1024
@@ -289,19 +291,6 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
     return time_fn(fn, *args, iters=iters) * 1e3
 
 
-_NOT_LAUNCHED = ("parameter(", "tuple(", "get-tuple-element(", "bitcast(", "constant(")
-
-
-def launched_ops(compiled) -> int:
-    """Instructions of a compiled program's entry computation that launch work on the
-    device (fusions, custom calls such as the Pallas kernels, copies): what one call costs
-    in kernel launches, beyond the kernels themselves."""
-    text = compiled.as_text()
-    entry = text[text.index("\nENTRY") :]
-    lines = entry[: entry.index("\n}")].splitlines()[1:]
-    return sum(1 for line in lines if " = " in line and not any(op in line for op in _NOT_LAUNCHED))
-
-
 def compile_check(on_card, shapes) -> list[dict]:
     """Compile, for a described GPU without one (`on_card`: gpu_target.replicated), what a
     device run would: fwd+bwd of each Pallas implementation with and without segments
@@ -314,7 +303,7 @@ def compile_check(on_card, shapes) -> list[dict]:
         try:
             compiled = compile_(fn, *args)
             rows.append({"what": what, "shape": list(shape), "config": config, "ok": True,
-                         "launched": launched_ops(compiled)})
+                         "launched": profile_breakdown.launched_ops(compiled.as_text())})
         except Exception as e:  # pylint: disable=broad-except
             rows.append({"what": what, "shape": list(shape), "config": config, "ok": False,
                          "error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"})

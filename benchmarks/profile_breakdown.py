@@ -403,6 +403,22 @@ def atomic_scatters(hlo_text: str) -> int:
     return sum("unique_indices=true" not in line for line in re.findall(r"= \S+ scatter\(.*", hlo_text))
 
 
+def _entry(hlo_text: str, module: str) -> str:
+    entry = next((m.group(1) for line in hlo_text.splitlines()
+                  if line.startswith("ENTRY") and (m := _COMPUTATION.match(line))), None)
+    if entry is None:
+        raise ValueError(f"no ENTRY computation in module {module!r}")
+    return entry
+
+
+def launched_ops(hlo_text: str) -> int:
+    """Instructions of a compiled module's entry computation that launch work on the device
+    (fusions, custom calls such as Pallas kernels, copies, loops): what one call costs in
+    launches."""
+    module, comps = parse_hlo(hlo_text)
+    return sum(ins.opcode not in _FREE for ins in comps[_entry(hlo_text, module)].values())
+
+
 def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: float) -> Breakdown:
     """Modelled device ms per category of a compiled module: each top-level instruction
     (fusion, kernel, loop-body instruction times its trip count) takes max(matmul FLOPs /
@@ -412,10 +428,7 @@ def roofline(hlo_text: str, *, bf16_flops: float, f32_flops: float, bandwidth: f
     does not have."""
     module, comps = parse_hlo(hlo_text)
     cats = _categories(comps)
-    entry = next((m.group(1) for line in hlo_text.splitlines()
-                  if line.startswith("ENTRY") and (m := _COMPUTATION.match(line))), None)
-    if entry is None:
-        raise ValueError(f"no ENTRY computation in module {module!r}")
+    entry = _entry(hlo_text, module)
     total = dict.fromkeys(CATEGORIES, 0.0)
     per_op: collections.Counter = collections.Counter()
     count = 0
