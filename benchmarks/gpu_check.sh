@@ -25,7 +25,7 @@ OUT=${OUT:-gpu_check}
 PY=${PYTHON:-python}
 SMOKE=${SMOKE:+--smoke}
 mkdir -p "$OUT"
-export PYTHONPATH=.
+export PYTHONPATH=.${PYTHONPATH:+:$PYTHONPATH}
 [ -z "$SMOKE" ] && nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/card.txt"
 $PY -c "import jax; print('jax', jax.__version__, jax.devices())" | tee -a "$OUT/card.txt"
 STEP="$PY benchmarks/train_step.py --preset 470m $SMOKE"

@@ -57,10 +57,14 @@ def test_train_step_benchmark_smoke(tmp_path):
 def test_gpu_check_script_runs_every_part(tmp_path):
     """benchmarks/gpu_check.sh, which a device call runs whole, in its CPU mode: every part
     leaves its JSON and its table, and the profiles leave their breakdowns but not the traces.
-    Its attention part is attention.py --smoke (interpret mode; no cuDNN on a CPU)."""
+    Its attention part is attention.py --smoke (interpret mode; no cuDNN on a CPU). It runs
+    without the packages the GPU machine lacks (tests/helpers/card_site), as it would there."""
     import os
 
-    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "OUT": str(tmp_path), "JAX_PLATFORMS": "cpu"}
+    env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "OUT": str(tmp_path), "JAX_PLATFORMS": "cpu",
+           "PYTHONPATH": str(ROOT / "tests" / "helpers" / "card_site")}
+    absent = subprocess.run([sys.executable, "-c", "import gin"], env=env, capture_output=True, text=True)
+    assert "not installed on the GPU machine" in absent.stderr, absent.stderr
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
