@@ -4,17 +4,20 @@ Compiles the forward, the dQ and dK/dV kernels and the fused backward (default t
 head_dim 64) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
 PTX dumped, and prints one JSON object: per kernel, its tensor-core instructions
 (Hopper's wgmma or Ampere's mma.sync), its exponentials (with or without flushing
-subnormals) and its global atomics by kind, semantics and width.
-tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
+subnormals), its global atomics by kind, semantics and width, and what ptxas (the
+plugin's, for sm_90a) reports: registers, spill stores, and whether it had to serialize
+the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
 
     .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
 """
 
 import collections
+import importlib.util
 import os
 import pathlib
 import re
 import shutil
+import subprocess
 import sys
 import tempfile
 
@@ -40,6 +43,9 @@ from code_in_pretraining.kernels import pallas_gpu, relaxed_add  # noqa: E402
 B, T, H, D = 1, 2048, 4, 64
 ENTRY = re.compile(r"\.entry\s+(cip_\w+)\(")
 ATOMIC = re.compile(r"\b((?:atom|red)\.global\.[\w.]+)")
+# ptxas' notice when something other than a wgmma writes a wgmma accumulator inside the
+# pipeline (e.g. a branch that yields the scores): it then waits for each wgmma to finish.
+SERIALIZED = "wgmma.mma_async instructions are serialized"
 
 
 def compile_kernels() -> None:
@@ -60,6 +66,18 @@ def compile_kernels() -> None:
         jax.jit(functools.partial(fn, cfg=c)).trace(*args).lower(lowering_platforms=("cuda",)).compile()
 
 
+def ptxas_facts(path: pathlib.Path) -> dict:
+    """Registers, spill stores and wgmma serialization of one kernel, from `ptxas -v`."""
+    nvcc = importlib.util.find_spec("nvidia.cuda_nvcc").submodule_search_locations[0]
+    report = subprocess.run([os.path.join(nvcc, "bin", "ptxas"), "-arch=sm_90a", "-v", "-o", os.devnull, str(path)],
+                            capture_output=True, text=True, check=True).stderr
+    return {
+        "registers": int(re.search(r"Used (\d+) registers", report).group(1)),
+        "spill_stores": int(re.search(r"(\d+) bytes spill stores", report).group(1)),
+        "wgmma_serialized": SERIALIZED in report,
+    }
+
+
 def ptx_facts() -> dict:
     facts = {}
     for path in sorted(DUMP.glob("*.ptx")):
@@ -72,6 +90,7 @@ def ptx_facts() -> dict:
                 "ex2_ftz": text.count("ex2.approx.ftz.f32"),
                 "ex2": text.count("ex2.approx.f32"),
                 "atomics": dict(collections.Counter(ATOMIC.findall(text))),
+                **ptxas_facts(path),
             }
     return facts
 
