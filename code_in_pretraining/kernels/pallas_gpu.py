@@ -102,9 +102,8 @@ class BlockSizes:
     def for_head_dim(cls, head_dim: int, fused_bwd: bool = False) -> BlockSizes:
         """The fused backward's defaults take 128-key tiles: its atomic dQ traffic is
         head_dim x 4 bytes per visited (query row, key tile) pair, so it halves against
-        64-key tiles. 8 warps hold those tiles without spilling registers (ptxas for
-        sm_90: 64x128 at head_dim 64, 32x128 at head_dim 128); with segments it spills
-        104 bytes at head_dim 64, partly inside its segment-masked loop."""
+        64-key tiles. 8 warps hold those tiles without spilling registers, with or
+        without segments (ptxas for sm_90a: 64x128 at head_dim 64, 32x128 at head_dim 128)."""
         blocks = cls() if head_dim <= 64 else cls(block_q=128, block_k=64, num_warps=8, num_stages=3)
         if not fused_bwd:
             return blocks
@@ -475,6 +474,10 @@ def _dkv_kernel(*refs, cfg: _Config):
     With `fused_bwd` it also adds dQ[i] += dS[i, j] K[j] for each query tile i
     into a float32 buffer (zeros aliased in, scaled by sm_scale after the
     kernel) with atomics, since other key tiles add to the same rows at once.
+    The buffer is dQ transposed, [D, T] per head, so the share is K^T dS^T: it
+    takes dS^T as computed (for dS K, Triton recomputed the probabilities in the
+    other layout, every exponential twice) and has D rows, where Hopper's wgmma
+    needs 64 and the query tiles may have 32.
     """
     fused = cfg.blocks.fused_bwd
     n_in = 7 if fused else 6  # fused: dQ's zeros, aliased to the dQ output
@@ -509,7 +512,7 @@ def _dkv_kernel(*refs, cfg: _Config):
         dst_bkxbq = (pt_bkxbq * (dpt_bkxbq - delta_bq[None, :])).astype(q_bqxD.dtype)
         dk_bkxD = dk_bkxD + _dot(dst_bkxbq, q_bqxD, 1, 0)
         if fused:
-            relaxed_add.add(dq_ref[0], (q_slice, slice(None)), _dot(dst_bkxbq, k_bkxD, 0, 0))
+            relaxed_add.add(dq_ref[0], (slice(None), q_slice), _dot(k_bkxD, dst_bkxbq, 0, 0))
         return dk_bkxD, dv_bkxD
 
     zeros = jnp.zeros(k_bkxD.shape, jnp.float32)
@@ -621,12 +624,13 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     out_specs = [out_tile, out_tile]
     out_shape = [jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2
     aliases = {}
-    if blocks.fused_bwd:  # dQ: a float32 buffer of zeros, aliased in and added to
+    if blocks.fused_bwd:  # dQ^T: a float32 buffer of zeros, aliased in and added to
         aliases = {len(args): 2}
-        in_specs.append(full_q)
-        args.append(jnp.zeros(q.shape, jnp.float32))
-        out_specs.append(full_q)
-        out_shape.append(jax.ShapeDtypeStruct(q.shape, jnp.float32))
+        full_dqt = pl.BlockSpec((None, None, D, T), lambda j, b, h: (b, h, 0, 0))
+        in_specs.append(full_dqt)
+        args.append(jnp.zeros((B, H, D, T), jnp.float32))
+        out_specs.append(full_dqt)
+        out_shape.append(jax.ShapeDtypeStruct((B, H, D, T), jnp.float32))
     if cfg.has_segments:
         in_specs += [
             pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
@@ -647,7 +651,7 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     if G > 1:
         dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
         dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
-    dq = (dq[0] * cfg.sm_scale).astype(q.dtype) if dq else None
+    dq = (dq[0].transpose(0, 3, 1, 2) * cfg.sm_scale).astype(q.dtype) if dq else None
     return dk_h.astype(k.dtype), dv_h.astype(v.dtype), dq
 
 

@@ -1,10 +1,10 @@
 """Run with .venv-aot's python: the PTX that the Pallas attention kernels compile to for an H100.
 
 Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles,
-head_dim 64) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
-PTX dumped, and prints one JSON object: per kernel, its tensor-core instructions
+with segments, head_dim 64, then 128 as in the 470m model) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
+PTX dumped, and prints one JSON object: per head_dim and kernel, its tensor-core instructions
 (Hopper's wgmma or Ampere's mma.sync), its exponentials (with or without flushing
-subnormals), its global atomics by kind, semantics and width, and what ptxas (the
+subnormals, and per score), its global atomics by kind, semantics and width, and what ptxas (the
 plugin's, for sm_90a) reports: registers, spill stores, and whether it had to serialize
 the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
 
@@ -40,7 +40,8 @@ import jax.numpy as jnp  # noqa: E402
 
 from code_in_pretraining.kernels import pallas_gpu, relaxed_add  # noqa: E402
 
-B, T, H, D = 1, 2048, 4, 64
+B, T, H = 1, 2048, 4
+HEAD_DIMS = (64, 128)
 ENTRY = re.compile(r"\.entry\s+(cip_\w+)\(")
 ATOMIC = re.compile(r"\b((?:atom|red)\.global\.[\w.]+)")
 # ptxas' notice when something other than a wgmma writes a wgmma accumulator inside the
@@ -48,7 +49,8 @@ ATOMIC = re.compile(r"\b((?:atom|red)\.global\.[\w.]+)")
 SERIALIZED = "wgmma.mma_async instructions are serialized"
 
 
-def compile_kernels() -> None:
+def compile_kernels(D: int) -> dict[str, float]:
+    """Compiles the four kernels at head_dim D; gives each kernel's scores per thread per tile."""
     rep = gpu_target.replicated("h100")
     x = jax.ShapeDtypeStruct((B, T, H, D), jnp.bfloat16, sharding=rep)
     seg = jax.ShapeDtypeStruct((B, T), jnp.int32, sharding=rep)
@@ -56,14 +58,19 @@ def compile_kernels() -> None:
     blocks = pallas_gpu.BlockSizes.for_head_dim(D).clamp(T)
     cfg = pallas_gpu._Config(causal=True, sm_scale=D**-0.5, has_segments=True, blocks=blocks, interpret=False)
     fused = dataclasses.replace(cfg, blocks=pallas_gpu.BlockSizes.for_head_dim(D, fused_bwd=True).clamp(T))
-    calls = [
-        (pallas_gpu._fwd_call, cfg, (x, x, x, seg)),
-        (pallas_gpu._dq_call, cfg, (x, x, x, seg, x, rows, x)),
-        (pallas_gpu._dkv_call, cfg, (x, x, x, seg, x, rows, rows)),
-        (pallas_gpu._dkv_call, fused, (x, x, x, seg, x, rows, rows)),
-    ]
-    for fn, c, args in calls:
+    b, f = blocks, fused.blocks
+    calls = {
+        "cip_flash_fwd": (pallas_gpu._fwd_call, cfg, (x, x, x, seg), b.block_q * b.block_k, b.num_warps),
+        "cip_flash_bwd_dq": (pallas_gpu._dq_call, cfg, (x, x, x, seg, x, rows, x), b.block_q_dq * b.block_k_dq,
+                             b.num_warps_dq or b.num_warps_bwd),
+        "cip_flash_bwd_dkv": (pallas_gpu._dkv_call, cfg, (x, x, x, seg, x, rows, rows),
+                              b.block_q_dkv * b.block_k_dkv, b.num_warps_bwd),
+        "cip_flash_bwd_fused": (pallas_gpu._dkv_call, fused, (x, x, x, seg, x, rows, rows),
+                                f.block_q_dkv * f.block_k_dkv, f.num_warps_bwd),
+    }
+    for fn, c, args, _, _ in calls.values():
         jax.jit(functools.partial(fn, cfg=c)).trace(*args).lower(lowering_platforms=("cuda",)).compile()
+    return {name: tile / (32 * pallas_gpu._num_warps(warps, D)) for name, (*_, tile, warps) in calls.items()}
 
 
 def ptxas_facts(path: pathlib.Path) -> dict:
@@ -78,9 +85,12 @@ def ptxas_facts(path: pathlib.Path) -> dict:
     }
 
 
-def ptx_facts() -> dict:
+def ptx_facts(paths, scores_per_thread: dict[str, float]) -> dict:
+    """ex2_per_score: exponentials in the PTX per score a thread holds in one tile, over the
+    kernel's four loops (1, or a little more in the forward for its rescaling factors)."""
     facts = {}
-    for path in sorted(DUMP.glob("*.ptx")):
+    loops = pallas_gpu._N_BOUNDS - 1
+    for path in paths:
         text = path.read_text()
         entry = ENTRY.search(text)
         if entry:
@@ -89,6 +99,7 @@ def ptx_facts() -> dict:
                 "mma_sync": text.count("mma.sync"),
                 "ex2_ftz": text.count("ex2.approx.ftz.f32"),
                 "ex2": text.count("ex2.approx.f32"),
+                "ex2_per_score": text.count("ex2.approx.ftz.f32") / (loops * scores_per_thread[entry.group(1)]),
                 "atomics": dict(collections.Counter(ATOMIC.findall(text))),
                 **ptxas_facts(path),
             }
@@ -97,8 +108,15 @@ def ptx_facts() -> dict:
 
 if __name__ == "__main__":
     try:
-        compile_kernels()
-        print(json.dumps({"relaxed_available": relaxed_add.RELAXED, "kernels": ptx_facts()}))
+        facts = {}
+        for D in HEAD_DIMS:
+            scores_per_thread = compile_kernels(D)
+            paths = sorted(DUMP.glob("*.ptx"))
+            facts[D] = ptx_facts(paths, scores_per_thread)
+            (DUMP / f"head_dim_{D}").mkdir()
+            for path in paths:  # out of the next head_dim's way
+                path.rename(DUMP / f"head_dim_{D}" / path.name)
+        print(json.dumps({"relaxed_available": relaxed_add.RELAXED, "kernels": facts}))
     finally:
         if not KEEP:
             shutil.rmtree(DUMP, ignore_errors=True)
