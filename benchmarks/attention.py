@@ -280,15 +280,39 @@ def _kernel_call(kind, cand, q, k, v, seg, o, lse, do, delta):
     return jax.jit(functools.partial(f, cfg=cand)), args
 
 
+def _kernel_inputs(shape, seg, cfg) -> tuple:
+    """(q, k, v, seg, o, lse, do, delta): what any one kernel reads, o and lse from the forward."""
+    B, H, T, D = shape
+    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
+    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)  # pylint: disable=protected-access
+    return q, k, v, seg, o, lse, do, pallas_gpu.delta_rows(o, do)
+
+
 def _time_kernel(kind, shape, c, *, interpret, iters):
     """Milliseconds of one pallas_gpu kernel alone with candidate c."""
     B, H, T, D = shape
-    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
-    seg = jnp.ones((B, T), jnp.int32)
     cfg, cand = _candidate(kind, shape, c, interpret=interpret)
-    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)  # pylint: disable=protected-access
-    fn, args = _kernel_call(kind, cand, q, k, v, seg, o, lse, do, pallas_gpu.delta_rows(o, do))
+    fn, args = _kernel_call(kind, cand, *_kernel_inputs(shape, jnp.ones((B, T), jnp.int32), cfg))
     return time_fn(fn, *args, iters=iters) * 1e3
+
+
+def kernel_times(shape, seg, blocks, *, interpret, iters) -> dict:
+    """Milliseconds of each pallas_gpu kernel alone, default path: on packed segment ids
+    `seg`, or (seg None) one causal sequence per row, as `attention` runs them."""
+    B, H, T, D = shape
+    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+        causal=True,
+        sm_scale=D**-0.5,
+        has_segments=seg is not None,
+        blocks=(blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T),
+        interpret=interpret,
+    )
+    inputs = _kernel_inputs(shape, jnp.ones((B, T), jnp.int32) if seg is None else seg, cfg)
+    times = {}
+    for kind in ("fwd", "dq", "dkv"):
+        fn, args = _kernel_call(kind, cfg, *inputs)
+        times[kind] = time_fn(fn, *args, iters=iters) * 1e3
+    return times
 
 
 def compile_check(on_card, shapes) -> list[dict]:
@@ -525,6 +549,15 @@ def main(argv=None):
         traceback.print_exc()
         results["packed"] = {"error": repr(e)[:500]}
     dump()
+    if "error" not in results["packed"]:
+        try:  # which kernel keeps the packed case from its ideal
+            results["packed"]["kernel_ms"] = {
+                label: kernel_times((B, H, T, D), s, blocks, interpret=interpret, iters=iters)
+                for label, s in (("packed", seg), ("unpacked", None))
+            }
+        except Exception:  # pylint: disable=broad-except
+            traceback.print_exc()
+        dump()
 
     if args.tune:
         tuned = tune(

@@ -12,7 +12,8 @@
 #    blockwise loss, each profiled (device time per category: matmuls, attention, loss,
 #    optimizer, other). Its JSON is written after every row.
 # 2. attention.py: correctness on the card; pallas_gpu (two-kernel backward), pallas_gpu_fused
-#    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents.
+#    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents
+#    (fwd+bwd, then each kernel alone).
 # 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
 # 4. train_step.py with the fused attention backward (float32 logits), both lengths.
 # 5. determinism.py: the train step twice in fresh processes, default and deterministic kernels

@@ -58,6 +58,11 @@ def attention_tables(att: dict | None) -> str:
         speedup = u / p if u and p else None
         out.append(f"| {label} | {'' if u is None else f'{u:.3f}'} | {'' if p is None else f'{p:.3f}'} | "
                    f"{_mark(speedup, PACKED_SPEEDUP)} |")
+    kernels = packed.get("kernel_ms")
+    if kernels:  # where the packed case loses against its ideal, kernel by kernel
+        out += ["", "| pallas_gpu kernel alone | unpacked ms | packed ms | speed-up |", "|---|---:|---:|---:|"]
+        out += [f"| {kind} | {u:.3f} | {kernels['packed'][kind]:.3f} | {u / kernels['packed'][kind]:.2f} |"
+                for kind, u in kernels["unpacked"].items()]
     errors = att.get("correctness") or []
     if errors:
         out += ["", "| correctness vs xla | dtype | o | dq | dk | dv |", "|---|---|---:|---:|---:|---:|"]

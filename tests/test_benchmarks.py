@@ -79,8 +79,11 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     attention = (tmp_path / "attention.log").read_text()
     for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
         assert text in attention, attention[-2000:]
-    runs = json.loads((tmp_path / "attention.json").read_text())["packed"]["mask_runs"]
+    packed = json.loads((tmp_path / "attention.json").read_text())["packed"]
+    runs = packed["mask_runs"]
     assert set(runs) == {"fwd", "dq", "dkv"} and all(sum(r.values()) > 0 for r in runs.values()), runs
+    kernel_ms = packed["kernel_ms"]
+    assert all(set(t) == {"fwd", "dq", "dkv"} and min(t.values()) > 0 for t in kernel_ms.values()), kernel_ms
     goals = (tmp_path / "goals.md").read_text()
     for text in ("| pallas_gpu | (1, 2, 64, 16) |", "| train_step_2048 | 128 x 2 | f32 |", "- deterministic: losses equal True"):
         assert text in goals, goals
@@ -94,7 +97,9 @@ def test_gpu_goals_marks_each_figure(tmp_path):
         {"impl": impl, "B": 2, "H": 16, "T": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
         for impl, ms in (("pallas_gpu", 2.8), ("pallas_gpu_fused", 2.4), ("cudnn", 2.4))]
         + [{"impl": "pallas_gpu", "B": 1, "H": 8, "T": 8192, "D": 128, "error": "oom"}],
-        "packed": {"unpacked_fwdbwd_ms": 3.3, "packed_fwdbwd_ms": 1.0}}
+        "packed": {"unpacked_fwdbwd_ms": 3.3, "packed_fwdbwd_ms": 1.0,
+                   "kernel_ms": {"packed": {"fwd": 0.4, "dq": 0.25, "dkv": 0.5},
+                                 "unpacked": {"fwd": 1.0, "dq": 1.0, "dkv": 1.5}}}}
     step = {"device": "NVIDIA H100 80GB HBM3", "rows": [
         {"seq_len": 2048, "batch": 4, "loss": loss, "attention": "pallas_gpu", "tokens_per_s": tok}
         for loss, tok in (("f32", 170_000), ("peer", 140_000))]}
@@ -106,6 +111,7 @@ def test_gpu_goals_marks_each_figure(tmp_path):
     assert "| pallas_gpu_fused | (2, 16, 8192, 64) | 2.400 | 2.400 | 1.00 meets (>= 0.9) |" in report
     assert "| pallas_gpu | 3.300 | 1.000 | 3.30 meets (>= 3) |" in report
     assert "| pallas_gpu_fused |  |  | not measured |" in report
+    assert "| dq | 1.000 | 0.250 | 4.00 |" in report and "| dkv | 1.500 | 0.500 | 3.00 |" in report
     assert "| 170,000 | 1.32 meets (>= 1.25) | 1.21 misses (>= 1.25) |" in report
     assert "- not measured" in report  # no determinism.json
     assert not list(tmp_path.glob("prof/*/plugins"))
