@@ -42,12 +42,11 @@ def test_kernels_use_hopper_tensor_cores_fast_exp2_and_relaxed_atomics():
     handling); and the fused backward adds its dQ shares with relaxed atomics (ptxas makes
     them fire-and-forget REDG). Pallas' own atomic_add is acquire-release: ptxas puts a
     GPU-wide barrier and an L1 invalidation around each 16-byte add (kernels/relaxed_add.py).
-    ptxas keeps every kernel's wgmma pipeline asynchronous (a branch that yields the scores,
-    such as a per-tile lax.switch over masks, makes it wait for each wgmma), at head_dim 64
-    and at the 470m model's 128; at 64 no kernel spills (at 128 dK/dV spills a little
-    between its loops). Each score is exponentiated once: the fused backward's dQ dot once
-    took dS untransposed, and Triton recomputed the softmax chain in that layout. Its dQ
-    dot now has D rows, so it is a wgmma even with 32-row query tiles (mma.sync before)."""
+    At head_dim 64 and at the 470m model's 128, ptxas keeps every wgmma pipeline
+    asynchronous (a branch that yields the scores, e.g. a per-tile lax.switch over masks,
+    serializes it) and each score is exponentiated once (a dQ dot that takes dS in the other
+    layout made Triton recompute the softmax chain); at 64 nothing spills (at 128 dK/dV
+    spills a little between its loops)."""
     facts = json.loads(_run("tests/helpers/kernel_ptx.py").strip().splitlines()[-1])
     assert facts["relaxed_available"]
     by_head_dim = facts["kernels"]

@@ -1,12 +1,13 @@
 """Run with .venv-aot's python: the PTX that the Pallas attention kernels compile to for an H100.
 
-Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles,
-with segments, head_dim 64, then 128 as in the 470m model) through XLA's deviceless GPU path (benchmarks/gpu_target.py) with the
-PTX dumped, and prints one JSON object: per head_dim and kernel, its tensor-core instructions
-(Hopper's wgmma or Ampere's mma.sync), its exponentials (with or without flushing
-subnormals, and per score), its global atomics by kind, semantics and width, and what ptxas (the
-plugin's, for sm_90a) reports: registers, spill stores, and whether it had to serialize
-the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS must be set before jax starts.
+Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles, with
+segments, at head_dim 64 and at the 470m model's 128) through XLA's deviceless GPU path
+(benchmarks/gpu_target.py) with the PTX dumped, and prints one JSON object: per head_dim and
+kernel, its tensor-core instructions (Hopper's wgmma or Ampere's mma.sync), its exponentials
+(with or without flushing subnormals, and per score), its global atomics by kind, semantics
+and width, and what the plugin's ptxas (sm_90a) reports: registers, spill stores, and
+whether it had to serialize the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS
+must be set before jax starts.
 
     .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
 """
