@@ -352,8 +352,9 @@ def _attention_flops(ins: _Instr) -> float:
 
 def _moved_bytes(comps, instrs: dict[str, _Instr], ins: _Instr) -> int:
     """Bytes an instruction reads and writes. Inside a fusion, an operand that is only
-    dynamic-sliced is read a slice at a time, and a dynamic-update-slice root writes only
-    its update into a buffer that stays in place (a loop over blocks of a stacked array)."""
+    sliced (statically, e.g. q out of a fused q/k/v projection, or dynamically) is read
+    a slice at a time, and a dynamic-update-slice root writes only its update into a
+    buffer that stays in place (a loop over blocks of a stacked array)."""
     operands = [_nbytes(_result_type(instrs[o])) if o in instrs else 0 for o in _operands(ins)]
     result = _nbytes(_result_type(ins))
     if ins.opcode != "fusion" or not ins.called or ins.called[0] not in comps:
@@ -368,8 +369,8 @@ def _moved_bytes(comps, instrs: dict[str, _Instr], ins: _Instr) -> int:
     root = next((sub for sub in fused.values() if sub.root), None)
     for i, name in params.items():
         uses = users.get(name, [])
-        if i < len(operands) and uses and all(u.opcode == "dynamic-slice" and p == 0 for u, p in uses):
-            operands[i] = sum(_nbytes(_result_type(u)) for u, _ in uses)
+        if i < len(operands) and uses and all(u.opcode in ("slice", "dynamic-slice") and p == 0 for u, p in uses):
+            operands[i] = min(operands[i], sum(_nbytes(_result_type(u)) for u, _ in uses))
         elif (i < len(operands) and root is not None and root.opcode == "dynamic-update-slice"
               and uses == [(root, 0)]):
             update = _operands(root)[1]

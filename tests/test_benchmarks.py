@@ -221,6 +221,35 @@ def test_breakdown_fails_without_module_events(tmp_path):
         profile_breakdown.breakdown(trace, HLO, steps=1)
 
 
+SLICED = """HloModule jit_step, is_scheduled=true
+
+%fused_rope (param_0: bf16[8,48], param_1: bf16[8,48]) -> bf16[8,16] {
+  %param_0 = bf16[8,48]{1,0} parameter(0)
+  %slice.1 = bf16[8,16]{1,0} slice(%param_0), slice={[0:8], [16:32]}
+  %param_1 = bf16[8,48]{1,0} parameter(1)
+  %slice.2 = bf16[8,16]{1,0} slice(%param_1), slice={[0:8], [0:16]}
+  %reduce_input = bf16[8,48]{1,0} negate(%param_1)
+  %slice.3 = bf16[8,16]{1,0} slice(%reduce_input), slice={[0:8], [32:48]}
+  %add.1 = bf16[8,16]{1,0} add(%slice.1, %slice.2)
+  ROOT %add.2 = bf16[8,16]{1,0} add(%add.1, %slice.3), metadata={op_name="jit(step)/jvp(attn)/attn_core/add"}
+}
+
+ENTRY %main.1 (p0: bf16[8,48], p1: bf16[8,48]) -> bf16[8,16] {
+  %p0 = bf16[8,48]{1,0} parameter(0)
+  %p1 = bf16[8,48]{1,0} parameter(1)
+  ROOT %loop_add_fusion = bf16[8,16]{1,0} fusion(%p0, %p1), kind=kLoop, calls=%fused_rope
+}
+"""
+
+
+def test_roofline_reads_only_the_slice_of_a_sliced_operand():
+    """A fusion operand used only through slices (q out of a fused q/k/v projection) is read
+    a slice at a time; one that is also used whole is read whole."""
+    model = profile_breakdown.roofline(SLICED, bf16_flops=1.0, f32_flops=1.0, bandwidth=1e3)
+    read_sliced, read_whole, written = 8 * 16 * 2, 8 * 48 * 2, 8 * 16 * 2
+    assert model.ms_per_step["attention"] == pytest.approx(read_sliced + read_whole + written)
+
+
 @pytest.mark.parametrize("vocab_block", [0, 3000])
 def test_roofline_counts_every_matmul_flop(vocab_block):
     """profile_breakdown.roofline on the compiled tiny train step: with unit FLOP rates and
