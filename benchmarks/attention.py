@@ -78,10 +78,6 @@ def _blocks_from(fwd, dq, dkv) -> pallas_gpu.BlockSizes:
     )
 
 
-def _dkv_tiles(d: pallas_gpu.BlockSizes) -> tuple:
-    return (d.block_q_dkv, d.block_k_dkv, d.num_warps_bwd, d.num_stages_bwd)
-
-
 def attention_flops(B, H, T, D, causal=True) -> float:
     return 4.0 * B * H * T * T * D * (0.5 if causal else 1.0)
 
@@ -206,11 +202,10 @@ def mask_runs(seg, blocks: pallas_gpu.BlockSizes) -> dict:
         causal=True, sm_scale=1.0, has_segments=True, blocks=blocks, interpret=True
     )
     out = {}
-    for name, rows, cols, key_side in (
-        ("fwd", blocks.block_q, blocks.block_k, False),
-        ("dq", blocks.block_q_dq, blocks.block_k_dq, False),
-        ("dkv", blocks.block_k_dkv, blocks.block_q_dkv, True),
-    ):
+    for name in ("fwd", "dq", "dkv"):
+        bq, bk, _, _ = blocks.kernel(name, 64)  # (head_dim only picks warps)
+        key_side = name == "dkv"  # rows are key tiles
+        rows, cols = (bk, bq) if key_side else (bq, bk)
         bounds = np.stack([np.asarray(b) for b in pallas_gpu._bounds(  # pylint: disable=protected-access
             jnp.asarray(seg), cfg, rows, cols, key_side=key_side)])
         tiles = np.diff(bounds, axis=0).sum(axis=(1, 2))
@@ -392,18 +387,8 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
             table[kind] = ok + [r for r in rows if "ms" not in r]
             best[kind] = tuple(ok[0]["config"]) if ok else None
             if best[kind] is None:  # untuned kernel: the head-dim default
-                d = pallas_gpu.BlockSizes.for_head_dim(shape[3])
-                best[kind] = {
-                    "fwd": (d.block_q, d.block_k, d.num_warps, d.num_stages),
-                    "dq": (
-                        d.block_q_dq,
-                        d.block_k_dq,
-                        d.num_warps_dq or d.num_warps_bwd,
-                        d.num_stages_dq or d.num_stages_bwd,
-                    ),
-                    "dkv": _dkv_tiles(d),
-                    "fused": _dkv_tiles(pallas_gpu.BlockSizes.for_head_dim(shape[3], fused_bwd=True)),
-                }[kind]
+                d = pallas_gpu.BlockSizes.for_head_dim(shape[3], fused_bwd=kind == "fused")
+                best[kind] = tuple(d.kernel("dkv" if kind == "fused" else kind, shape[3]))
         fused = dataclasses.replace(_blocks_from(best["fwd"], best["dq"], best["fused"]), fused_bwd=True)
         out[shape] = (_blocks_from(best["fwd"], best["dq"], best["dkv"]), fused, table)
     return out

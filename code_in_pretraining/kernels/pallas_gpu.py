@@ -66,6 +66,15 @@ def _compiler_params(num_warps: int, num_stages: int):
     return cls(num_warps=num_warps, num_stages=num_stages)
 
 
+class KernelLaunch(NamedTuple):
+    """One kernel's query and key tiles, warps and pipeline stages."""
+
+    block_q: int
+    block_k: int
+    num_warps: int
+    num_stages: int
+
+
 @dataclasses.dataclass(frozen=True)
 class BlockSizes:
     """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
@@ -122,6 +131,21 @@ class BlockSizes:
             if b < 16 or b & (b - 1):
                 raise ValueError(f"{name}={b} must be a power of two >= 16")
         return dataclasses.replace(self, **blocks)
+
+    def kernel(self, kind: str, head_dim: int) -> KernelLaunch:
+        """The tiles, warps and stages of one kernel: "fwd", "dq", or "dkv" (the fused
+        backward's too). `None` warps become 4 up to head_dim 64, else 8."""
+        if kind == "fwd":
+            tiles = self.block_q, self.block_k, self.num_warps, self.num_stages
+        elif kind == "dq":
+            tiles = (self.block_q_dq, self.block_k_dq, self.num_warps_dq or self.num_warps_bwd,
+                     self.num_stages_dq or self.num_stages_bwd)
+        elif kind == "dkv":
+            tiles = self.block_q_dkv, self.block_k_dkv, self.num_warps_bwd, self.num_stages_bwd
+        else:
+            raise ValueError(f"unknown kernel {kind!r}; known: fwd, dq, dkv")
+        bq, bk, warps, stages = tiles
+        return KernelLaunch(bq, bk, warps if warps is not None else 4 if head_dim <= 64 else 8, stages)
 
     @property
     def max_block(self) -> int:
@@ -526,16 +550,10 @@ def _dkv_kernel(*refs, cfg: _Config):
 # --------------------------------------------------------------------------
 
 
-def _num_warps(requested: int | None, head_dim: int) -> int:
-    if requested is not None:
-        return requested
-    return 4 if head_dim <= 64 else 8
-
-
 def _fwd_call(q, k, v, seg, cfg: _Config):
     B, T, H, D = q.shape
     G = H // k.shape[2]
-    bq, bk = cfg.blocks.block_q, cfg.blocks.block_k
+    bq, bk, warps, stages = cfg.blocks.kernel("fwd", D)
     n = T // bq
     bounds = _bounds(seg, cfg, bq, bk, key_side=False)
     # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
@@ -562,7 +580,7 @@ def _fwd_call(q, k, v, seg, cfg: _Config):
             jax.ShapeDtypeStruct(q.shape, q.dtype),
             jax.ShapeDtypeStruct((B, H, T), jnp.float32),
         ],
-        compiler_params=_compiler_params(_num_warps(cfg.blocks.num_warps, D), cfg.blocks.num_stages),
+        compiler_params=_compiler_params(warps, stages),
         interpret=cfg.interpret,
         name="cip_flash_fwd",
     )(*args)
@@ -573,8 +591,7 @@ def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
     """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
     B, T, H, D = q.shape
     G = H // k.shape[2]
-    blocks = cfg.blocks
-    bq, bk = blocks.block_q_dq, blocks.block_k_dq
+    bq, bk, warps, stages = cfg.blocks.kernel("dq", D)
     n = T // bq
     bounds = _bounds(seg, cfg, bq, bk, key_side=False)
     bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
@@ -589,15 +606,13 @@ def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
             pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
         ]
         args += [seg, seg]
-    warps = blocks.num_warps_dq or blocks.num_warps_bwd
-    stages = blocks.num_stages_dq or blocks.num_stages_bwd
     return pl.pallas_call(
         functools.partial(_dq_kernel, cfg=cfg),
         grid=(n, B, H),
         in_specs=in_specs,
         out_specs=[q_tile, row_tile],
         out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
-        compiler_params=_compiler_params(_num_warps(warps, D), stages),
+        compiler_params=_compiler_params(warps, stages),
         interpret=cfg.interpret,
         name="cip_flash_bwd_dq",
     )(*args)
@@ -609,7 +624,7 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     K = k.shape[2]
     G = H // K
     blocks = cfg.blocks
-    bq, bk = blocks.block_q_dkv, blocks.block_k_dkv
+    bq, bk, warps, stages = blocks.kernel("dkv", D)
     bounds = _bounds(seg, cfg, bk, bq, key_side=True)
     bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
     full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
@@ -644,7 +659,7 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
         out_specs=out_specs,
         out_shape=out_shape,
         input_output_aliases=aliases,
-        compiler_params=_compiler_params(_num_warps(blocks.num_warps_bwd, D), blocks.num_stages_bwd),
+        compiler_params=_compiler_params(warps, stages),
         interpret=cfg.interpret,
         name="cip_flash_bwd_fused" if blocks.fused_bwd else "cip_flash_bwd_dkv",
     )(*args)

@@ -59,19 +59,18 @@ def compile_kernels(D: int) -> dict[str, float]:
     blocks = pallas_gpu.BlockSizes.for_head_dim(D).clamp(T)
     cfg = pallas_gpu._Config(causal=True, sm_scale=D**-0.5, has_segments=True, blocks=blocks, interpret=False)
     fused = dataclasses.replace(cfg, blocks=pallas_gpu.BlockSizes.for_head_dim(D, fused_bwd=True).clamp(T))
-    b, f = blocks, fused.blocks
     calls = {
-        "cip_flash_fwd": (pallas_gpu._fwd_call, cfg, (x, x, x, seg), b.block_q * b.block_k, b.num_warps),
-        "cip_flash_bwd_dq": (pallas_gpu._dq_call, cfg, (x, x, x, seg, x, rows, x), b.block_q_dq * b.block_k_dq,
-                             b.num_warps_dq or b.num_warps_bwd),
-        "cip_flash_bwd_dkv": (pallas_gpu._dkv_call, cfg, (x, x, x, seg, x, rows, rows),
-                              b.block_q_dkv * b.block_k_dkv, b.num_warps_bwd),
-        "cip_flash_bwd_fused": (pallas_gpu._dkv_call, fused, (x, x, x, seg, x, rows, rows),
-                                f.block_q_dkv * f.block_k_dkv, f.num_warps_bwd),
+        "cip_flash_fwd": (pallas_gpu._fwd_call, cfg, "fwd", (x, x, x, seg)),
+        "cip_flash_bwd_dq": (pallas_gpu._dq_call, cfg, "dq", (x, x, x, seg, x, rows, x)),
+        "cip_flash_bwd_dkv": (pallas_gpu._dkv_call, cfg, "dkv", (x, x, x, seg, x, rows, rows)),
+        "cip_flash_bwd_fused": (pallas_gpu._dkv_call, fused, "dkv", (x, x, x, seg, x, rows, rows)),
     }
-    for fn, c, args, _, _ in calls.values():
+    scores_per_thread = {}
+    for name, (fn, c, kind, args) in calls.items():
         jax.jit(functools.partial(fn, cfg=c)).trace(*args).lower(lowering_platforms=("cuda",)).compile()
-    return {name: tile / (32 * pallas_gpu._num_warps(warps, D)) for name, (*_, tile, warps) in calls.items()}
+        bq, bk, warps, _ = c.blocks.kernel(kind, D)
+        scores_per_thread[name] = bq * bk / (32 * warps)
+    return scores_per_thread
 
 
 def ptxas_facts(path: pathlib.Path) -> dict:
