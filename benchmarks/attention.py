@@ -193,17 +193,14 @@ def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
 _RUN_NAMES = {"none": (False, False), "causal": (True, False), "segments": (False, True), "both": (True, True)}
 
 
-def mask_runs(seg, blocks: pallas_gpu.BlockSizes) -> dict:
-    """Per kernel (default backward), how many tiles each mask takes on this packing:
-    {"fwd": {"none": n, "causal": n, "segments": n, "both": n}, "dq": ..., "dkv": ...},
-    summed over rows and row tiles (one head). Weighted by a loop's instructions per
-    tile, this is the kernel's work."""
-    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
-        causal=True, sm_scale=1.0, has_segments=True, blocks=blocks, interpret=True
-    )
+def mask_runs(seg, cfg) -> dict:
+    """Per kernel (default backward) of config `cfg`, how many tiles each mask takes on
+    this packing: {"fwd": {"none": n, "causal": n, "segments": n, "both": n}, "dq": ...,
+    "dkv": ...}, summed over rows and row tiles (one head). Weighted by a loop's
+    instructions per tile, this is the kernel's work."""
     out = {}
     for name in ("fwd", "dq", "dkv"):
-        bq, bk, _, _ = blocks.kernel(name, 64)  # (head_dim only picks warps)
+        bq, bk, _, _ = cfg.blocks.kernel(name, 64)  # (head_dim only picks warps)
         key_side = name == "dkv"  # rows are key tiles
         rows, cols = (bk, bq) if key_side else (bq, bk)
         bounds = np.stack([np.asarray(b) for b in pallas_gpu._bounds(  # pylint: disable=protected-access
@@ -244,16 +241,23 @@ def correctness(*, interpret: bool, blocks=None):
     return out
 
 
-def _candidate(kind, shape, c, *, interpret):
-    """(default config, config with candidate c for one pallas_gpu kernel) at `shape`."""
-    B, H, T, D = shape
-    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
+def _config(shape, blocks=None, *, segments: bool, interpret: bool):
+    """The kernels' static config at (B, H, T, D): causal, scale D^-0.5, `blocks` (default:
+    the head-dim defaults) clamped to T."""
+    _, _, T, D = shape
+    return pallas_gpu._Config(  # pylint: disable=protected-access
         causal=True,
         sm_scale=D**-0.5,
-        has_segments=False,
-        blocks=pallas_gpu.BlockSizes.for_head_dim(D).clamp(T),
+        has_segments=segments,
+        blocks=(blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T),
         interpret=interpret,
     )
+
+
+def _candidate(kind, shape, c, *, interpret):
+    """(default config, config with candidate c for one pallas_gpu kernel) at `shape`."""
+    T = shape[2]
+    cfg = _config(shape, segments=False, interpret=interpret)
     blocks = {
         "fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3]),
         "dq": dict(block_q_dq=c[0], block_k_dq=c[1], num_warps_dq=c[2], num_stages_dq=c[3]),
@@ -263,29 +267,32 @@ def _candidate(kind, shape, c, *, interpret):
     return cfg, dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
 
 
+@functools.cache
+def _jitted(kind, cfg):
+    """Kernel `kind` ("fwd", "dq", or "dkv" and "fused": the same call) jitted with config
+    `cfg`, once per pair: the forward that makes a backward kernel's inputs is the one timed."""
+    # pylint: disable=protected-access
+    f = {"fwd": pallas_gpu._fwd_call, "dq": pallas_gpu._dq_call}.get(kind, pallas_gpu._dkv_call)
+    return jax.jit(functools.partial(f, cfg=cfg))
+
+
 def _kernel_call(kind, cand, q, k, v, seg, o, lse, do, delta):
     """(jitted kernel `kind` with config `cand`, its inputs)."""
-    # pylint: disable=protected-access
-    if kind == "fwd":
-        f, args = pallas_gpu._fwd_call, (q, k, v, seg)
-    elif kind == "dq":
-        f, args = pallas_gpu._dq_call, (q, k, v, seg, o, lse, do)
-    else:  # dkv, or fused (the same call with cand.blocks.fused_bwd)
-        f, args = pallas_gpu._dkv_call, (q, k, v, seg, do, lse, delta)
-    return jax.jit(functools.partial(f, cfg=cand)), args
+    args = {"fwd": (q, k, v, seg), "dq": (q, k, v, seg, o, lse, do)}.get(kind, (q, k, v, seg, do, lse, delta))
+    return _jitted(kind, cand), args
 
 
 def _kernel_inputs(shape, seg, cfg) -> tuple:
     """(q, k, v, seg, o, lse, do, delta): what any one kernel reads, o and lse from the forward."""
     B, H, T, D = shape
     q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
-    o, lse = jax.jit(pallas_gpu._fwd_call, static_argnums=4)(q, k, v, seg, cfg)  # pylint: disable=protected-access
+    o, lse = _jitted("fwd", cfg)(q, k, v, seg)
     return q, k, v, seg, o, lse, do, pallas_gpu.delta_rows(o, do)
 
 
 def _time_kernel(kind, shape, c, *, interpret, iters):
     """Milliseconds of one pallas_gpu kernel alone with candidate c."""
-    B, H, T, D = shape
+    B, _, T, _ = shape
     cfg, cand = _candidate(kind, shape, c, interpret=interpret)
     fn, args = _kernel_call(kind, cand, *_kernel_inputs(shape, jnp.ones((B, T), jnp.int32), cfg))
     return time_fn(fn, *args, iters=iters) * 1e3
@@ -294,14 +301,8 @@ def _time_kernel(kind, shape, c, *, interpret, iters):
 def kernel_times(shape, seg, blocks, *, interpret, iters) -> dict:
     """Milliseconds of each pallas_gpu kernel alone, default path: on packed segment ids
     `seg`, or (seg None) one causal sequence per row, as `attention` runs them."""
-    B, H, T, D = shape
-    cfg = pallas_gpu._Config(  # pylint: disable=protected-access
-        causal=True,
-        sm_scale=D**-0.5,
-        has_segments=seg is not None,
-        blocks=(blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T),
-        interpret=interpret,
-    )
+    B, _, T, _ = shape
+    cfg = _config(shape, blocks, segments=seg is not None, interpret=interpret)
     inputs = _kernel_inputs(shape, jnp.ones((B, T), jnp.int32) if seg is None else seg, cfg)
     times = {}
     for kind in ("fwd", "dq", "dkv"):
@@ -528,7 +529,7 @@ def main(argv=None):
             "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
             "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
             "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else (32, 32))),
-            "mask_runs": mask_runs(seg, (blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T)),
+            "mask_runs": mask_runs(seg, _config((B, H, T, D), blocks, segments=True, interpret=interpret)),
         }
     except Exception as e:  # pylint: disable=broad-except
         traceback.print_exc()
