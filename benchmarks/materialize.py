@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from code_in_pretraining.data import beam_materialize, vocabularies
+from code_in_pretraining.data import beam_materialize, vocabulary
 
 TASKS = ("slimpajama", "stack_code", "markup", "code_adjacent", "cooldown_text", "cooldown_math",
          "cooldown_instruct")
@@ -29,7 +29,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--tasks", default=",".join(TASKS))
     args, beam_args = parser.parse_known_args(argv)
     out = args.out or tempfile.mkdtemp(prefix="cip-materialize-")
-    vocab = str(vocabularies.default_vocab_path()).removesuffix(".model")
+    vocab = str(vocabulary.default_vocab_path()).removesuffix(".model")
     rows = []
     for task in args.tasks.split(","):
         t0 = time.perf_counter()
@@ -41,7 +41,7 @@ def main(argv: list[str]) -> int:
                      "dropped": stats["dropped"], "malformed": stats["malformed"]})
     total_tokens = sum(r["tokens"] for r in rows)
     total_s = sum(r["seconds"] for r in rows)
-    print(f"vocabulary {vocabularies.default_vocab_path().name}, split {args.split}, load average "
+    print(f"vocabulary {vocabulary.default_vocab_path().name}, split {args.split}, load average "
           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores, beam args {beam_args or 'none'}\n")
     print("| task | documents | tokens | seconds | tokens/s | dropped |")
     print("|---|---:|---:|---:|---:|---|")

@@ -17,8 +17,9 @@ import functools
 import seqio
 import tensorflow as tf
 
-from code_in_pretraining.data import vocabularies
+from code_in_pretraining.data import vocabulary
 from code_in_pretraining.eval import benchmarks, metrics, offline
+from code_in_pretraining.eval.benchmarks import task_name
 
 SIGNATURE = {
     "id": tf.TensorSpec((), tf.string),
@@ -34,10 +35,6 @@ METRICS = {
     "qa": [metrics.exact_match],
     "code": [functools.partial(metrics.pass_at_k, ks=(1,))],
 }
-
-
-def task_name(name: str, source: str = "offline") -> str:
-    return f"eval_{name}" if source == "offline" else f"eval_{name}_tfds"
 
 
 def _from_python(records_fn, fmt):
@@ -80,7 +77,7 @@ def _to_python(x):
 def _register(name, source, records_fn, fmt, split, bench):
     if name in seqio.TaskRegistry.names():
         return
-    vocab = vocabularies.default_vocabulary()
+    vocab = vocabulary.default_vocabulary()
     seqio.TaskRegistry.add(
         name,
         source=seqio.FunctionDataSource(_from_python(records_fn, fmt), splits=[split]),

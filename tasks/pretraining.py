@@ -9,13 +9,13 @@ import functools
 
 import seqio
 
-from code_in_pretraining.data import corpus, sources, vocabularies
+from code_in_pretraining.data import corpus, paths, sources, vocabulary
 
 DEFAULT_SOURCES = ("text", "code")
 
 
 def _register_default(name: str) -> None:
-    root = corpus.default_dir() / name
+    root = paths.default_corpus_dir() / name
     seqio.TaskRegistry.add(
         name,
         source=sources.jsonl_source({s: [str(root / f"{s}.jsonl.gz")] for s in corpus.SPLITS}),
@@ -24,7 +24,7 @@ def _register_default(name: str) -> None:
             seqio.preprocessors.tokenize,
             seqio.preprocessors.append_eos,
         ],
-        output_features={"targets": seqio.Feature(vocabularies.default_vocabulary(), add_eos=True)},
+        output_features={"targets": seqio.Feature(vocabulary.default_vocabulary(), add_eos=True)},
     )
 
 

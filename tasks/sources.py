@@ -26,7 +26,7 @@ import functools
 
 import seqio
 
-from code_in_pretraining.data import corpus, source_config, vocabularies
+from code_in_pretraining.data import corpus, paths, source_config, vocabulary
 from code_in_pretraining.data import filters as F
 from code_in_pretraining.data.sources import Part
 
@@ -57,7 +57,7 @@ SOURCE_TASKS = {
 
 def source(name: str, config: dict | None = None):
     spec = SOURCE_TASKS[name]
-    root = corpus.default_dir() / spec.offline_dir
+    root = paths.default_corpus_dir() / spec.offline_dir
     offline = [Part(spec.offline_shape, {s: (str(root / f"{s}.jsonl.gz"),) for s in corpus.SPLITS}, format="jsonl")]
     return source_config.task_source(name, spec.shape, spec.filters, offline, spec.offline_filters, config)
 
@@ -71,7 +71,7 @@ def register(name: str, config: dict | None = None) -> None:
             seqio.preprocessors.tokenize,
             seqio.preprocessors.append_eos,
         ],
-        output_features={"targets": seqio.Feature(vocabularies.default_vocabulary(), add_eos=True)},
+        output_features={"targets": seqio.Feature(vocabulary.default_vocabulary(), add_eos=True)},
     )
 
 

@@ -15,14 +15,14 @@ import os
 import seqio
 import tensorflow as tf
 
-from code_in_pretraining.data import corpus, sources, vocabularies
+from code_in_pretraining.data import corpus, paths, sources, vocabulary
 
 TASK = "synthetic_code"
 ENV = "CIP_SYNTH_FILE"
 
 
 def synth_file() -> str:
-    return os.environ.get(ENV) or str(corpus.data_dir() / "synthetic" / "synthetic_code.jsonl.gz")
+    return os.environ.get(ENV) or str(paths.data_dir() / "synthetic" / "synthetic_code.jsonl.gz")
 
 
 def _in_split(split: str):
@@ -47,5 +47,5 @@ if TASK not in seqio.TaskRegistry.names():
             seqio.preprocessors.tokenize,
             seqio.preprocessors.append_eos,
         ],
-        output_features={"targets": seqio.Feature(vocabularies.default_vocabulary(), add_eos=True)},
+        output_features={"targets": seqio.Feature(vocabulary.default_vocabulary(), add_eos=True)},
     )

@@ -6,17 +6,19 @@ import pathlib
 
 import pytest
 
+import tasks  # noqa: F401  (the SeqIO registrations, which every entry point imports)
+
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def default_data():
     """Builds the default corpus (Debian packages + stdlib) and the 4k vocabulary if missing."""
-    from code_in_pretraining import demo
-    from code_in_pretraining.data import corpus
+    from code_in_pretraining.experiments import demo
+    from code_in_pretraining.data import paths
 
     demo.prepare_data(progress=False)
-    return corpus.default_dir()
+    return paths.default_corpus_dir()
 
 
 @pytest.fixture(scope="session")

@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from code_in_pretraining.train import checkpoint
-from code_in_pretraining.train import main as train_main
+from code_in_pretraining.model import restore
+from code_in_pretraining.train import launch
 
 STEP_TOKENS = 128 * 8
 COMMON = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainConfig.log_every = 1",
@@ -44,7 +44,7 @@ def _logged(workdir) -> list[dict]:
 
 
 def _complete_steps(workdir) -> list[int]:
-    return sorted(checkpoint.complete_steps(workdir))
+    return sorted(restore.complete_steps(workdir))
 
 
 def _start(workdir, bindings):
@@ -74,7 +74,7 @@ def _plant_half_written_checkpoint(workdir, step: int) -> None:
     root = workdir / "checkpoints"
     donor = root / str(_complete_steps(workdir)[-1])
     shutil.copytree(donor, root / str(step))
-    for marker in checkpoint.COMMIT_MARKERS:
+    for marker in restore.COMMIT_MARKERS:
         (root / str(step) / marker).unlink()
 
 
@@ -82,7 +82,7 @@ def _plant_half_written_checkpoint(workdir, step: int) -> None:
 def test_sigkill_and_restart_is_bitwise_identical(default_data, tmp_path, variant):
     extra, steps, cooldown_at = VARIANTS[variant]
     bindings = [*COMMON, *extra]
-    reference = train_main.run(["demo.gin"], bindings, str(tmp_path / "reference"))
+    reference = launch.run(["demo.gin"], bindings, str(tmp_path / "reference"))
     ref_losses = [r["loss"] for r in _logged(tmp_path / "reference")]
     assert len(ref_losses) == steps
 
@@ -106,7 +106,7 @@ def test_sigkill_and_restart_is_bitwise_identical(default_data, tmp_path, varian
     logged = _logged(workdir)
     assert [r["step"] for r in logged] == list(range(1, steps + 1))
     assert [r["loss"] for r in logged] == ref_losses  # bitwise: the floats print identically
-    _, model = checkpoint.restore_model(workdir)
+    _, model = restore.restore_model(workdir)
     jax.tree.map(np.testing.assert_array_equal, nnx.to_pure_dict(nnx.state(model)),
                  jax.device_get(reference["params"]))
     print(f"{variant}: killed after step {killed_after} (aimed at {kill_at}), resumed from {resume_from}")

@@ -11,7 +11,7 @@ import sysconfig
 import numpy as np
 import pytest
 
-from code_in_pretraining.data import corpus, mixtures, vocab, vocabularies
+from code_in_pretraining.data import corpus, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.packing import pack_sequentially
 
@@ -35,7 +35,7 @@ def test_corpus_holds_real_documents(default_data):
 
 
 def test_vocabulary_round_trips_standard_library_exactly(default_data):
-    sp = vocab.load(vocabularies.default_vocab_path())
+    sp = vocabulary.load(vocabulary.default_vocab_path())
     root = pathlib.Path(sysconfig.get_paths()["stdlib"])
     files = sorted(p for p in root.rglob("*.py") if "site-packages" not in p.parts)
     sample = random.Random(0).sample(files, 150)

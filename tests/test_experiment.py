@@ -11,8 +11,8 @@ import pytest
 from flax import nnx
 
 from code_in_pretraining.experiments import runner
-from code_in_pretraining.train import checkpoint
-from code_in_pretraining.train import main as train_main
+from code_in_pretraining.model import restore
+from code_in_pretraining.train import launch
 
 SHARED_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data"
 # 256 tokens per step; 40B -> 2 steps, 200B -> 10 steps at this budget scale.
@@ -31,14 +31,14 @@ def cooldown_grid(default_data, tmp_path_factory):
 
 
 def _params(workdir):
-    _, model = checkpoint.restore_model(workdir)
+    _, model = restore.restore_model(workdir)
     return nnx.to_pure_dict(nnx.state(model))
 
 
 def test_every_variant_has_a_result_per_phase(cooldown_grid):
     root, plans = cooldown_grid
-    assert [ph.name for ph in plans["cooldown_no_code"].phases] == ["pretrain", "continued", "cooldown"]
-    assert plans["cooldown_no_code"].phase_steps == [10, 10, 2]
+    assert [ph.name for ph in plans["cooldown_no_code"].plan.phases] == ["pretrain", "continued", "cooldown"]
+    assert plans["cooldown_no_code"].plan.steps == (10, 10, 2)
     for variant in ("cooldown_with_code", "cooldown_no_code"):
         for i, phase in enumerate(("pretrain", "continued", "cooldown")):
             r = json.loads(runner.result_path(root, variant, phase).read_text())
@@ -60,7 +60,7 @@ def test_shared_phases_fork_and_match_a_run_from_scratch(cooldown_grid, tmp_path
     assert shared["shared_with"] == "cooldown_with_code"
     assert "shared_with" not in json.loads(runner.result_path(root, "cooldown_no_code", "cooldown").read_text())
     v = plans["cooldown_no_code"]
-    train_main.run(v.gin_files, v.bindings, str(tmp_path))  # the whole recipe, no fork
+    launch.run(v.gin_files, v.bindings, str(tmp_path))  # the whole recipe, no fork
     jax.tree.map(np.testing.assert_array_equal, _params(root / "cooldown_no_code" / "train"), _params(tmp_path))
     assert json.loads((root / "cooldown_no_code" / "train" / "metrics.jsonl").read_text().splitlines()[-1])["loss"] \
         == json.loads((tmp_path / "metrics.jsonl").read_text().splitlines()[-1])["loss"]

@@ -7,8 +7,23 @@ import json
 import numpy as np
 import pytest
 
-from code_in_pretraining.data.loader import DataPhase, MixingLoader, merge_states
+from code_in_pretraining.data.loader import MixingLoader
+from code_in_pretraining.data.phase_plan import Phase, PhasePlan
 from code_in_pretraining.train import recipes
+
+
+def plan_of(*steps: int, seq_len: int, global_batch: int) -> PhasePlan:
+    tokens = seq_len * global_batch
+    return PhasePlan(tuple(Phase(f"p{i}", "m", n * tokens) for i, n in enumerate(steps)), steps, tokens)
+
+
+def merge_states(states):
+    """One state covering all rows, from the states of processes that own consecutive rows."""
+    states = sorted(states, key=lambda st: st["row_start"])
+    merged = dict(states[0])
+    for k in MixingLoader.STATE_ARRAYS:
+        merged[k] = [row for st in states for row in st[k]]
+    return merged
 
 
 def test_token_fractions_hold_at_every_prefix_past_1m_and_fill_is_full(shards):
@@ -26,12 +41,14 @@ def test_token_fractions_hold_at_every_prefix_past_1m_and_fill_is_full(shards):
 
 
 def test_phase_switch_happens_at_the_first_step_of_the_phase(shards):
-    phases = [DataPhase({"text": 1.0}, steps=3), DataPhase({"code": 1.0}, steps=2), DataPhase({"text": 0.5, "code": 0.5})]
-    loader = MixingLoader(shards, phases, seq_len=256, global_batch=4, seed=0)
-    sources = [set(np.unique(next(loader).source_ids).tolist()) for _ in range(7)]
+    weights = [{"text": 1.0}, {"code": 1.0}, {"text": 0.5, "code": 0.5}]
+    plan = plan_of(3, 2, 2, seq_len=256, global_batch=4)
+    loader = MixingLoader(shards, weights, plan=plan, seq_len=256, global_batch=4, seed=0)
+    sources = [set(np.unique(rows.source_ids).tolist()) for rows in loader]
+    assert len(sources) == plan.total_steps == 7  # the loader stops after the plan's last step
     assert sources[:5] == [{0}, {0}, {0}, {1}, {1}]
     assert sources[5] | sources[6] == {0, 1}
-    assert [loader.phase_at(s) for s in range(7)] == [0, 0, 0, 1, 1, 2, 2]
+    assert [plan.phase_at(s) for s in range(7)] == [0, 0, 0, 1, 1, 2, 2]
 
 
 @pytest.mark.parametrize("processes", [2, 4])
@@ -46,8 +63,8 @@ def test_union_over_processes_is_the_global_batch(shards, processes):
 
 
 def test_resume_across_a_phase_switch_with_another_process_count(shards):
-    phases = [DataPhase({"text": 0.9, "code": 0.1}, steps=3), DataPhase({"text": 0.2, "code": 0.8})]
-    kw = dict(seq_len=256, global_batch=4, seed=2)
+    phases = [{"text": 0.9, "code": 0.1}, {"text": 0.2, "code": 0.8}]
+    kw = dict(seq_len=256, global_batch=4, seed=2, plan=plan_of(3, 3, seq_len=256, global_batch=4))
     reference = MixingLoader(shards, phases, **kw)
     expected = [next(reference).tokens for _ in range(6)]
 
@@ -66,10 +83,14 @@ def test_resume_across_a_phase_switch_with_another_process_count(shards):
 
 def test_recipes_divide_into_whole_batches_or_say_which_phase_does_not():
     phases = recipes.get_recipe("balanced_to_text")
-    tokens_per_step = 1_000_000
-    assert recipes.phase_steps(phases, tokens_per_step) == [200_000, 200_000, 40_000]
+    plan = PhasePlan.from_budgets(phases, 1_000_000)
+    assert plan.steps == (200_000, 200_000, 40_000)
+    assert plan.starts == (0, 200_000, 400_000) and plan.switch_steps == (200_000, 400_000)
+    assert [plan.phase_at(s) for s in (0, 199_999, 200_000, 439_999)] == [0, 0, 1, 2]
     with pytest.raises(ValueError, match="'cooldown'.*not a whole number of batches"):
-        recipes.phase_steps(phases, tokens_per_step=5**11)  # divides 200B, not 40B
+        PhasePlan.from_budgets(phases, tokens_per_step=5**11)  # divides 200B, not 40B
+    with pytest.raises(ValueError, match="overflow the step counter"):
+        PhasePlan.from_budgets(phases, tokens_per_step=128)
     with pytest.raises(KeyError, match="unknown recipe 'nope'"):
         recipes.get_recipe("nope")
 

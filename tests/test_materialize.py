@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import seqio
 
-from code_in_pretraining.data import beam_materialize, materialize, mixtures, vocabularies
+from code_in_pretraining.cli import main
+from code_in_pretraining.data import beam_materialize, materialize, mixtures, vocabulary
 from code_in_pretraining.data.sources import Part, ShardedSource
 from code_in_pretraining.data.stats import BadInputError
 
@@ -24,7 +25,7 @@ def _register(name, files, on_bad_record="skip"):
         source=ShardedSource([Part("text", {"train": tuple(files)}, format="jsonl")], on_bad_record=on_bad_record),
         preprocessors=[functools.partial(seqio.preprocessors.rekey, key_map={"targets": "text", "id": "id"}),
                        seqio.preprocessors.tokenize, seqio.preprocessors.append_eos],
-        output_features={"targets": seqio.Feature(vocabularies.default_vocabulary(), add_eos=True)})
+        output_features={"targets": seqio.Feature(vocabulary.default_vocabulary(), add_eos=True)})
     return name
 
 
@@ -101,12 +102,12 @@ def test_bad_records_skip_or_fail(default_data, tmp_path):
 def test_beam_pipeline_matches_in_process(default_data, tmp_path):
     name = _register("test_mat_beam", _files(tmp_path))
     local = materialize.materialize_shards(name, "train", tmp_path / "local", progress=False)
-    prefix = str(vocabularies.default_vocab_path()).removesuffix(".model")
+    prefix = str(vocabulary.default_vocab_path()).removesuffix(".model")
     result = beam_materialize.run([name, "cooldown_math"], "train", str(tmp_path / "beam"), vocab_model=prefix)
     assert result[name]["documents"] == 60 and result["cooldown_math"]["documents"] > 0
     for a in local:
         assert (tmp_path / "beam" / name / a.name).read_bytes() == a.read_bytes()
     # the command line: a second run finds every shard finished
-    argv = ["--task", name, "--vocab", prefix, "--output", str(tmp_path / "beam")]
-    assert beam_materialize.main(argv) == 0
-    assert beam_materialize.main(["--task", "nope", *argv[2:]]) == 2
+    argv = ["materialize", "--task", name, "--vocab", prefix, "--out", str(tmp_path / "beam")]
+    assert main(argv) == 0
+    assert main(["materialize", "--task", "nope", *argv[3:]]) == 2

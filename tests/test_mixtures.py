@@ -41,8 +41,8 @@ def test_mixture_weights_match_the_paper(name):
 
 
 def test_every_recipe_names_registered_mixtures_and_paper_budgets():
-    for name, phases in recipes.RECIPES.items():
-        for phase in phases:
+    for name in recipes.recipe_names():
+        for phase in recipes.get_recipe(name):
             mixtures.mixture_weights(phase.mixture)
     assert [p.tokens for p in recipes.get_recipe("text_only")] == [400e9, 40e9]
     assert [(p.mixture, p.tokens) for p in recipes.get_recipe("code_to_text")] == [

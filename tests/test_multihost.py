@@ -15,7 +15,7 @@ import sys
 import jax
 import numpy as np
 
-from code_in_pretraining.train import checkpoint
+from code_in_pretraining.model import restore
 
 BINDINGS = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainConfig.steps = 6",
             "TrainConfig.log_every = 1", "TrainConfig.checkpoint_every = 3", "TrainConfig.warmup_steps = 2",
@@ -59,8 +59,8 @@ def test_two_processes_equal_one(default_data, tmp_path):
         assert f"process {i} reads rows [{4 * i}, {4 * i + 4}) of 8" in out
 
     assert _losses(workdir) == _losses(tmp_path / "one")
-    _, two = checkpoint.restore_model(workdir)
-    _, one = checkpoint.restore_model(tmp_path / "one")
+    _, two = restore.restore_model(workdir)
+    _, one = restore.restore_model(tmp_path / "one")
     from flax import nnx
     jax.tree.map(np.testing.assert_array_equal, nnx.to_pure_dict(nnx.state(two)), nnx.to_pure_dict(nnx.state(one)))
     # The checkpoint holds the loader position of every row, so either run resumes with any process count.
@@ -85,4 +85,4 @@ def test_two_process_experiment_forks_and_resumes(default_data, tmp_path):
     assert "cooldown_no_code: forks from cooldown_with_code at step 20" in outs[0]
     assert "forks from" not in outs[1]
     for variant in ("cooldown_with_code", "cooldown_no_code"):
-        assert checkpoint.locate(tmp_path / variant / "train")[1] == 22
+        assert restore.locate(tmp_path / variant / "train")[1] == 22

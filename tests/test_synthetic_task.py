@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from code_in_pretraining.data import corpus, vocabularies
-from code_in_pretraining.synthetic import cli, generate
+from code_in_pretraining.data import corpus, vocabulary
+from code_in_pretraining.synthetic import generate
 
 
 def test_task_reads_a_generated_file(tmp_path, monkeypatch):
-    if not vocabularies.default_vocab_path().exists():
+    if not vocabulary.default_vocab_path().exists():
         pytest.skip("no default vocabulary (run `cip demo` or `cip vocab train`)")
     records, _ = generate.generate(11, seed=5, workers=2)
     path = tmp_path / "synthetic_code.jsonl.gz"
-    cli.write_jsonl(records, path)
+    generate.write_jsonl(records, path)
     monkeypatch.setenv("CIP_SYNTH_FILE", str(path))
 
     import seqio

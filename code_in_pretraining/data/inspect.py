@@ -1,20 +1,17 @@
-"""`cip inspect`: run the real loader over a mixture (or each phase of a recipe) and report it.
+"""Run the real loader through a phase plan and report what it drew (`cip inspect`, the notebooks).
 
-Per source: target weight, realised token fraction, documents read, mean document
-length, epochs used and one sample; and the packing fill. `--json` prints the same
-as one object for notebooks and scripts.
+Per phase and source: target weight, realised token fraction, documents read, mean
+document length, epochs used and one sample; the packing fill; and the fingerprints
+of the vocabulary and of every source's token shards.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-
 import numpy as np
 
-from code_in_pretraining.data import materialize, mixtures, vocabularies
-from code_in_pretraining.data.loader import DataPhase, MixingLoader
+from code_in_pretraining.data import materialize, mixtures, vocabulary
+from code_in_pretraining.data.loader import MixingLoader
+from code_in_pretraining.data.phase_plan import PhasePlan
 
 SAMPLE_CHARS = 240
 
@@ -23,40 +20,33 @@ def _shards(task_names, progress):
     return {t: materialize.materialize_shards(t, "train", progress=progress) for t in task_names}
 
 
-def _source_stats(path) -> dict:
-    return json.loads(path.with_name("train.stats.json").read_text())
-
-
-def inspect_phases(phases: list[tuple[str, str]], tokens: int, seq_len: int, *, batch: int = 8,
-                   seed: int = 0, progress: bool = False) -> dict:
-    """Runs the loader through `phases` [(phase name, mixture)], `tokens` tokens each."""
-    steps = max(1, -(-tokens // (batch * seq_len)))
-    weights = [mixtures.mixture_weights(m) for _, m in phases]
+def inspect_plan(plan: PhasePlan, *, batch: int, seed: int = 0, progress: bool = False) -> dict:
+    """Runs the loader through every step of `plan` (its tokens per step: `batch` rows of one length)."""
+    seq_len = plan.tokens_per_step // batch
+    weights = [mixtures.mixture_weights(ph.mixture) for ph in plan.phases]
     shards = _shards(sorted({t for w in weights for t in w}), progress)
-    loader = MixingLoader(shards, [DataPhase(w, steps) for w in weights], seq_len=seq_len,
-                          global_batch=batch, seed=seed)
-    vocab = vocabularies.default_vocabulary()
+    loader = MixingLoader(shards, weights, plan=plan, seq_len=seq_len, global_batch=batch, seed=seed)
+    vocab = vocabulary.default_vocabulary()
     report = []
-    for (name, mixture), w in zip(phases, weights):
+    for i, (ph, w) in enumerate(zip(plan.phases, weights)):
         before_tokens, before_docs = loader.tokens.sum(axis=0).copy(), loader.next_doc.sum(axis=0).copy()
-        filled = 0.0
-        for _ in range(steps):
-            filled += next(loader).fill()
+        filled = sum(next(loader).fill() for _ in range(plan.steps[i]))
         got = loader.tokens.sum(axis=0) - before_tokens
         docs = loader.next_doc.sum(axis=0) - before_docs
         epochs = loader.epochs()
         sources = {}
-        for i, src in enumerate(loader.names):
-            if w.get(src, 0) <= 0 and got[i] == 0:
+        for j, src in enumerate(loader.names):
+            if w.get(src, 0) <= 0 and got[j] == 0:
                 continue
-            stats = _source_stats(shards[src][0])
-            sample = vocab.decode(loader.sources[i][0][:200].tolist())[:SAMPLE_CHARS]
-            sources[src] = {"target": w.get(src, 0.0), "realized": float(got[i]) / max(1, got.sum()),
-                            "documents": int(docs[i]), "mean_doc_tokens": stats["tokens"] / max(1, stats["documents"]),
+            stats = materialize.shard_set_stats(shards[src])
+            sample = vocab.decode(loader.sources[j][0][:200].tolist())[:SAMPLE_CHARS]
+            sources[src] = {"target": w.get(src, 0.0), "realized": float(got[j]) / max(1, got.sum()),
+                            "documents": int(docs[j]), "mean_doc_tokens": stats["tokens"] / max(1, stats["documents"]),
                             "epochs": epochs[src], "sample": sample}
-        report.append({"phase": name, "mixture": mixture, "tokens": int(got.sum()), "fill": filled / steps,
+        report.append({**plan.rows()[i], "tokens": int(got.sum()), "fill": filled / plan.steps[i],
                        "sources": sources})
-    return {"seq_len": seq_len, "tokens_per_phase": steps * batch * seq_len, "phases": report}
+    return {"seq_len": seq_len, "batch": batch, "steps": plan.total_steps, "phases": report,
+            "fingerprints": materialize.fingerprints(shards)}
 
 
 def _documents(task: str):
@@ -74,16 +64,18 @@ def document_lengths(task: str, limit: int = 5000) -> np.ndarray:
 
 def sample_documents(task: str, n: int = 3, chars: int = 400) -> list[str]:
     """The first `chars` characters of `n` documents spread evenly over a task's train shards."""
-    docs, vocab = _documents(task), vocabularies.default_vocabulary()
+    docs, vocab = _documents(task), vocabulary.default_vocabulary()
     picks = np.linspace(0, len(docs) - 1, num=min(n, len(docs)), dtype=int)
     return [vocab.decode(materialize.decode_record(docs[int(i)])[: 2 * chars].tolist())[:chars] for i in picks]
 
 
 def format_report(result: dict) -> str:
-    lines = []
+    fp = result["fingerprints"]
+    lines = [f"fingerprints: vocabulary {fp['vocabulary']}, tokens "
+             + ", ".join(f"{task} {f}" for task, f in fp["tokens"].items())]
     for ph in result["phases"]:
-        lines.append(f"\n== {ph['phase']}: mixture {ph['mixture']}, {ph['tokens']:,} tokens, "
-                     f"packing fill {ph['fill']:.4f}")
+        lines.append(f"\n== {ph['phase']}: steps [{ph['start_step']}, {ph['end_step']}), mixture {ph['mixture']}, "
+                     f"{ph['schedule']} schedule, {ph['tokens']:,} tokens, packing fill {ph['fill']:.4f}")
         lines.append(f"{'source':<20} {'target':>8} {'realized':>9} {'docs':>8} {'mean len':>9} {'epochs':>7}")
         for name, s in ph["sources"].items():
             lines.append(f"{name:<20} {s['target']:>8.4f} {s['realized']:>9.4f} {s['documents']:>8,} "
@@ -91,36 +83,3 @@ def format_report(result: dict) -> str:
         for name, s in ph["sources"].items():
             lines.append(f"-- sample of {name}: {s['sample']!r}")
     return "\n".join(lines)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip inspect", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mixture", help="a registered mixture or task")
-    parser.add_argument("--recipe", help="a recipe: inspect each of its phases")
-    parser.add_argument("--tokens", type=float, required=True, help="tokens to draw (per phase)")
-    parser.add_argument("--seq-len", type=int, default=2048)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args(argv)
-    if bool(args.mixture) == bool(args.recipe):
-        parser.error("give exactly one of --mixture and --recipe")
-    if args.recipe:
-        from code_in_pretraining.train.recipes import get_recipe
-        phases = [(ph.name, ph.mixture) for ph in get_recipe(args.recipe)]
-    else:
-        phases = [("mixture", args.mixture)]
-    try:
-        result = inspect_phases(phases, int(args.tokens), args.seq_len, batch=args.batch, seed=args.seed,
-                                progress=not args.json)
-    except KeyError as e:
-        print(f"cip inspect: {e.args[0]}", file=sys.stderr)
-        return 2
-    if args.json:
-        out = dict(result)
-        if len(result["phases"]) == 1:  # a single mixture: its fields at the top level
-            out.update({k: result["phases"][0][k] for k in ("fill", "sources", "mixture", "tokens")})
-        print(json.dumps(out, indent=2, default=lambda x: x.item() if isinstance(x, np.generic) else str(x)))
-    else:
-        print(format_report(result))
-    return 0

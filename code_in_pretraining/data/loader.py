@@ -14,7 +14,6 @@ count lags its target weight the most. So:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import pathlib
 import zlib
@@ -25,6 +24,7 @@ import numpy as np
 
 from code_in_pretraining.data.materialize import decode_record
 from code_in_pretraining.data.packing import PackedRows, RowWriter
+from code_in_pretraining.data.phase_plan import PhasePlan
 
 log = logging.getLogger(__name__)
 
@@ -46,39 +46,33 @@ class TokenSource:
         return self.docs[index]
 
 
-@dataclasses.dataclass(frozen=True)
-class DataPhase:
-    """A stretch of steps with one mixture; `steps=None` means until the end."""
-
-    weights: Mapping[str, float]
-    steps: int | None = None
-
-
 class MixingLoader:
     """Yields PackedRows for the rows [row_start, row_end) of a global batch, step after step.
 
-    `mixture` is either one {source: weight} mapping or a list of DataPhase: at the first
-    step of each phase its weights switch in, and the token accounting that steers the
-    mixing restarts, so each phase meets its own weights. Sources keep their position
-    across phases: a source used again later continues where it stopped.
+    `weights` is one {source: weight} mapping, drawn from without end, or one mapping per
+    phase of `plan`: at the first step of each phase its weights switch in, and the token
+    accounting that steers the mixing restarts, so each phase meets its own weights. The
+    loader stops after the plan's last step. Sources keep their position across phases: a
+    source used again later continues where it stopped.
     """
 
     def __init__(self, sources: Mapping[str, Sequence[str | pathlib.Path]],
-                 mixture: Mapping[str, float] | Sequence[DataPhase], *, seq_len: int, global_batch: int,
-                 seed: int = 0, row_start: int = 0, row_end: int | None = None):
-        phases = [DataPhase(dict(mixture))] if isinstance(mixture, Mapping) else list(mixture)
-        for i, ph in enumerate(phases):
-            unknown = set(ph.weights) - set(sources)
+                 weights: Mapping[str, float] | Sequence[Mapping[str, float]], *, seq_len: int, global_batch: int,
+                 plan: PhasePlan | None = None, seed: int = 0, row_start: int = 0, row_end: int | None = None):
+        phases = [dict(weights)] if isinstance(weights, Mapping) else [dict(w) for w in weights]
+        if plan is not None and len(phases) != len(plan.phases):
+            raise ValueError(f"{len(phases)} mixtures for a plan of {len(plan.phases)} phases")
+        if plan is None and len(phases) != 1:
+            raise ValueError("several mixtures need a phase plan that says when each applies")
+        for i, w in enumerate(phases):
+            unknown = set(w) - set(sources)
             if unknown:
                 raise KeyError(f"phase {i} weights name sources without shards: {sorted(unknown)}")
-            if sum(w for w in ph.weights.values() if w > 0) <= 0:
-                raise ValueError(f"phase {i} has no source with positive weight: {dict(ph.weights)}")
-            if ph.steps is None and i != len(phases) - 1:
-                raise ValueError(f"only the last phase may run until the end (phase {i} has steps=None)")
-        self.names = [n for n in sources if any(ph.weights.get(n, 0) > 0 for ph in phases)]
-        self.phase_ends = np.cumsum([ph.steps if ph.steps is not None else 2**62
-                                     for ph in phases])
-        self.phase_weights = np.array([[ph.weights.get(n, 0.0) for n in self.names] for ph in phases])
+            if sum(v for v in w.values() if v > 0) <= 0:
+                raise ValueError(f"phase {i} has no source with positive weight: {w}")
+        self.plan = plan
+        self.names = [n for n in sources if any(w.get(n, 0) > 0 for w in phases)]
+        self.phase_weights = np.array([[w.get(n, 0.0) for n in self.names] for w in phases])
         self.phase_weights /= self.phase_weights.sum(axis=1, keepdims=True)
         self.sources = [TokenSource(sources[n], seed=_source_seed(seed, n)) for n in self.names]
         self.seq_len, self.global_batch = seq_len, global_batch
@@ -93,19 +87,18 @@ class MixingLoader:
         self.step = 0
         self._open: dict[tuple[int, int], np.ndarray] = {}  # (row, source) -> open document (a cache)
 
-    def phase_at(self, step: int) -> int:
-        return int(np.searchsorted(self.phase_ends, step, side="right"))
-
     # -- iteration -------------------------------------------------------------------------
     def __iter__(self):
         return self
 
     def __next__(self) -> PackedRows:
-        phase = self.phase_at(self.step)
-        if phase >= len(self.phase_ends):
-            raise StopIteration
-        if self.step > 0 and self.phase_at(self.step - 1) != phase:
-            self.phase_tokens[:] = 0
+        phase = 0
+        if self.plan is not None:
+            if self.step >= self.plan.total_steps:
+                raise StopIteration
+            phase = self.plan.phase_at(self.step)
+            if self.step > 0 and self.step == self.plan.starts[phase]:
+                self.phase_tokens[:] = 0
         weights = self.phase_weights[phase]
         batch = PackedRows.empty(self.row_end - self.row_start, self.seq_len)
         for i in range(batch.tokens.shape[0]):
@@ -180,15 +173,6 @@ class MixingLoader:
         """Documents opened per source divided by the source's size (this process's rows)."""
         opened = self.next_doc.sum(axis=0)
         return {n: float(opened[i]) / src.num_docs for i, (n, src) in enumerate(zip(self.names, self.sources))}
-
-
-def merge_states(states: Sequence[Mapping]) -> dict:
-    """One state covering all rows, from the states of processes that own consecutive rows."""
-    states = sorted(states, key=lambda st: st["row_start"])
-    merged = dict(states[0])
-    for k in MixingLoader.STATE_ARRAYS:
-        merged[k] = [row for st in states for row in st[k]]
-    return merged
 
 
 def _source_seed(seed: int, name: str) -> int:

@@ -10,7 +10,9 @@
 `materialize_shards` loops over it. A shard is written under a temporary name and
 renamed when complete, and finished shards are skipped, so an interrupted run
 completes on the next call without duplicates. The in-process root is keyed by
-the vocabulary's checksum, so a new vocabulary never reads stale tokens.
+the vocabulary's fingerprint, so a new vocabulary never reads stale tokens. Each
+shard's stats carry the fingerprint of its token records, and the merged stats the
+fingerprint of the whole set: equal fingerprints, equal batches.
 
 Bad input follows `on_bad_record`: "skip" counts it (stats: `malformed`, with
 file and line of the first few); "fail" raises BadInputError naming file and
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import struct
 import json
 import os
 import pathlib
@@ -34,25 +37,19 @@ import tensorflow as tf
 from array_record.python import array_record_module
 from tqdm import tqdm
 
-from code_in_pretraining.data import corpus, mixtures
+from code_in_pretraining.data import fingerprint, mixtures
+from code_in_pretraining.data.paths import data_dir
 from code_in_pretraining.data.sources import SIGNATURE, ShardedSource
 from code_in_pretraining.data.stats import BadInputError, SourceStats
+from code_in_pretraining.data.vocabulary import vocabulary_fingerprint
 
 TOKEN_DTYPE = np.int32
 
 
 # -- vocabularies and names ----------------------------------------------------------------------
-def vocabulary_checksum(vocab: seqio.Vocabulary) -> str:
-    path = getattr(vocab, "sentencepiece_model_file", None)
-    if path is None or not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"vocabulary model not found: {path}")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:12]
-
-
-def vocab_checksum(task_name: str) -> str:
+def task_vocabulary_fingerprint(task_name: str) -> str:
     try:
-        return vocabulary_checksum(mixtures.get_task(task_name).output_features["targets"].vocabulary)
+        return vocabulary_fingerprint(mixtures.get_task(task_name).output_features["targets"].vocabulary)
     except FileNotFoundError as e:
         raise FileNotFoundError(f"task {task_name!r}: {e}") from None
 
@@ -129,6 +126,23 @@ def _publish(local_tmp: str, final: str) -> None:
     os.remove(local_tmp)
 
 
+def _hash_record(digest, record: bytes) -> None:
+    digest.update(struct.pack("<Q", len(record)))  # lengths first: the same tokens cut into other documents differ
+    digest.update(record)
+
+
+def shard_fingerprint(path: str) -> str:
+    """The fingerprint of a written shard, read back (for shards written before stats carried one)."""
+    reader = array_record_module.ArrayRecordReader(str(path))
+    digest = hashlib.sha256()
+    try:
+        for i in range(reader.num_records()):
+            _hash_record(digest, reader.read([i])[0])
+    finally:
+        reader.close()
+    return digest.hexdigest()[:fingerprint.LENGTH]
+
+
 def shard_done(out_dir, task_name: str, split: str, index: int, num_shards: int, shard: str,
                vocab_sum: str) -> bool:
     stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
@@ -146,7 +160,7 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
     """Tokenize input shard `index` of `num_shards` into its ArrayRecord; returns its stats (skips if done)."""
     task = task_with_vocabulary(mixtures.get_task(task_name), vocabulary)
     vocab = task.output_features["targets"].vocabulary
-    vocab_sum = vocabulary_checksum(vocab)
+    vocab_sum = vocabulary_fingerprint(vocab)
     stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
     if shard_done(out_dir, task_name, split, index, num_shards, shard, vocab_sum):
         return _read_json(stem + ".stats.json")
@@ -157,13 +171,14 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(stem) + ".", suffix=".tmp", dir=local_dir)
     os.close(fd)
     writer = array_record_module.ArrayRecordWriter(tmp, "group_size:1")
-    documents = 0
+    documents, digest = 0, hashlib.sha256()
     try:
         for ids in _token_arrays(task, split, shard, stats, on_bad_record):
-            ids = np.asarray(ids, TOKEN_DTYPE)
-            writer.write(ids.tobytes())
+            record = np.asarray(ids, TOKEN_DTYPE).tobytes()
+            writer.write(record)
+            _hash_record(digest, record)
             documents += 1
-            stats.tokens += int(ids.size)
+            stats.tokens += len(record) // np.dtype(TOKEN_DTYPE).itemsize
         writer.close()
     except BadInputError as e:
         writer.close()
@@ -176,7 +191,8 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
         raise
     stats.documents = documents
     result = {"task": task_name, "split": split, "shard": index, "num_shards": num_shards, "input": shard,
-              "vocab": vocab_sum, "seconds": round(time.perf_counter() - t0, 3), **stats.to_json()}
+              "vocab": vocab_sum, "fingerprint": digest.hexdigest()[:fingerprint.LENGTH],
+              "seconds": round(time.perf_counter() - t0, 3), **stats.to_json()}
     if stats.malformed.get("missing_file") and not documents:
         os.remove(tmp)
         _write_json(stem + ".failed.json", result)
@@ -191,13 +207,14 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
 # -- a whole task --------------------------------------------------------------------------------
 def merge_stats(task_name: str, split: str, num_shards: int, out_dir) -> dict:
     """Sum the shards' stats into <task>/<split>.stats.json; lists shards not (yet) written."""
-    total, vocab, pending, failed = SourceStats(), None, [], []
+    total, vocab, pending, failed, parts = SourceStats(), None, [], [], []
     for i in range(num_shards):
         stem = _join(out_dir, task_name, shard_stem(split, i, num_shards))
         if tf.io.gfile.exists(stem + ".stats.json"):
             done = _read_json(stem + ".stats.json")
             total = total.merge(SourceStats.from_json(done))
             vocab = done["vocab"]
+            parts.append(done.get("fingerprint") or shard_fingerprint(stem + ".array_record"))
         elif tf.io.gfile.exists(stem + ".failed.json"):
             bad = _read_json(stem + ".failed.json")
             total = total.merge(SourceStats.from_json({**bad, "documents": 0, "tokens": 0}))
@@ -205,6 +222,7 @@ def merge_stats(task_name: str, split: str, num_shards: int, out_dir) -> dict:
         else:
             pending.append(i)
     merged = {"task": task_name, "split": split, "vocab": vocab, "shards": num_shards,
+              "fingerprint": fingerprint.combine(parts) if parts and not pending and not failed else None,
               "finished_shards": num_shards - len(pending) - len(failed), "failed_shards": failed,
               "pending_shards": pending, **total.to_json()}
     _write_json(_join(out_dir, task_name, f"{split}.stats.json"), merged)
@@ -221,8 +239,8 @@ def materialize_shards(task_name: str, split: str, root=None, *, progress: bool 
                        vocabulary: seqio.Vocabulary | None = None, on_bad_record: str | None = None) -> list:
     """Every output shard of a task's split, written in this process where missing."""
     if root is None:
-        checksum = vocabulary_checksum(vocabulary) if vocabulary else vocab_checksum(task_name)
-        root = corpus.data_dir() / "tokens" / checksum
+        vocab = vocabulary_fingerprint(vocabulary) if vocabulary else task_vocabulary_fingerprint(task_name)
+        root = data_dir() / "tokens" / vocab
     shards = list_shards(task_name, split)
     for i, shard in enumerate(tqdm(shards, desc=f"tokenize {task_name}/{split}", unit=" shards",
                                    disable=not progress or len(shards) == 1, leave=False)):
@@ -239,3 +257,16 @@ def materialize_shards(task_name: str, split: str, root=None, *, progress: bool 
 
 def decode_record(record: bytes) -> np.ndarray:
     return np.frombuffer(record, dtype=TOKEN_DTYPE)
+
+
+def shard_set_stats(paths: list, split: str = "train") -> dict:
+    """The merged stats of the shard set that `paths` (one task's output shards) belong to."""
+    return _read_json(_join(os.path.dirname(str(paths[0])), f"{split}.stats.json"))
+
+
+def fingerprints(shards: dict[str, list], split: str = "train") -> dict:
+    """{"vocabulary": fingerprint, "tokens": {task: fingerprint of its shard set}} of a run's data."""
+    stats = {task: shard_set_stats(paths, split) for task, paths in sorted(shards.items())}
+    vocabs = sorted({s["vocab"] for s in stats.values()})
+    return {"vocabulary": vocabs[0] if len(vocabs) == 1 else vocabs,
+            "tokens": {task: s.get("fingerprint") for task, s in stats.items()}}

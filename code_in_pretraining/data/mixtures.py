@@ -1,32 +1,33 @@
-"""Name lookups over the SeqIO registries, with errors that name what is known."""
+"""Name lookups over the SeqIO registries, with errors that name what is known.
+
+The registries are filled by importing the modules that register tasks and mixtures
+(the project's are in `tasks/`); entry points import them, the library does not.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import seqio
 
 
-def _registry() -> None:
-    import tasks  # noqa: F401  (registers every task and mixture)
+def _known(registry) -> str:
+    names = sorted(registry.names())
+    return f"registered: {names}" if names else "nothing is registered (import the task modules, e.g. `import tasks`)"
 
 
 def get_task(name: str) -> seqio.Task:
-    _registry()
     if name not in seqio.TaskRegistry.names():
-        raise KeyError(f"unknown task {name!r}; registered tasks: {sorted(seqio.TaskRegistry.names())}")
+        raise KeyError(f"unknown task {name!r}; {_known(seqio.TaskRegistry)}")
     return seqio.get_mixture_or_task(name)
 
 
 def mixture_weights(name: str) -> dict[str, float]:
     """Task name -> token fraction for a mixture (weights normalised) or a single task."""
-    _registry()
     if name in seqio.TaskRegistry.names():
         return {name: 1.0}
     if name not in seqio.MixtureRegistry.names():
-        raise KeyError(f"unknown mixture or task {name!r}; registered mixtures: "
-                       f"{sorted(seqio.MixtureRegistry.names())}")
+        raise KeyError(f"unknown mixture or task {name!r}; mixtures {_known(seqio.MixtureRegistry)}")
     mixture = seqio.get_mixture_or_task(name)
     rates = {t.name: float(mixture.get_rate(t)) for t in mixture.tasks}
     total = sum(rates.values())
@@ -69,10 +70,10 @@ def token_proportional_sample(mixture: str, total_bytes: int, *, seed: int = 0,
                               pilot_vocab_size: int = 2048) -> list[str]:
     """A sample whose TOKEN shares follow the mixture: bytes per token per task come from
     a small pilot vocabulary trained on a byte-proportional sample."""
-    from code_in_pretraining.data import vocab
+    from code_in_pretraining.data import vocabulary
 
     pilot_docs = sample_documents(mixture, min(total_bytes, 2_000_000), seed=seed + 1)
-    sp = vocab.load_proto(vocab.train_vocab_proto(pilot_docs, pilot_vocab_size))
+    sp = vocabulary.load_proto(vocabulary.train_vocab_proto(pilot_docs, pilot_vocab_size))
     bpt = {}
     for t in mixture_weights(mixture):
         docs = _take(_shuffled_documents(t, "train", seed + 2), 200_000)

@@ -42,12 +42,18 @@ def load(path: str | os.PathLike | None = None) -> dict:
     path = path or os.environ.get(ENV)
     if not path:
         return {}
+    where = f"${ENV}={path}" if path == os.environ.get(ENV) else str(path)
+    if not pathlib.Path(path).is_file():
+        raise FileNotFoundError(f"data config {where}: no such file")
     text = pathlib.Path(path).read_text()
-    if str(path).endswith((".yaml", ".yml")):
-        import yaml
+    try:
+        if str(path).endswith((".yaml", ".yml")):
+            import yaml
 
-        return yaml.safe_load(text) or {}
-    return json.loads(text)
+            return yaml.safe_load(text) or {}
+        return json.loads(text)
+    except ValueError as e:  # json.JSONDecodeError and yaml's errors name the line
+        raise ValueError(f"data config {where}: {e}") from None
 
 
 def _part(spec: dict, default_shape: str) -> Part:

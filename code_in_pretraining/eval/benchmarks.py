@@ -208,3 +208,8 @@ SUITES = {
     "paper": PAPER_GROUPS["reason"] + PAPER_GROUPS["know"] + PAPER_GROUPS["code"],
     "quick": ("piqa", "copa", "arc_easy", "triviaqa", "nq_open", "humaneval", "mbpp"),
 }
+
+
+def task_name(name: str, source: str = "offline") -> str:
+    """The SeqIO task of benchmark `name` (tasks/evaluation.py registers both sources)."""
+    return f"eval_{name}" if source == "offline" else f"eval_{name}_tfds"

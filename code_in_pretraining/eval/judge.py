@@ -13,7 +13,6 @@ few prompts written for the project's tests, not Dolly.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import os
@@ -170,28 +169,3 @@ def generate_answers(client: OpenAIClient, prompts, *, max_tokens: int = 256, te
                      seed: int = 0) -> list[str]:
     return [client.chat([{"role": "user", "content": p}], max_tokens=max_tokens, temperature=temperature,
                         seed=seed) for p in prompts]
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip judge", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--prompts", required=True, help="file path or URL (Dolly-200 English in the paper)")
-    parser.add_argument("--a-base-url", required=True, help="model A's OpenAI-compatible base URL (e.g. cip serve)")
-    parser.add_argument("--b-base-url", required=True)
-    parser.add_argument("--a-name", default="A")
-    parser.add_argument("--b-name", default="B")
-    parser.add_argument("--judge-base-url", default=None, help="default $CIP_JUDGE_BASE_URL")
-    parser.add_argument("--judge-model", default=None, help="default $CIP_JUDGE_MODEL")
-    parser.add_argument("--limit", type=int, default=None)
-    parser.add_argument("--max-tokens", type=int, default=256)
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
-    prompts = load_prompts(args.prompts, args.limit)
-    a = generate_answers(OpenAIClient(args.a_base_url), prompts, max_tokens=args.max_tokens)
-    b = generate_answers(OpenAIClient(args.b_base_url), prompts, max_tokens=args.max_tokens)
-    judge = OpenAIClient.from_env(base_url=args.judge_base_url, model=args.judge_model)
-    records = judge_pairs(prompts, a, b, judge)
-    result = {"a": args.a_name, "b": args.b_name, **win_rate(records)}
-    print(json.dumps(result, indent=2))
-    if args.out:
-        pathlib.Path(args.out).write_text(json.dumps({**result, "records": records}, indent=2))
-    return 0

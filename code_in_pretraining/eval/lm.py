@@ -29,7 +29,7 @@ class LanguageModel:
     @classmethod
     def from_checkpoint(cls, path, tokenizer=None, **kw) -> "LanguageModel":
         from code_in_pretraining.eval.tokenizer import default_tokenizer
-        from code_in_pretraining.train.checkpoint import restore_model
+        from code_in_pretraining.model.restore import restore_model
         _, model = restore_model(path)
         return cls.from_model(model, tokenizer or default_tokenizer(), **kw)
 

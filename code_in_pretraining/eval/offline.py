@@ -11,13 +11,14 @@ import os
 import pathlib
 from collections.abc import Iterator
 
+from code_in_pretraining.data import paths
+
 
 def eval_dir() -> pathlib.Path:
     env = os.environ.get("CIP_EVAL_DIR")
     if env:
         return pathlib.Path(env)
-    from code_in_pretraining.data import corpus
-    return corpus.data_dir() / "evals"
+    return paths.data_dir() / "evals"
 
 
 def read_records(path: str | pathlib.Path) -> Iterator[dict]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 
 import grain
@@ -14,8 +12,7 @@ from tqdm import tqdm
 
 from code_in_pretraining.data import materialize
 from code_in_pretraining.data.packing import pack_sequentially
-from code_in_pretraining.model.loss import model_token_nll
-from code_in_pretraining.train.step import next_token_targets
+from code_in_pretraining.model.loss import model_token_nll, next_token_targets
 
 
 def _nll_sum(graphdef, params, batch):
@@ -53,20 +50,3 @@ def evaluate(graphdef, params, tasks, *, seq_len: int, batch: int = 8, max_token
     return {t: source_perplexity(graphdef, params, materialize.materialize_shards(t, split, progress=progress),
                                  seq_len=seq_len, batch=batch, max_tokens=max_tokens, progress=progress)
             for t in tasks}
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip perplexity", description=__doc__)
-    parser.add_argument("--checkpoint", required=True, help="a training workdir or its checkpoints directory")
-    parser.add_argument("--tasks", default="text,code")
-    parser.add_argument("--seq-len", type=int, default=256)
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--max-tokens", type=int, default=None)
-    args = parser.parse_args(argv)
-    from code_in_pretraining.train.checkpoint import restore_model
-    _, model = restore_model(args.checkpoint)
-    graphdef, state = nnx.split(model)
-    result = evaluate(graphdef, nnx.to_pure_dict(state), args.tasks.split(","), seq_len=args.seq_len,
-                      batch=args.batch, max_tokens=args.max_tokens, progress=True)
-    print(json.dumps(result, indent=2))
-    return 0

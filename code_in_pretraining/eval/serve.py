@@ -7,7 +7,6 @@ chat messages are rendered with a plain "User: / Assistant:" template.
 
 from __future__ import annotations
 
-import argparse
 import http.server
 import json
 import threading
@@ -84,33 +83,3 @@ class Handler(http.server.BaseHTTPRequestHandler):
 def make_server(lm, host: str, port: int, model_name: str = "cip") -> http.server.ThreadingHTTPServer:
     handler = type("BoundHandler", (Handler,), {"lm": lm, "model_name": model_name, "lock": threading.Lock()})
     return http.server.ThreadingHTTPServer((host, port), handler)
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip serve", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--tokenizer", default=None,
-                        help="SentencePiece model path, or 'bytes' (UTF-8 bytes); default: the project vocabulary")
-    parser.add_argument("--batch-size", type=int, default=1)
-    parser.add_argument("--name", default=None, help="model name in responses")
-    args = parser.parse_args(argv)
-    from code_in_pretraining.eval import tokenizer as tok
-    from code_in_pretraining.eval.lm import LanguageModel
-    if args.tokenizer == "bytes":
-        tokenizer = tok.ByteTokenizer()
-    elif args.tokenizer:
-        tokenizer = tok.SentencePieceTokenizer(args.tokenizer)
-    else:
-        tokenizer = tok.default_tokenizer()
-    lm = LanguageModel.from_checkpoint(args.checkpoint, tokenizer, batch_size=args.batch_size)
-    server = make_server(lm, args.host, args.port, args.name or "cip")
-    print(f"serving {args.checkpoint} on http://{args.host}:{server.server_address[1]}/v1", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0

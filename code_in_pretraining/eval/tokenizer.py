@@ -26,8 +26,8 @@ class SentencePieceTokenizer:
     """The project's SentencePiece vocabulary (exact round trip, no dummy prefix)."""
 
     def __init__(self, path: str | pathlib.Path):
-        from code_in_pretraining.data import vocab
-        self.sp = vocab.load(path)
+        from code_in_pretraining.data import vocabulary
+        self.sp = vocabulary.load(path)
         self.pad_id, self.eos_id = self.sp.pad_id(), self.sp.eos_id()
         self.vocab_size = self.sp.get_piece_size()
 
@@ -39,5 +39,5 @@ class SentencePieceTokenizer:
 
 
 def default_tokenizer() -> SentencePieceTokenizer:
-    from code_in_pretraining.data import vocabularies
-    return SentencePieceTokenizer(vocabularies.default_vocab_path())
+    from code_in_pretraining.data import vocabulary
+    return SentencePieceTokenizer(vocabulary.default_vocab_path())

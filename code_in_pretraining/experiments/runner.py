@@ -16,61 +16,43 @@ restored exactly, so the result is the same as training the variant from scratch
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
 import shutil
-import sys
 import time
 
-from code_in_pretraining.experiments.grids import (
-    GRIDS,
-    SCALES,
-    Scale,
-    get_grid,
-    get_scale,
-)
+from code_in_pretraining.data.phase_plan import PhasePlan
+from code_in_pretraining.experiments.grids import Scale, get_grid, get_scale
+from code_in_pretraining.model import restore
 from code_in_pretraining.parallel import distributed
-from code_in_pretraining.train import checkpoint, recipes
+from code_in_pretraining.train import launch, metrics_log, recipes
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Variant:
     """One recipe at one scale: its gin configuration and phase plan."""
 
     name: str
     gin_files: list[str]
     bindings: list[str]
-    phases: tuple[recipes.Phase, ...]
-    phase_steps: list[int]
+    plan: PhasePlan
     seq_len: int
-    tokens_per_step: int
     run_key: str  # the configuration apart from the recipe: forks need equal keys
-
-    @property
-    def phase_ends(self) -> list[int]:
-        ends, total = [], 0
-        for n in self.phase_steps:
-            total += n
-            ends.append(total)
-        return ends
 
 
 def plan_variant(name: str, scale: Scale, bindings: list[str]) -> Variant:
     """Parses the scale's gin files with the recipe's, validating budgets before anything runs."""
-    from code_in_pretraining.train import main as train_main
     from code_in_pretraining.train import trainer
 
-    recipes.get_recipe(name)  # an unknown name fails here, naming the known ones
+    if name not in recipes.recipe_names():
+        raise KeyError(f"unknown recipe {name!r}; known recipes: {recipes.recipe_names()}")
     files = [*scale.gin_files, f"recipes/{name}.gin"]
     all_bindings = [*scale.bindings, *bindings]
-    train_main.parse_gin(files, all_bindings)
-    cfg = trainer.TrainConfig()
-    phases, steps = trainer.run_phases(cfg)
+    cfg = launch.load_config(files, all_bindings)
     key = json.dumps(dataclasses.asdict(dataclasses.replace(cfg, recipe="", phases=())), sort_keys=True,
                      default=str)
-    return Variant(name, files, all_bindings, phases, steps, cfg.seq_len, cfg.global_batch * cfg.seq_len, key)
+    return Variant(name, files, all_bindings, trainer.phase_plan(cfg), cfg.seq_len, key)
 
 
 def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
@@ -83,12 +65,9 @@ def fork_source(v: Variant, done: list[Variant], root: pathlib.Path) -> tuple[Va
     for other in done:
         if other.run_key != v.run_key or other.name == v.name:
             continue
-        shared = 0
-        while (shared < min(len(v.phases), len(other.phases)) and v.phases[shared] == other.phases[shared]
-               and v.phase_steps[shared] == other.phase_steps[shared]):
-            shared += 1
+        shared = v.plan.shared_prefix(other.plan)
         if shared and (best is None or shared > best[1]) and \
-                other.phase_ends[shared - 1] in checkpoint.complete_steps(root / other.name / "train"):
+                other.plan.ends[shared - 1] in restore.complete_steps(root / other.name / "train"):
             best = (other, shared)
     return best
 
@@ -100,52 +79,49 @@ def fork(v: Variant, source: Variant, shared: int, root: pathlib.Path) -> None:
     variant's directory is complete on its own.
     """
     src, dst = root / source.name / "train", root / v.name / "train"
-    step = source.phase_ends[shared - 1]
-    if not checkpoint.complete_steps(dst):
-        for end in source.phase_ends[:shared]:
+    step = source.plan.ends[shared - 1]
+    if not restore.complete_steps(dst):
+        for end in source.plan.ends[:shared]:
             shutil.copytree(src / "checkpoints" / str(end), dst / "checkpoints" / str(end))
-        lines = [ln for ln in (src / "metrics.jsonl").read_text().splitlines() if json.loads(ln)["step"] <= step]
-        (dst / "metrics.jsonl").write_text("".join(ln + "\n" for ln in lines))
-    for ph in v.phases[:shared]:
+        metrics_log.truncate(dst / "metrics.jsonl", step, source=src / "metrics.jsonl")
+    for ph in v.plan.phases[:shared]:
         target, origin = result_path(root, v.name, ph.name), result_path(root, source.name, ph.name)
         if not target.exists() and origin.exists():
             r = json.loads(origin.read_text())
             r.update(variant=v.name, recipe=v.name, name=f"{v.name}/{ph.name}", shared_with=source.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(r, indent=2))
-    print(f"  {v.name}: forks from {source.name} at step {step} (phases {[p.name for p in v.phases[:shared]]})")
+    print(f"  {v.name}: forks from {source.name} at step {step} (phases {[p.name for p in v.plan.phases[:shared]]})")
 
 
 def train_variant(v: Variant, root: pathlib.Path) -> None:
-    from code_in_pretraining.train import main as train_main
-
     train_dir = root / v.name / "train"
-    if v.phase_ends[-1] in checkpoint.complete_steps(train_dir):
+    if v.plan.total_steps in restore.complete_steps(train_dir):
         return
     t0 = time.perf_counter()
-    train_main.run(v.gin_files, v.bindings, str(train_dir))
-    print(f"  {v.name}: trained {v.phase_ends[-1]} steps in {time.perf_counter() - t0:.0f} s")
+    launch.run(v.gin_files, v.bindings, str(train_dir))
+    print(f"  {v.name}: trained {v.plan.total_steps} steps in {time.perf_counter() - t0:.0f} s")
 
 
 def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: str, limit: int | None) -> None:
     from flax import nnx
 
     from code_in_pretraining.eval import perplexity
-    from code_in_pretraining.eval import runner as eval_runner
+    from code_in_pretraining.eval import suite
     from code_in_pretraining.eval.lm import LanguageModel
     from code_in_pretraining.eval.tokenizer import default_tokenizer
 
     train_dir = root / v.name / "train"
-    for i, (ph, end) in enumerate(zip(v.phases, v.phase_ends)):
+    for i, (ph, end) in enumerate(zip(v.plan.phases, v.plan.ends)):
         out = result_path(root, v.name, ph.name)
         if out.exists():
             continue
         t0 = time.perf_counter()
-        _, model = checkpoint.restore_model(train_dir, end)
+        _, model = restore.restore_model(train_dir, end)
         lm = LanguageModel.from_model(model, default_tokenizer(), batch_size=scale.eval_batch_size,
                                       max_len=scale.eval_max_len)
         print(f"  {v.name}: evaluating phase {ph.name!r} (step {end})")
-        r = eval_runner.evaluate(lm, scale.eval_suite, limit=limit, progress=lambda line: print(f"    {line}"))
+        r = suite.evaluate(lm, scale.eval_suite, limit=limit, progress=lambda line: print(f"    {line}"))
         if scale.perplexity_tasks:
             graphdef, state = nnx.split(model)
             r["perplexity"] = perplexity.evaluate(graphdef, nnx.to_pure_dict(state), scale.perplexity_tasks,
@@ -153,7 +129,7 @@ def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: s
             print("    held-out perplexity: " + ", ".join(f"{t} {x['perplexity']:.2f}"
                                                           for t, x in r["perplexity"].items()))
         r.update(name=f"{v.name}/{ph.name}", variant=v.name, recipe=v.name, phase=ph.name, phase_index=i,
-                 step=end, tokens=end * v.tokens_per_step, mixture=ph.mixture, scale=scale_name,
+                 step=end, tokens=end * v.plan.tokens_per_step, mixture=ph.mixture, scale=scale_name,
                  checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1))
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".json.tmp")
@@ -192,7 +168,7 @@ def trained_before(root: pathlib.Path, scale: Scale, bindings: list[str], exclud
     """Variants of earlier invocations in this directory that finished training: fork sources."""
     names = sorted(d.parent.name for d in root.glob("*/train") if d.parent.name in recipes.RECIPES)
     plans = [plan_variant(n, scale, bindings) for n in names if n not in exclude]
-    return [v for v in plans if v.phase_ends[-1] in checkpoint.complete_steps(root / v.name / "train")]
+    return [v for v in plans if v.plan.total_steps in restore.complete_steps(root / v.name / "train")]
 
 
 def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: list[str] | None = None,
@@ -209,7 +185,7 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
     plans = {n: plan_variant(n, scale, list(bindings)) for n in names}
     chief = distributed.is_chief()
     if chief and scale.default_data:
-        from code_in_pretraining import demo
+        from code_in_pretraining.experiments import demo
 
         demo.prepare_data()
     distributed.barrier("default data")
@@ -224,7 +200,7 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
     for i, name in enumerate(names, 1):
         v = plans[name]
         print(f"[{i}/{len(names)}] {name}: " + ", ".join(
-            f"{ph.name} {ph.mixture} {n} steps" for ph, n in zip(v.phases, v.phase_steps)), flush=True)
+            f"{ph.name} {ph.mixture} {n} steps" for ph, n in zip(v.plan.phases, v.plan.steps)), flush=True)
         src = fork_source(v, done, root)
         if src is not None and chief:
             fork(v, *src, root)
@@ -236,46 +212,3 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
         done.append(v)
     print(f"experiment {grid} at scale {scale_name}: {len(names)} variants in {time.perf_counter() - t_start:.0f} s")
     return plans
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip experiment", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", default="paper", choices=sorted(GRIDS))
-    parser.add_argument("--scale", default="toy", choices=sorted(SCALES))
-    parser.add_argument("--workdir", required=True, help="experiment directory (re-running resumes it)")
-    parser.add_argument("--variants", default=None, help="comma-separated recipes instead of the grid's")
-    parser.add_argument("--gin_bindings", action="append", default=[], help="extra binding for every run")
-    parser.add_argument("--limit", type=int, default=-1, help="examples per benchmark (-1: the scale's; 0: all)")
-    parser.add_argument("--no-eval", action="store_true", help="train only")
-    parser.add_argument("--dry-run", action="store_true", help="print each variant's plan and `cip train` command")
-    distributed.add_flags(parser)
-    args = parser.parse_args(argv)
-    variants = args.variants.split(",") if args.variants else None
-    try:
-        distributed.initialize(args)
-        if args.dry_run:
-            return _dry_run(args.grid, args.scale, args.workdir, variants, args.gin_bindings)
-        run(args.grid, args.scale, args.workdir, variants=variants, bindings=args.gin_bindings, limit=args.limit,
-            evaluate=not args.no_eval)
-    except (KeyError, ValueError, FileNotFoundError) as e:
-        print(f"cip experiment: {e.args[0] if e.args else e}", file=sys.stderr)
-        return 2
-    if not args.no_eval and distributed.is_chief():
-        from code_in_pretraining.eval import experiment_report
-
-        md, written = experiment_report.write(args.workdir)
-        print(md)
-        print(f"\nwrote {', '.join(str(p) for p in written)}")
-    return 0
-
-
-def _dry_run(grid: str, scale_name: str, workdir: str, variants: list[str] | None, bindings: list[str]) -> int:
-    scale = get_scale(scale_name)
-    for name in variants or get_grid(grid):
-        v = plan_variant(name, scale, bindings)
-        tokens = sum(v.phase_steps) * v.tokens_per_step
-        print(f"{name}: {sum(v.phase_steps):,} steps, {tokens:,} tokens: " + ", ".join(
-            f"{ph.name} ({ph.mixture}, {ph.schedule}) {n:,}" for ph, n in zip(v.phases, v.phase_steps)))
-        flags = " ".join([*(f"--gin_file={f}" for f in v.gin_files), *(f"--gin_bindings='{b}'" for b in v.bindings)])
-        print(f"  cip train {flags} --workdir={pathlib.Path(workdir) / name / 'train'}")
-    return 0

@@ -9,10 +9,8 @@ needed to write it; `tests/test_export_hf.py` checks logits against it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
-import sys
 
 import numpy as np
 from flax import nnx
@@ -106,30 +104,3 @@ def export_model(model: nnx.Module, cfg: ModelConfig, out_dir: str, **token_ids)
         json.dump(hf_config(cfg, **token_ids), f, indent=2, sort_keys=True)
     save_file(hf_tensors(model, cfg), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
     return out_dir
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="cip export-hf", description=__doc__.splitlines()[0])
-    p.add_argument("--checkpoint", required=True, help="checkpoint directory (train output)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--pad-token-id", type=int, default=0)
-    p.add_argument("--bos-token-id", type=int, default=None)
-    p.add_argument("--eos-token-id", type=int, default=None)
-    args = p.parse_args(argv)
-    from code_in_pretraining.train.checkpoint import restore_model  # lazy: trainer-owned
-
-    cfg, model = restore_model(args.checkpoint)
-    export_model(
-        model,
-        cfg,
-        args.out,
-        pad_token_id=args.pad_token_id,
-        bos_token_id=args.bos_token_id,
-        eos_token_id=args.eos_token_id,
-    )
-    print(f"wrote {args.out}/config.json and model.safetensors")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -2,22 +2,17 @@
 
 Nothing here allocates parameters: shapes come from `nnx.eval_shape`, shardings
 from the rule table and a mesh *shape* (no devices needed), so the 2.8B numbers
-can be computed on a laptop.
-
-`cip model-info --preset 470m [--seq-len 8192] [--mesh 1,8,1] [--batch 512] [--json]`
+can be computed on a laptop (`cip model-info`).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
 
 import jax
 from flax import nnx
 
-from code_in_pretraining.model.config import ModelConfig, get_preset
+from code_in_pretraining.model.config import ModelConfig
 from code_in_pretraining.parallel import mesh as mesh_lib
 from code_in_pretraining.parallel import rules as rules_lib
 
@@ -140,58 +135,3 @@ def model_info(cfg: ModelConfig, *, seq_len=8192, mesh_shape=(1, 1, 1), batch=51
         config=cfg.to_dict(),
     )
     return info
-
-
-def _fmt(n: float) -> str:
-    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
-        if abs(n) >= div:
-            return f"{n / div:.3f}{unit}"
-    return f"{n:.0f}"
-
-
-def main(argv: list[str] | None = None) -> int:
-    from code_in_pretraining.model.config import PRESETS
-
-    p = argparse.ArgumentParser(prog="cip model-info", description=__doc__.splitlines()[0])
-    p.add_argument("--preset", required=True, choices=sorted(PRESETS))
-    p.add_argument("--vocab-size", type=int, default=None, help="override the preset's vocab")
-    p.add_argument("--seq-len", type=int, default=8192)
-    p.add_argument("--mesh", default="1,1,1", help="data,fsdp,tensor sizes (default 1,1,1)")
-    p.add_argument("--batch", type=int, default=512, help="global batch in sequences")
-    p.add_argument("--remat", default=None, choices=("none", "full", "save_dots"))
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    overrides = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
-    cfg = get_preset(args.preset, **overrides)
-    mesh_shape = mesh_lib.parse_mesh(args.mesh)
-    if any(s <= 0 for s in mesh_shape):
-        p.error(f"--mesh {args.mesh}: sizes must be positive")
-    info = model_info(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
-    info["preset"] = args.preset
-    if args.json:
-        print(json.dumps(info, indent=2, sort_keys=True))
-        return 0
-    mem = info["memory_per_device_bytes"]
-    rows = [
-        ("preset", args.preset),
-        ("params (tied embedding once)", f"{info['params']:,}"),
-        ("  embedding", f"{info['params_embedding']:,}"),
-        ("  non-embedding", f"{info['params_non_embedding']:,}"),
-        (
-            f"FLOPs/token @ {args.seq_len}",
-            f"{_fmt(info['flops_per_token'])} "
-            f"(dense {_fmt(info['flops_per_token_dense'])}, "
-            f"attention {_fmt(info['flops_per_token_attention'])})",
-        ),
-        ("mesh data,fsdp,tensor", args.mesh),
-        ("global batch x seq", f"{args.batch} x {args.seq_len}"),
-        ("remat", info["remat"]),
-    ]
-    rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in mem.items()]
-    width = max(len(k) for k, _ in rows)
-    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows), file=sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,10 +9,18 @@ from code_in_pretraining.model.blockwise_ce import blockwise_token_nll
 from code_in_pretraining.model.cross_entropy import token_nll
 
 
+def next_token_targets(tokens_BxL, segment_ids_BxL):
+    """Targets and weights: each token predicts the next one of its own segment."""
+    targets_BxL = jnp.roll(tokens_BxL, -1, axis=1)
+    next_seg_BxL = jnp.roll(segment_ids_BxL, -1, axis=1).at[:, -1].set(0)
+    weights_BxL = (segment_ids_BxL > 0) & (next_seg_BxL == segment_ids_BxL)
+    return targets_BxL, weights_BxL
+
+
 def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
     """Mean cross entropy over tokens with weight > 0, all in float32.
 
-    targets are already the next token (the trainer shifts them within a segment);
+    targets are already the next token (`next_token_targets` shifts them within a segment);
     weights are 0 for padding / document ends. z_loss adds z_loss * mean(logZ^2),
     which keeps the softmax normaliser near 0 (PaLM) and is cheap insurance for
     bfloat16 logits. Returns (loss, {"ce", "z_loss", "tokens"}).

@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import gzip
+import json
 import math
+import os
+import pathlib
 import random
 from collections.abc import Callable, Sequence
 
@@ -172,3 +176,22 @@ def family_stats(outcomes: list[Outcome], records: list[dict], count_tokens: Cal
         s["rejected"] = dict(sorted(s["rejected"].items()))
         s["acceptance"] = round(s["kept"] / s["generated"], 4) if s["generated"] else None
     return out
+
+
+def write_jsonl(records: list[dict], path: pathlib.Path) -> None:
+    """Atomic write; gzip with a fixed header (no name, mtime 0) so that bytes depend on content only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    with open(tmp, "wb") as f:
+        if path.suffix == ".gz":
+            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
+                gz.write(data)
+        else:
+            f.write(data)
+    os.replace(tmp, path)
+
+
+def stats_path(out: pathlib.Path) -> pathlib.Path:
+    """Where the statistics of an output file go: FILE.stats.json beside it."""
+    return out.with_name(out.name + ".stats.json") if out.suffix != ".jsonl" else out.with_suffix(".stats.json")

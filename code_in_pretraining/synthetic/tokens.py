@@ -8,10 +8,10 @@ from collections.abc import Callable
 def counter() -> tuple[Callable[[str], int], str]:
     """(count function, description of the tokenizer used)."""
     try:
-        from code_in_pretraining.data import vocab, vocabularies
-        path = vocabularies.default_vocab_path()
+        from code_in_pretraining.data import vocabulary
+        path = vocabulary.default_vocab_path()
         if path.exists():
-            proc = vocab.load(path)
+            proc = vocabulary.load(path)
             return (lambda text: len(proc.encode(text))), f"sentencepiece {path}"
     except ImportError:
         pass

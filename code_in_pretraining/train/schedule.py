@@ -1,6 +1,6 @@
 """Learning-rate schedules: linear warmup and cosine decay per pre-training stretch, linear cooldown.
 
-A run is a list of phases, each "cosine" or "cooldown". Consecutive cosine phases
+A run's phase plan gives each phase "cosine" or "cooldown". Consecutive cosine phases
 share one warmup + cosine curve, unless `rewarm` gives every cosine phase its own
 warmup (continued pre-training that re-warms). A cooldown anneals LINEARLY from
 the LR the run has at its first step down to `cooldown_end_lr`.
@@ -9,9 +9,12 @@ the LR the run has at its first step down to `cooldown_end_lr`.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
 
 import optax
+
+from code_in_pretraining.data.phase_plan import PhasePlan
+
+COOLDOWN_END_LR = 1e-6
 
 
 def warmup_cosine(peak_lr: float, warmup_steps: int, total_steps: int, end_lr: float) -> optax.Schedule:
@@ -31,19 +34,17 @@ def cosine_from(start_lr: float, total_steps: int, end_lr: float) -> optax.Sched
     return optax.cosine_decay_schedule(start_lr, total_steps, alpha=end_lr / start_lr)
 
 
-def phased(phases: Sequence[tuple[str, int]], *, peak_lr: float, warmup_steps: int, end_lr: float,
-           cooldown_end_lr: float = 1e-6, rewarm: bool = False, start_lr: float | None = None
+def phased(plan: PhasePlan, *, peak_lr: float, warmup_steps: int, end_lr: float,
+           cooldown_end_lr: float = COOLDOWN_END_LR, rewarm: bool = False, start_lr: float | None = None
            ) -> optax.Schedule:
-    """One schedule over [(kind, steps), ...] phases, kind "cosine" or "cooldown".
+    """One schedule over the plan's phases, each "cosine" or "cooldown".
 
     `start_lr`: the LR a continued run takes over from its source run; the first
     segment then starts from it instead of warming up (a cooldown-only run starts
     from `peak_lr` when there is none).
     """
     groups = []  # (kind, steps): consecutive cosine phases merge unless every one re-warms
-    for kind, steps in phases:
-        if steps <= 0:
-            raise ValueError(f"phase steps must be positive, got {steps}")
+    for kind, steps in zip((ph.schedule for ph in plan.phases), plan.steps):
         if groups and kind == groups[-1][0] == "cosine" and not rewarm:
             groups[-1] = (kind, groups[-1][1] + steps)
         else:

@@ -9,15 +9,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
-from code_in_pretraining.model.loss import grouped_nll, model_token_nll, weighted_loss
-
-
-def next_token_targets(tokens_BxL, segment_ids_BxL):
-    """Targets and weights: each token predicts the next one of its own segment."""
-    targets_BxL = jnp.roll(tokens_BxL, -1, axis=1)
-    next_seg_BxL = jnp.roll(segment_ids_BxL, -1, axis=1).at[:, -1].set(0)
-    weights_BxL = (segment_ids_BxL > 0) & (next_seg_BxL == segment_ids_BxL)
-    return targets_BxL, weights_BxL
+from code_in_pretraining.model.loss import grouped_nll, model_token_nll, next_token_targets, weighted_loss
 
 
 def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num_sources: int = 0):
@@ -33,7 +25,7 @@ def batch_loss(graphdef, params, batch: dict[str, Any], z_loss: float = 0.0, num
         tokens_BxL, jnp.ones_like(tokens_BxL) if segment_ids_BxL is None else segment_ids_BxL)
     # Once, for the loss and per source.
     nll_BxL, log_z_BxL = model_token_nll(model, tokens_BxL, batch.get("positions"), segment_ids_BxL, targets_BxL)
-    with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
+    with jax.named_scope("loss"):  # a label for profiles
         loss, aux = weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss)
         if num_sources:
             aux["source_nll"], aux["source_tokens"] = grouped_nll(
@@ -59,9 +51,8 @@ def restart_schedule(opt_state):
                         is_leaf=is_sched)
 
 
-# The parameters' global norm, taken on log steps only. In the step its reduction splits
-# XLA's fused AdamW update of each large parameter in two (moments, then the parameter and
-# its norm), which reads both moments twice: 0.63 ms per step at 470m, modelled for an H100.
+# The parameters' global norm, taken on log steps only: in the step, its reduction would split
+# XLA's fused AdamW update of each large parameter in two and read both moments twice.
 param_norm = jax.jit(optax.tree.norm)
 
 
@@ -74,7 +65,7 @@ def make_train_step(graphdef, tx: optax.GradientTransformation, schedule: optax.
     def step(params, opt_state, batch, step_index):
         (loss, aux), grads = jax.value_and_grad(
             lambda p: batch_loss(graphdef, p, batch, z_loss, num_sources), has_aux=True)(params)
-        with jax.named_scope("optimizer"):  # a label for profiles only
+        with jax.named_scope("optimizer"):  # a label for profiles
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
         metrics = {"loss": loss, **aux, "grad_norm": optax.tree.norm(grads), "lr": schedule(step_index)}

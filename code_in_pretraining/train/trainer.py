@@ -10,14 +10,11 @@ position included; `init_from` starts a new run from another run's checkpoint.
 
 from __future__ import annotations
 
-import bisect
 import dataclasses
-import itertools
 import json
 import logging
 import math
 import pathlib
-import time
 from typing import Any
 
 import jax
@@ -28,13 +25,14 @@ from tqdm import tqdm
 
 import gin
 from code_in_pretraining.data import materialize, mixtures
-from code_in_pretraining.data.loader import DataPhase, MixingLoader
+from code_in_pretraining.data.loader import MixingLoader
+from code_in_pretraining.data.phase_plan import PhasePlan, parse_phases
 from code_in_pretraining.model.config import ModelConfig, get_preset
+from code_in_pretraining.model import restore
 from code_in_pretraining.model.decoder import Decoder
-from code_in_pretraining.model.info import flops_per_token
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
-from code_in_pretraining.train import checkpoint, determinism, recipes, schedule, throughput
+from code_in_pretraining.train import checkpoint, determinism, metrics_log, schedule
 from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
@@ -68,7 +66,7 @@ class TrainConfig:
     peak_lr: float = 1e-3
     end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family
     warmup_steps: int = 1325
-    cooldown_end_lr: float = recipes.COOLDOWN_END_LR
+    cooldown_end_lr: float = schedule.COOLDOWN_END_LR
     rewarm: bool = False  # every cosine phase warms up again (continued pre-training re-warms)
     b1: float = 0.9
     b2: float = 0.95
@@ -98,23 +96,11 @@ class Prepared:
 
     cfg: TrainConfig
     model_cfg: ModelConfig
-    phases: tuple[recipes.Phase, ...]
-    phase_steps: list[int]
+    plan: PhasePlan
     weights: list[dict[str, float]]  # per phase
     shards: dict[str, list[pathlib.Path]]
     mesh: Any
     init: tuple[pathlib.Path, int, dict] | None  # (checkpoints root, step, meta) of `init_from`
-
-    @property
-    def steps(self) -> int:
-        return sum(self.phase_steps)
-
-    @property
-    def phase_starts(self) -> list[int]:
-        return [0, *itertools.accumulate(self.phase_steps)][:-1]
-
-    def phase_at(self, step: int) -> int:
-        return bisect.bisect_right(self.phase_starts, step) - 1
 
 
 def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
@@ -126,8 +112,8 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
     return get_preset(cfg.model_preset, **overrides)
 
 
-def run_phases(cfg: TrainConfig) -> tuple[tuple[recipes.Phase, ...], list[int]]:
-    """The run's phases and their steps: TrainConfig.phases, or one phase of `mixture`."""
+def phase_plan(cfg: TrainConfig) -> PhasePlan:
+    """The run's phase plan: TrainConfig.phases, or one phase of `mixture` for `steps` steps."""
     tokens_per_step = cfg.global_batch * cfg.seq_len
     if bool(cfg.phases) == bool(cfg.mixture):
         raise ValueError("set exactly one of TrainConfig.mixture (with TrainConfig.steps) and "
@@ -135,12 +121,11 @@ def run_phases(cfg: TrainConfig) -> tuple[tuple[recipes.Phase, ...], list[int]]:
     if cfg.mixture:
         if cfg.steps <= 0:
             raise ValueError(f"TrainConfig.steps must be positive with TrainConfig.mixture, got {cfg.steps}")
-        return (recipes.Phase("pretrain", cfg.mixture, cfg.steps * tokens_per_step),), [cfg.steps]
+        return PhasePlan.one_mixture(cfg.mixture, cfg.steps, tokens_per_step)
     if cfg.steps:
         raise ValueError("TrainConfig.steps is set, but TrainConfig.phases fixes the length (token budgets "
                          "x TrainConfig.budget_scale)")
-    phases = recipes.parse_phases(cfg.phases)
-    return phases, recipes.phase_steps(phases, tokens_per_step, cfg.budget_scale, cfg.budget_rounding)
+    return PhasePlan.from_budgets(parse_phases(cfg.phases), tokens_per_step, cfg.budget_scale, cfg.budget_rounding)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -150,8 +135,8 @@ def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
 
 def prepare(cfg: TrainConfig) -> Prepared:
     """Validates names, budgets, data, mesh and the source checkpoint; tokenizes the tasks if needed."""
-    phases, steps = run_phases(cfg)
-    weights = [mixtures.mixture_weights(ph.mixture) for ph in phases]
+    plan = phase_plan(cfg)
+    weights = [mixtures.mixture_weights(ph.mixture) for ph in plan.phases]
     tasks = sorted({t for w in weights for t in w})
     vocabs = [mixtures.get_task(t).output_features["targets"].vocabulary for t in tasks]
     for v in vocabs:
@@ -171,8 +156,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
     _check_choice("init_lr", cfg.init_lr, INIT_LRS)
     init = None
     if cfg.init_from:
-        root, step = checkpoint.locate(cfg.init_from, None if cfg.init_step < 0 else cfg.init_step)
-        meta = checkpoint.read_meta(root, step)
+        root, step = restore.locate(cfg.init_from, None if cfg.init_step < 0 else cfg.init_step)
+        meta = restore.read_meta(root, step)
         if ModelConfig.from_dict(meta["model_config"]).architecture() != model_cfg.architecture():
             raise ValueError(f"TrainConfig.init_from={cfg.init_from!r}: its model differs from this run's "
                              f"({meta['model_config']} vs {model_cfg.to_dict()})")
@@ -181,7 +166,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
     shards = _materialize(tasks, cfg.progress)
-    return Prepared(cfg, model_cfg, phases, steps, weights, shards, mesh, init)
+    return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init)
 
 
 def _materialize(tasks: list[str], progress: bool) -> dict[str, list[pathlib.Path]]:
@@ -200,25 +185,23 @@ def make_loader(p: Prepared) -> MixingLoader:
     start = jax.process_index() * per_process
     log.info("process %d reads rows [%d, %d) of %d", jax.process_index(), start, start + per_process,
              p.cfg.global_batch)
-    return MixingLoader(p.shards, [DataPhase(w, n) for w, n in zip(p.weights, p.phase_steps)],
-                        seq_len=p.cfg.seq_len, global_batch=p.cfg.global_batch, seed=p.cfg.seed,
-                        row_start=start, row_end=start + per_process)
+    return MixingLoader(p.shards, p.weights, plan=p.plan, seq_len=p.cfg.seq_len, global_batch=p.cfg.global_batch,
+                        seed=p.cfg.seed, row_start=start, row_end=start + per_process)
 
 
 def make_schedule(p: Prepared):
     cfg = p.cfg
     start_lr = float(p.init[2]["lr"]) if p.init and cfg.init_lr == "continue" else None
-    return schedule.phased([(ph.schedule, n) for ph, n in zip(p.phases, p.phase_steps)],
-                           peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
+    return schedule.phased(p.plan, peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
                            cooldown_end_lr=cfg.cooldown_end_lr, rewarm=cfg.rewarm, start_lr=start_lr)
 
 
-def plan(p: Prepared, sched) -> list[dict]:
-    """Each phase's steps, mixture and LR at its first step: written to plan.json and logged."""
-    return [{"phase": ph.name, "mixture": ph.mixture, "schedule": ph.schedule, "start_step": start,
-             "end_step": start + n, "tokens": n * p.cfg.global_batch * p.cfg.seq_len,
-             "lr_at_start": float(sched(start))}
-            for ph, start, n in zip(p.phases, p.phase_starts, p.phase_steps)]
+def plan_record(p: Prepared, sched) -> dict:
+    """plan.json: each phase's steps, mixture and LR at its first step, and the fingerprints of the data
+    (the vocabulary and every task's token shards): equal fingerprints, equal batches."""
+    return {"steps": p.plan.total_steps, "tokens_per_step": p.plan.tokens_per_step,
+            "switch_steps": list(p.plan.switch_steps), "phases": p.plan.rows(sched),
+            "fingerprints": materialize.fingerprints(p.shards)}
 
 
 def _abstract(tree):
@@ -228,7 +211,7 @@ def _abstract(tree):
 def _init_from(p: Prepared, params, opt_state):
     """Params (and optimizer state) of the source run of a continued pre-training run."""
     root, step, _ = p.init
-    mngr = checkpoint.read_only(root)
+    mngr = restore.read_only(root)
     with_opt = p.cfg.init_state == "params_and_optimizer"
     params, restored_opt, _, _ = checkpoint.restore(
         mngr, step, abstract_params=_abstract(params),
@@ -266,17 +249,17 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     p = prepared or prepare(cfg)
     chief = distributed.is_chief()
     sched = make_schedule(p)
-    phase_plan = plan(p, sched)
+    record = plan_record(p, sched)
     if chief:
         workdir.mkdir(parents=True, exist_ok=True)
         (workdir / "model_config.json").write_text(p.model_cfg.to_json())
-        (workdir / "plan.json").write_text(json.dumps(phase_plan, indent=2))
+        (workdir / "plan.json").write_text(json.dumps(record, indent=2))
         if gin_config:
             (workdir / "config.gin").write_text(gin_config)
 
     loader = make_loader(p)
     graphdef, params, opt_state, train_step = build(p, sched, num_sources=len(loader.names), workdir=workdir)
-    phase_ends = tuple(r["end_step"] for r in phase_plan)
+    phase_ends = p.plan.ends
     if chief:
         checkpoint.set_aside_incomplete(workdir)
     distributed.barrier("checkpoints checked")
@@ -290,19 +273,19 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     elif p.init:
         params, opt_state = _init_from(p, params, opt_state)
     if chief:
-        _truncate_metrics(workdir / "metrics.jsonl", start)
+        metrics_log.truncate(workdir / "metrics.jsonl", start)
 
     meta = {"model_config": p.model_cfg.to_dict(), "train_config": _jsonable(dataclasses.asdict(cfg)),
-            "gin_config": gin_config, "recipe": cfg.recipe, "plan": phase_plan, "rng": {"seed": cfg.seed},
+            "gin_config": gin_config, "recipe": cfg.recipe, "plan": record, "rng": {"seed": cfg.seed},
             "init_from": None if p.init is None else {"checkpoint": str(p.init[0]), "step": p.init[1]}}
-    logger = MetricsLogger(workdir, p, loader.names, enabled=chief)
-    bar = tqdm(total=p.steps, initial=start, desc=f"train {cfg.recipe or cfg.mixture}", unit="step",
+    logger = metrics_log.MetricsLogger(workdir, p.plan, p.cfg, p.model_cfg, loader.names, enabled=chief)
+    bar = tqdm(total=p.plan.total_steps, initial=start, desc=f"train {cfg.recipe or cfg.mixture}", unit="step",
                disable=not (cfg.progress and chief), dynamic_ncols=True)
     last: dict[str, float] = {}
     try:
-        for s in range(start, p.steps):
-            phase = p.phase_at(s)
-            if s == start or s == phase_plan[phase]["start_step"]:
+        for s in range(start, p.plan.total_steps):
+            phase = p.plan.phase_at(s)
+            if s == start or s == p.plan.starts[phase]:
                 logger.phase_start(s, phase, float(sched(s)), resumed=s == start and s > 0)
             batch = mesh_lib.shard_batch(next(loader).as_dict(), p.mesh)
             with jax.set_mesh(p.mesh):
@@ -313,7 +296,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
                 with jax.set_mesh(p.mesh):
                     metrics["param_norm"] = step_lib.param_norm(params)
                 last = logger.log(done, phase, jax.device_get(metrics), loader.epochs())
-                bar.set_postfix(phase=p.phases[phase].name, loss=f"{last['loss']:.3f}",
+                bar.set_postfix(phase=p.plan.phases[phase].name, loss=f"{last['loss']:.3f}",
                                 tok_s=f"{last['tokens_per_s']:,.0f}")
                 bad = [k for k in ("loss", "grad_norm", "param_norm") if not math.isfinite(last[k])]
                 if bad:  # checked before any save, so every checkpoint holds finite params
@@ -325,7 +308,7 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
             if save_now:
                 checkpoint.save(mngr, done, params=params, opt_state=opt_state,
                                 loader_state=global_loader_state(loader),
-                                meta={**meta, "step": done, "phase": p.phases[phase].name,
+                                meta={**meta, "step": done, "phase": p.plan.phases[phase].name,
                                       "lr": float(sched(done))},
                                 force=done in phase_ends)
             bar.update(1)
@@ -337,67 +320,8 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
         mngr.close()
         logger.close()
     return {"workdir": str(workdir), "final": last, "graphdef": graphdef, "params": params,
-            "opt_state": opt_state, "train_config": cfg, "plan": phase_plan,
+            "opt_state": opt_state, "train_config": cfg, "plan": record,
             "model_config": p.model_cfg, "token_counts": loader.token_counts()}
-
-
-class MetricsLogger:
-    """One JSON line per log step (metrics.jsonl) and TensorBoard scalars, on the chief process."""
-
-    def __init__(self, workdir: pathlib.Path, p: Prepared, sources: list[str], enabled: bool = True):
-        self.p, self.sources, self.enabled = p, sources, enabled
-        self.tokens_per_step = p.cfg.global_batch * p.cfg.seq_len
-        self.flops_per_token = flops_per_token(p.model_cfg, p.cfg.seq_len)["flops_per_token"]
-        self.peak = p.cfg.peak_flops or throughput.device_peak_flops()
-        self.t0, self.window_start = time.perf_counter(), None
-        if enabled:
-            from tensorboardX import SummaryWriter
-
-            self.file = (workdir / "metrics.jsonl").open("a")
-            self.tb = SummaryWriter(str(workdir / "tensorboard"))
-
-    def phase_start(self, step: int, phase: int, lr: float, resumed: bool) -> None:
-        ph = self.p.phases[phase]
-        how = "resumes" if resumed else "starts"
-        log.info("step %d: phase %d %r %s: mixture %r, %s schedule, LR %.4g", step, phase, ph.name, how,
-                 ph.mixture, ph.schedule, lr)
-        self.t0, self.window_start = time.perf_counter(), step
-        if self.enabled:
-            self.tb.add_text("phase", f"step {step}: phase `{ph.name}` {how}, mixture `{ph.mixture}`, "
-                                      f"{ph.schedule} schedule, LR {lr:.4g}", step)
-
-    def log(self, step: int, phase: int, metrics: dict, epochs: dict[str, float]) -> dict[str, float]:
-        source_nll, source_tokens = metrics.pop("source_nll"), metrics.pop("source_tokens")
-        out = {k: float(v) for k, v in metrics.items()}
-        out.update(step=step, phase=phase, tokens_seen=step * self.tokens_per_step)
-        out["tokens_per_s"] = (step - self.window_start) * self.tokens_per_step / (time.perf_counter() - self.t0)
-        util = throughput.mfu(out["tokens_per_s"], self.flops_per_token, self.peak)
-        if util is not None:
-            out["mfu"] = util
-        for name, nll, n in zip(self.sources, source_nll, source_tokens):
-            if n > 0:
-                out[f"loss/{name}"] = float(nll / n)
-        out.update({f"epochs/{name}": e for name, e in epochs.items()})
-        self.t0, self.window_start = time.perf_counter(), step
-        if self.enabled:
-            self.file.write(json.dumps(out) + "\n")
-            self.file.flush()
-            for k, v in out.items():
-                self.tb.add_scalar(f"train/{k}", v, step)
-        return out
-
-    def close(self) -> None:
-        if self.enabled:
-            self.file.close()
-            self.tb.close()
-
-
-def _truncate_metrics(path: pathlib.Path, step: int) -> None:
-    """Drops log lines past `step`: a resumed run logs those steps again."""
-    if not path.exists():
-        return
-    kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-    path.write_text("".join(line + "\n" for line in kept))
 
 
 def global_loader_state(loader: MixingLoader) -> dict:

@@ -1,4 +1,4 @@
-"""A SentencePiece BPE vocabulary that round-trips source code exactly.
+"""The project's vocabulary: a SentencePiece BPE that round-trips source code exactly.
 
 SentencePiece's defaults normalise text (NFKC, collapse runs of spaces, add a
 dummy prefix space) and read training data line by line, so newlines, tabs and
@@ -8,17 +8,24 @@ chunks of documents with their newlines, so indentation and line breaks are
 learned as pieces; byte fallback covers every other character, so
 decode(encode(x)) == x for any UTF-8 string without U+2581 ("▁", the piece
 separator SentencePiece shows for a space).
+
+The default vocabulary is $CIP_VOCAB, else the default corpus's 4k model (made by
+`cip demo` or `cip vocab train`); tasks read it as a SeqIO vocabulary.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
+import os
 import pathlib
 from collections.abc import Iterable, Iterator
 
 import sentencepiece as spm
 
+from code_in_pretraining.data import fingerprint
+from code_in_pretraining.data.paths import default_corpus_dir
+
+DEFAULT_VOCAB_SIZE = 4096
 # Runs of indentation that code needs as single pieces from the start.
 WHITESPACE_SYMBOLS = ("\n", "\t", "  ", "    ", "        ")
 MAX_SENTENCE_BYTES = 16384
@@ -97,18 +104,26 @@ def load(path: str | pathlib.Path) -> spm.SentencePieceProcessor:
     return spm.SentencePieceProcessor(model_file=str(path))
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip vocab", description="Train a code-safe SentencePiece BPE vocabulary.")
-    sub = parser.add_subparsers(dest="action", required=True)
-    tr = sub.add_parser("train")
-    tr.add_argument("--mixture", default="demo_balanced", help="registered SeqIO mixture to sample from")
-    tr.add_argument("--vocab-size", type=int, required=True)
-    tr.add_argument("--out", required=True, help="output prefix: writes PREFIX.model and PREFIX.vocab")
-    tr.add_argument("--sample-bytes", type=int, default=20_000_000, help="bytes of text to sample")
-    tr.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    from code_in_pretraining.data import mixtures
-    docs = mixtures.token_proportional_sample(args.mixture, args.sample_bytes, seed=args.seed)
-    path = train_vocab(docs, args.out, args.vocab_size)
-    print(f"wrote {path} ({args.vocab_size} pieces, trained on {args.sample_bytes:,} bytes of {args.mixture})")
-    return 0
+def default_vocab_path() -> pathlib.Path:
+    """$CIP_VOCAB, else the default corpus's 4k vocabulary."""
+    env = os.environ.get("CIP_VOCAB")
+    return pathlib.Path(env) if env else default_corpus_dir() / "vocab" / f"spm{DEFAULT_VOCAB_SIZE // 1024}k.model"
+
+
+def default_vocabulary():
+    """The SeqIO vocabulary of every task; it reads the file lazily, so tasks register before it exists."""
+    import seqio
+
+    return seqio.SentencePieceVocabulary(str(default_vocab_path()))
+
+
+def vocabulary_fingerprint(vocab) -> str:
+    """The fingerprint of a SeqIO SentencePiece vocabulary's model file (local or gs://)."""
+    import tensorflow as tf
+
+    path = getattr(vocab, "sentencepiece_model_file", None)
+    if path is None or not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"vocabulary model not found: {path} (build the default one with `cip demo`, "
+                                f"train one with `cip vocab train`, or set $CIP_VOCAB)")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        return fingerprint.of_chunks([f.read()])

@@ -1,18 +1,16 @@
-"""Run benchmarks on a model and write one results JSON (`cip eval`).
+"""Run a suite of benchmarks on a model: one results dict, written as JSON by `cip eval`.
 
 Multiple choice: score every (context, choice) pair, predict the argmax of the
 summed log-probability (accuracy) and of log-probability per character of the
 choice (accuracy_norm). QA: greedy generation up to a newline, exact match.
 Code: greedy completion (pass@1) or `samples` sampled completions (pass@k),
 each run with the benchmark's tests in the sandbox. Benchmarks whose data is not
-available are reported with the reason, never dropped.
+available are reported with the reason, never dropped. Examples come from the
+SeqIO evaluation tasks (`benchmarks.task_name`), registered by `tasks.evaluation`.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
-import pathlib
 import time
 
 import numpy as np
@@ -26,8 +24,7 @@ QA_SAMPLING = SamplingConfig(max_new_tokens=32, stop=("\n", ".", ","))
 def load_examples(name: str, *, source: str = "offline", limit: int | None = None) -> list[dict]:
     """Canonical examples of a benchmark from its SeqIO task (first `limit`)."""
     from code_in_pretraining.data import mixtures
-    from tasks.evaluation import task_name
-    task = mixtures.get_task(task_name(name, source))
+    task = mixtures.get_task(benchmarks.task_name(name, source))
     ds = task.source.get_dataset(task.source.splits[0], shuffle=False)
     if limit:
         ds = ds.take(limit)
@@ -58,8 +55,7 @@ def availability(name: str, source: str = "offline") -> str | None:
 
 def _metric_fns(name: str, source: str):
     from code_in_pretraining.data import mixtures
-    from tasks.evaluation import task_name
-    return mixtures.get_task(task_name(name, source)).metric_fns
+    return mixtures.get_task(benchmarks.task_name(name, source)).metric_fns
 
 
 def run_mc(lm, examples: list[dict]) -> dict:
@@ -144,33 +140,3 @@ def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | 
                                        if r["available"] else r["reason"]))
     return {"suite": suite, "source": source, "limit": limit, "samples": samples, "tasks": tasks,
             "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="cip eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--checkpoint", required=True, help="a training workdir or its checkpoints directory")
-    parser.add_argument("--suite", choices=sorted(benchmarks.SUITES), default="paper")
-    parser.add_argument("--out", required=True, help="results JSON")
-    parser.add_argument("--limit", type=int, default=None, help="examples per task")
-    parser.add_argument("--source", choices=("offline", "tfds"), default="offline")
-    parser.add_argument("--samples", type=int, default=1, help="code samples per problem (1: greedy pass@1)")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--max-len", type=int, default=None, help="context length (default: the model's)")
-    parser.add_argument("--workers", type=int, default=2, help="sandbox processes in parallel")
-    parser.add_argument("--name", default=None, help="run name in reports (default: checkpoint dir name)")
-    args = parser.parse_args(argv)
-    from code_in_pretraining.eval.lm import LanguageModel
-    t0 = time.perf_counter()
-    lm = LanguageModel.from_checkpoint(args.checkpoint, batch_size=args.batch_size, max_len=args.max_len)
-    results = evaluate(lm, args.suite, source=args.source, limit=args.limit, samples=args.samples,
-                       workers=args.workers)
-    results["name"] = args.name or pathlib.Path(args.checkpoint).absolute().name
-    results["checkpoint"] = str(pathlib.Path(args.checkpoint).absolute())
-    results["model_config"] = lm.cfg.to_dict()
-    results["total_wall_s"] = round(time.perf_counter() - t0, 1)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2))
-    print(json.dumps(results["aggregates"], indent=2))
-    print(f"wrote {out} ({results['total_wall_s']} s)")
-    return 0

@@ -1,0 +1,130 @@
+"""`cip train`, `cip model-info`, `cip export-hf`: a run, the size of a model, a trained model for transformers."""
+
+from __future__ import annotations
+
+import json
+
+from code_in_pretraining.cli.flags import (
+    Parser,
+    UsageError,
+    add_distributed,
+    add_module_imports,
+    import_modules,
+    init_distributed,
+)
+
+
+# -- cip train -------------------------------------------------------------------------------------
+def train_parser() -> Parser:
+    parser = Parser(prog="cip train", description=(
+        "Train (or resume) one run from gin files and bindings. Gin files are looked up as given, then in the "
+        "package's own: models/{tiny,470m,2p8b}.gin, runtime/{cpu,gpu,tpu_v5e}.gin, recipes/NAME.gin, demo.gin. "
+        "A broken configuration (unknown binding, recipe, mixture or preset, a budget that is not whole "
+        "batches, a mesh that does not fit, missing data) exits with code 2 before anything is compiled; "
+        "a NaN or Inf stops the run with code 1.\n\n"
+        "  cip train --gin-file=models/tiny.gin --gin-file=runtime/cpu.gin --gin-file=recipes/code_to_text.gin \\\n"
+        "      --gin-bindings='TrainConfig.budget_scale = 1.6384e-06' --workdir=/tmp/c2t"))
+    parser.add_argument("--gin-file", action="append", default=[], metavar="FILE",
+                        help="a gin file: a path, or one shipped with the package; repeatable")
+    parser.add_argument("--gin-bindings", action="append", default=[], metavar="BINDING",
+                        help="a gin binding, e.g. 'TrainConfig.seq_len = 2048'; repeatable, applied after the files")
+    parser.add_argument("--workdir", required=True, help="run directory; resumes from its latest checkpoint")
+    add_module_imports(parser)
+    add_distributed(parser)
+    return parser
+
+
+def train(argv: list[str]) -> int:
+    args = train_parser().parse_args(argv)
+    if not args.gin_file:
+        raise UsageError("give at least one --gin-file (e.g. demo.gin, or models/tiny.gin with a recipe)")
+    import_modules(args)
+    from code_in_pretraining.train import launch
+
+    try:
+        init_distributed(args)
+    except ValueError as e:
+        raise launch.ConfigError(str(e)) from None
+    out = launch.run(args.gin_file, args.gin_bindings, args.workdir)
+    print(f"done: step {out['final'].get('step')}, loss {out['final'].get('loss', float('nan')):.4f}, "
+          f"workdir {out['workdir']}")
+    return 0
+
+
+# -- cip model-info --------------------------------------------------------------------------------
+def model_info_parser() -> Parser:
+    parser = Parser(prog="cip model-info", description="Parameters, FLOPs per token and memory per device of a "
+                                                       "model preset, from shapes alone (nothing is allocated).")
+    parser.add_argument("--preset", required=True, help="a model preset: tiny, 470m or 2p8b")
+    parser.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default: the preset's)")
+    parser.add_argument("--seq-len", type=int, default=8192, help="sequence length")
+    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor")
+    parser.add_argument("--batch", type=int, default=512, help="global batch in sequences")
+    parser.add_argument("--remat", default=None, choices=("none", "full", "save_dots"),
+                        help="activation rematerialisation (default: the preset's)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    return parser
+
+
+def model_info(argv: list[str]) -> int:
+    args = model_info_parser().parse_args(argv)
+    from code_in_pretraining.model.config import get_preset
+    from code_in_pretraining.model.info import model_info as info_of
+    from code_in_pretraining.parallel.mesh import parse_mesh
+
+    cfg = get_preset(args.preset, **({} if args.vocab_size is None else {"vocab_size": args.vocab_size}))
+    mesh_shape = parse_mesh(args.mesh)
+    if any(s <= 0 for s in mesh_shape):
+        raise UsageError(f"--mesh {args.mesh}: sizes must be positive")
+    info = info_of(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
+    info["preset"] = args.preset
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True))
+        return 0
+    rows = [
+        ("preset", args.preset),
+        ("params (tied embedding once)", f"{info['params']:,}"),
+        ("  embedding", f"{info['params_embedding']:,}"),
+        ("  non-embedding", f"{info['params_non_embedding']:,}"),
+        (f"FLOPs/token @ {args.seq_len}", f"{_si(info['flops_per_token'])} (dense {_si(info['flops_per_token_dense'])}, "
+                                          f"attention {_si(info['flops_per_token_attention'])})"),
+        ("mesh data,fsdp,tensor", args.mesh),
+        ("global batch x seq", f"{args.batch} x {args.seq_len}"),
+        ("remat", info["remat"]),
+    ]
+    rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in info["memory_per_device_bytes"].items()]
+    width = max(len(k) for k, _ in rows)
+    print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    return 0
+
+
+def _si(n: float) -> str:
+    for unit, div in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if abs(n) >= div:
+            return f"{n / div:.3f}{unit}"
+    return f"{n:.0f}"
+
+
+# -- cip export-hf ---------------------------------------------------------------------------------
+def export_hf_parser() -> Parser:
+    parser = Parser(prog="cip export-hf", description="Write a trained model as a transformers CohereForCausalLM "
+                                                      "checkpoint (config.json, model.safetensors).")
+    parser.add_argument("--checkpoint", required=True, help="a training workdir (latest step) or its checkpoints "
+                                                            "directory")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--pad-token-id", type=int, default=0, help="the vocabulary's padding id")
+    parser.add_argument("--bos-token-id", type=int, default=None, help="beginning-of-sequence id (default: none)")
+    parser.add_argument("--eos-token-id", type=int, default=None, help="end-of-sequence id (default: none)")
+    return parser
+
+
+def export_hf(argv: list[str]) -> int:
+    args = export_hf_parser().parse_args(argv)
+    from code_in_pretraining.model.export_hf import export_model
+    from code_in_pretraining.model.restore import restore_model
+
+    cfg, model = restore_model(args.checkpoint)
+    export_model(model, cfg, args.out, pad_token_id=args.pad_token_id, bos_token_id=args.bos_token_id,
+                 eos_token_id=args.eos_token_id)
+    print(f"wrote {args.out}/config.json and model.safetensors")
+    return 0
