@@ -174,8 +174,8 @@ def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
     for r in (a, b):
         paths.append(tmp_path / f"{r['name']}.json")
         paths[-1].write_text(json.dumps(r))
-    assert report.main([str(p) for p in paths] + ["--baseline", "text_only", "--out-dir", str(tmp_path)]) == 0
-    md = (tmp_path / "report.md").read_text()
+    md, _ = report.write_report(paths, tmp_path, baseline="text_only")
+    assert (tmp_path / "report.md").read_text() == md + "\n"
     assert "| text_only | n/a |" in md and "7/11" in md and "+0.0%" in md
     assert (tmp_path / "report.png").stat().st_size > 1000
     assert "reason_gain" in (tmp_path / "report.csv").read_text().splitlines()[0]

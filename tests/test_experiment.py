@@ -46,9 +46,9 @@ def test_every_variant_has_a_result_per_phase(cooldown_grid):
             assert r["step"] == [10, 20, 22][i] and r["tokens"] == r["step"] * 256 and r["scale"] == "toy"
             assert set(r["aggregates"]) >= {"reason", "know", "code", "nl_avg", "total_avg"}
             assert set(r["perplexity"]) == {"slimpajama", "stack_code"}
-    from code_in_pretraining.eval import experiment_report
+    from code_in_pretraining.eval import report
 
-    md, _ = experiment_report.write(root, plots=False)
+    md, _ = report.write_report([root], plots=False)
     assert "## Held-out perplexity (lower is better)" in md and "slimpajama ppl" in md
     record = json.loads((root / "experiment.json").read_text())
     assert (record["grid"], record["scale"], record["bindings"]) == ("cooldown", "toy", MICRO)

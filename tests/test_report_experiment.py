@@ -1,4 +1,4 @@
-"""`cip report DIR`: the headline table of an experiment directory, gains, the paper's figures, plots."""
+"""The report of an experiment directory: the headline table, gains, the paper's figures, plots."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from code_in_pretraining.eval import experiment_report, findings, plots, report
+from code_in_pretraining.eval import findings, plots, report, report_rows, report_tables
 
 UNIT = 8192  # toy tokens per paper billion
 # (variant, phase, phase_index, paper billions seen) -> (Reason, Know, Code)
@@ -59,7 +59,7 @@ def by_label(rows):
 
 
 def test_rows_are_labelled_like_the_paper_and_missing_ones_are_kept(experiment):
-    rows = experiment_report.table(experiment_report.load_experiment(experiment))
+    rows = report_rows.experiment_rows(report_rows.load_experiment(experiment))
     labels = [r["label"] for r in rows]
     assert labels[:10] == ["text-only", "text-only + cooldown", "balanced-only", "balanced-only + cooldown",
                            "balanced→text, after phase 1", "balanced→text, after phase 2",
@@ -71,7 +71,7 @@ def test_rows_are_labelled_like_the_paper_and_missing_ones_are_kept(experiment):
 
 
 def test_gains_use_text_only_at_the_same_stage_and_tokens(experiment):
-    rows = by_label(experiment_report.table(experiment_report.load_experiment(experiment)))
+    rows = by_label(report_rows.experiment_rows(report_rows.load_experiment(experiment)))
     phase2 = rows["balanced→text, after phase 2"]
     assert phase2["baseline"] == "text-only" and phase2["baseline_same_tokens"]
     assert phase2["reason_gain"] == pytest.approx(10.0)  # (44 - 40) / 40
@@ -91,26 +91,26 @@ def test_gains_use_text_only_at_the_same_stage_and_tokens(experiment):
 def test_without_a_text_only_model_at_the_budget_the_fallback_is_marked(tmp_path):
     results = {k: v for k, v in RESULTS.items() if k[0] != "code_sweep_0"}
     path = make_experiment(tmp_path / "exp", results)
-    rows = by_label(experiment_report.table(experiment_report.load_experiment(path)))
+    rows = by_label(report_rows.experiment_rows(report_rows.load_experiment(path)))
     phase1 = rows["balanced→text, after phase 1"]
     assert phase1["baseline"] == "text-only" and phase1["baseline_same_tokens"] is False
     assert phase1["reason_gain"] == pytest.approx(5.0)  # (42 - 40) / 40
-    assert "| text-only* |" in experiment_report.headline_markdown(list(rows.values()))
+    assert "| text-only* |" in report_tables.headline_markdown(list(rows.values()))
 
 
 def test_paper_figures_and_gains_are_beside_ours(experiment):
-    rows = by_label(experiment_report.table(experiment_report.load_experiment(experiment)))
+    rows = by_label(report_rows.experiment_rows(report_rows.load_experiment(experiment)))
     cooled = rows["balanced→text + cooldown"]
     assert (cooled["paper_reason"], cooled["paper_know"], cooled["paper_code"]) == (54.9, 10.9, 5.8)
     assert cooled["paper_reason_gain"] == pytest.approx(100 * (54.9 - 54.1) / 54.1)
     assert rows["25% code"]["paper_reason"] is None
-    md = experiment_report.paper_markdown(list(rows.values()))
+    md = report_tables.paper_markdown(list(rows.values()))
     assert "| balanced→text + cooldown | 46.0 | 54.9 | 11.0 | 10.9 | 4.0 | 5.8 | +4.5% | +1.5% |" in md
     assert "25% code" not in md  # the paper has no row for it
 
 
 def test_the_papers_findings_are_measured_on_the_same_comparisons(experiment):
-    rows = experiment_report.table(experiment_report.load_experiment(experiment))
+    rows = report_rows.experiment_rows(report_rows.load_experiment(experiment))
     measured = {f["finding"]: (f["ours"], f["paper"]) for f in findings.findings(rows)}
     assert measured["Reason gain, balanced→text after phase 2 vs text-only"] == (pytest.approx(10.0), 8.2)
     assert measured["Code, balanced→text after phase 2 over text-only"] == (pytest.approx(3.0), 12.0)
@@ -123,24 +123,37 @@ def test_the_papers_findings_are_measured_on_the_same_comparisons(experiment):
     assert "| Reason gain of 10% synthetic code (code only) | — | +9.0% |" in md
 
 
-def test_cip_report_dir_writes_markdown_csv_and_plots(experiment, capsys):
-    assert report.main([str(experiment)]) == 0
-    printed = capsys.readouterr().out
+def test_report_of_a_dir_writes_markdown_csv_and_plots(experiment):
+    returned, written = report.write_report([experiment])
     out = experiment / "report"
     md = (out / "report.md").read_text()
-    assert md.strip() in printed
+    assert md == returned + "\n" and written[:2] == [out / "report.md", out / "report.csv"]
     assert "| balanced-only | — | — | — |" in md and "## The paper's findings, measured here" in md
     assert "| balanced→text, after phase 2 | 3.28M | 44.0 | 10.5 | 27.2 | 3.0 | 19.2 | +10.0% |" in md
     csv_lines = (out / "report.csv").read_text().splitlines()
     assert csv_lines[0].startswith("variant,phase,phase_index,label,stage,tokens,reason,know")
-    assert len(csv_lines) == 1 + len(experiment_report.table(experiment_report.load_experiment(experiment)))
+    assert len(csv_lines) == 1 + len(report_rows.experiment_rows(report_rows.load_experiment(experiment)))
     for name in plots.FIGURES:
         assert (out / f"{name}.png").stat().st_size > 5000, name
+    assert written[2:] == [out / f"{name}.png" for name in plots.FIGURES]
 
 
-def test_cip_report_dir_with_out_and_nothing_run_yet(tmp_path, capsys):
+def test_report_of_a_dir_with_out_and_nothing_run_yet(tmp_path):
     path = make_experiment(tmp_path / "exp", {}, ["text_only"])
-    assert report.main([str(path), "--out", str(tmp_path / "r")]) == 0
+    report.write_report([str(path)], str(tmp_path / "r"))
     md = (tmp_path / "r" / "report.md").read_text()
     assert "| text-only | — | — |" in md and "0 of 10 rows have results" in md
     assert not list((tmp_path / "r").glob("*.png"))  # no data, no plot
+
+
+def test_report_names_the_input_it_cannot_use(experiment, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        report.write_report([tmp_path / "nothing.json"])
+    (tmp_path / "other.json").write_text(json.dumps({"aggregates": {}}))
+    with pytest.raises(ValueError, match="other.json .*'tasks'"):
+        report.write_report([tmp_path / "other.json"])
+    result = experiment / "text_only" / "results" / "pretrain.json"
+    with pytest.raises(ValueError, match=r"unknown baseline 'x'; the runs are \['pretrain'\]"):
+        report.write_report([result], baseline="x")
+    with pytest.raises(ValueError, match="experiment directory"):
+        report.write_report([experiment], baseline="text_only")

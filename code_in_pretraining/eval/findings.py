@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from code_in_pretraining.eval import paper_figures as P
 from code_in_pretraining.eval.aggregate import relative_gain
+from code_in_pretraining.eval.report_rows import GROUPS, METRICS
+from code_in_pretraining.eval.report_tables import md_table, pct
 
 SWEEP = (0, 25, 50, 75, 90, 100)
-MISSING = "—"
 
 
 def _get(rows: list[dict], variant: str, phase: str, key: str):
@@ -54,20 +55,18 @@ def findings(rows: list[dict]) -> list[dict]:
         ("Reason gain of 10% synthetic code (code only)", "%", _gain(rows, "reason", *synth), P.SYNTH_GAINS["reason"]),
         ("Code gain of 10% synthetic code (code only)", "%", _gain(rows, "code", *synth), P.SYNTH_GAINS["code"]),
     ]
-    for key, title in (("reason", "Reason"), ("know", "Know"), ("code", "Code")):
-        out.append((f"{title} gain of a cooldown with code vs without", "%", _gain(rows, key, *cool),
+    for key in GROUPS:
+        out.append((f"{METRICS[key]} gain of a cooldown with code vs without", "%", _gain(rows, key, *cool),
                     P.COOLDOWN_WITH_CODE_GAINS[key]))
     return [{"finding": f, "unit": u, "ours": o, "paper": p} for f, u, o, p in out]
 
 
 def _cell(v, unit: str) -> str:
-    if v is None:
-        return MISSING
-    return {"%": f"{v:+.1f}%", "x": f"{v:.1f}x"}.get(unit, f"{v:g}")
+    if v is None or unit == "%":
+        return pct(v)
+    return f"{v:.1f}x" if unit == "x" else f"{v:g}"
 
 
 def markdown(rows: list[dict]) -> str:
-    lines = ["| finding | this experiment | paper (470M) |", "|---|---:|---:|"]
-    lines += [f"| {f['finding']} | {_cell(f['ours'], f['unit'])} | {_cell(f['paper'], f['unit'])} |"
-              for f in findings(rows)]
-    return "\n".join(lines)
+    body = [[f["finding"], _cell(f["ours"], f["unit"]), _cell(f["paper"], f["unit"])] for f in findings(rows)]
+    return md_table(["finding", "this experiment", "paper (470M)"], body)

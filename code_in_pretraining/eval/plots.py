@@ -1,8 +1,8 @@
-"""Figures of an experiment report, from the rows of experiment_report.table.
+"""Figures of a report, from its rows (report_rows).
 
-Each function returns a matplotlib Figure (None when the experiment has no data for
-it) built without pyplot, so it neither switches the backend of a notebook nor keeps
-global state; `write_all` saves them as PNG (Agg).
+Each function returns a matplotlib Figure (None when the rows have no data for it)
+built without pyplot, so it neither switches the backend of a notebook nor keeps
+global state; `write` saves them as PNG (Agg).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import re
 import numpy as np
 from matplotlib.figure import Figure
 
-GROUPS = (("reason", "Reason"), ("know", "Know"), ("code", "Code"))
+from code_in_pretraining.eval.report_rows import GROUPS, METRICS
+
 SWEEP = re.compile(r"code_sweep_(\d+)$")
 
 
-def _has(row: dict, keys=("reason", "know", "code")) -> bool:
+def _has(row: dict, keys=GROUPS) -> bool:
     return any(row[k] is not None for k in keys)
 
 
@@ -25,16 +26,44 @@ def _v(x) -> float:
     return np.nan if x is None else x
 
 
-def _grouped_barh(ax, labels: list[str], series: dict[str, list], xlabel: str, legend: bool = True) -> None:
-    y = np.arange(len(labels))
-    height = 0.8 / max(1, len(series))
-    for i, (name, values) in enumerate(series.items()):
-        ax.barh(y + (i - (len(series) - 1) / 2) * height, [_v(v) for v in values], height, label=name)
-    ax.set_yticks(y, labels)
-    ax.invert_yaxis()
-    ax.set_xlabel(xlabel)
+def _grouped_bars(ax, labels: list[str], series: list[tuple[str, list]], axis_label: str, *,
+                  horizontal: bool = False, legend: bool = True) -> None:
+    at = np.arange(len(labels))
+    width = 0.8 / max(1, len(series))
+    for i, (name, values) in enumerate(series):
+        bars = ax.barh if horizontal else ax.bar
+        bars(at + (i - (len(series) - 1) / 2) * width, [_v(v) for v in values], width, label=name)
+    if horizontal:
+        ax.set_yticks(at, labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(axis_label)
+    else:
+        ax.set_xticks(at, labels)
+        ax.set_ylabel(axis_label)
     if legend:
         ax.legend(fontsize=8)
+
+
+def scores_figure(rows: list[dict]) -> Figure | None:
+    """Each row's Reason / Know / NL Avg / Code / Total side by side: the figure of a report of results files."""
+    if not rows:
+        return None
+    fig = Figure(figsize=(max(6, 4 * len(rows)), 4))
+    _grouped_bars(fig.add_subplot(), list(METRICS.values()), [(r["label"], [r[k] for k in METRICS]) for r in rows],
+                  "score (%)")
+    fig.axes[0].set_title("Reason / Know / Code and averages (Reason over available tasks)")
+    fig.tight_layout()
+    return fig
+
+
+def _group_panels(labels: list[str], series_of, title: str) -> Figure:
+    """One panel per group (Reason / Know / Code), each with the bars of series_of(group) per label."""
+    fig = Figure(figsize=(12, 1.5 + 0.5 * len(labels)))
+    for ax, k in zip(fig.subplots(1, len(GROUPS), sharey=True), GROUPS):
+        _grouped_bars(ax, labels, series_of(k), f"{METRICS[k]} (%)", horizontal=True, legend=k == "reason")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def gains_figure(rows: list[dict]) -> Figure | None:
@@ -47,10 +76,10 @@ def gains_figure(rows: list[dict]) -> Figure | None:
     axes = fig.subplots(1, len(GROUPS), sharey=True)
     labels = [r["label"] + ("" if r["baseline_same_tokens"] else " *") for r in rows]
     y = np.arange(len(rows))
-    for ax, (k, t), color in zip(axes, GROUPS, ("C0", "C1", "C2")):
+    for ax, k, color in zip(axes, GROUPS, ("C0", "C1", "C2")):
         ax.barh(y, [_v(r[f"{k}_gain"]) for r in rows], color=color)
         ax.axvline(0, color="black", linewidth=0.8)
-        ax.set_xlabel(f"{t} gain vs text-only (%)")
+        ax.set_xlabel(f"{METRICS[k]} gain vs text-only (%)")
     axes[0].set_yticks(y, labels)
     axes[0].invert_yaxis()
     fig.suptitle("Gains against text-only at the same stage and budget (* : at another budget)")
@@ -66,8 +95,8 @@ def sweep_figure(rows: list[dict]) -> Figure | None:
         return None
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    for k, t in GROUPS:
-        ax.plot([p for p, _ in points], [_v(r[k]) for _, r in points], marker="o", label=t)
+    for k in GROUPS:
+        ax.plot([p for p, _ in points], [_v(r[k]) for _, r in points], marker="o", label=METRICS[k])
     ax.set_xlabel("code in the pre-training mixture (% of tokens)")
     ax.set_ylabel("score (%)")
     ax.set_xticks([p for p, _ in points])
@@ -94,15 +123,9 @@ def cooldown_figure(rows: list[dict]) -> Figure | None:
     pairs = _before_after(rows)
     if not pairs:
         return None
-    fig = Figure(figsize=(12, 1.5 + 0.5 * len(pairs)))
-    axes = fig.subplots(1, len(GROUPS), sharey=True)
-    for ax, (k, t) in zip(axes, GROUPS):
-        _grouped_barh(ax, [name for name, _, _ in pairs],
-                      {"before cooldown": [b[k] for _, b, _ in pairs], "after cooldown": [a[k] for _, _, a in pairs]},
-                      f"{t} (%)", legend=k == "reason")
-    fig.suptitle("Before and after the cooldown")
-    fig.tight_layout()
-    return fig
+    return _group_panels([name for name, _, _ in pairs], lambda k: [
+        ("before cooldown", [b[k] for _, b, _ in pairs]), ("after cooldown", [a[k] for _, _, a in pairs])],
+        "Before and after the cooldown")
 
 
 def cooldown_code_figure(rows: list[dict]) -> Figure | None:
@@ -110,14 +133,11 @@ def cooldown_code_figure(rows: list[dict]) -> Figure | None:
     after = {r["variant"]: r for r in rows if r["stage"] == "cooldown" and _has(r)}
     if not {"cooldown_with_code", "cooldown_no_code"} <= set(after):
         return None
-    with_code, no_code = after["cooldown_with_code"], after["cooldown_no_code"]
     fig = Figure(figsize=(6, 4))
     ax = fig.add_subplot()
-    x = np.arange(len(GROUPS))
-    ax.bar(x - 0.2, [_v(with_code[k]) for k, _ in GROUPS], 0.4, label="cooldown with code")
-    ax.bar(x + 0.2, [_v(no_code[k]) for k, _ in GROUPS], 0.4, label="cooldown without code")
-    ax.set_xticks(x, [t for _, t in GROUPS])
-    ax.set_ylabel("score (%)")
+    _grouped_bars(ax, [METRICS[k] for k in GROUPS], [
+        ("cooldown with code", [after["cooldown_with_code"][k] for k in GROUPS]),
+        ("cooldown without code", [after["cooldown_no_code"][k] for k in GROUPS])], "score (%)", legend=False)
     ax.set_title("Cooldown with and without code")
     ax.legend()
     fig.tight_layout()
@@ -126,31 +146,24 @@ def cooldown_code_figure(rows: list[dict]) -> Figure | None:
 
 def paper_figure(rows: list[dict]) -> Figure | None:
     """Ours beside the paper's 470M figures, for the rows that have both."""
-    rows = [r for r in rows if _has(r) and _has(r, ("paper_reason", "paper_know", "paper_code"))]
+    rows = [r for r in rows if _has(r) and _has(r, [f"paper_{k}" for k in GROUPS])]
     if not rows:
         return None
-    fig = Figure(figsize=(12, 1.5 + 0.5 * len(rows)))
-    axes = fig.subplots(1, len(GROUPS), sharey=True)
-    for ax, (k, t) in zip(axes, GROUPS):
-        _grouped_barh(ax, [r["label"] for r in rows],
-                      {"this experiment": [r[k] for r in rows], "paper (470M)": [r[f"paper_{k}"] for r in rows]},
-                      f"{t} (%)", legend=k == "reason")
-    fig.suptitle("This experiment beside the paper")
-    fig.tight_layout()
-    return fig
+    return _group_panels([r["label"] for r in rows], lambda k: [
+        ("this experiment", [r[k] for r in rows]), ("paper (470M)", [r[f"paper_{k}"] for r in rows])],
+        "This experiment beside the paper")
 
 
 FIGURES = {"gains": gains_figure, "code_sweep": sweep_figure, "cooldown": cooldown_figure,
            "cooldown_code": cooldown_code_figure, "paper": paper_figure}
 
 
-def write_all(rows: list[dict], out) -> list[pathlib.Path]:
-    """Saves every figure the rows have data for as out/<name>.png; returns the paths written."""
+def write(rows: list[dict], out, figures: dict = FIGURES) -> list[pathlib.Path]:
+    """Saves each of `figures` the rows have data for as out/<name>.png; returns the paths written."""
     written = []
-    for name, make in FIGURES.items():
+    for name, make in figures.items():
         fig = make(rows)
         if fig is not None:
-            path = pathlib.Path(out) / f"{name}.png"
-            fig.savefig(path, dpi=110)
-            written.append(path)
+            written.append(pathlib.Path(out) / f"{name}.png")
+            fig.savefig(written[-1], dpi=110)
     return written
