@@ -1,4 +1,4 @@
-"""Evaluation harness: scoring, cached generation, metrics, SeqIO tasks, the runner and the report."""
+"""Evaluation harness: scoring, cached generation, metrics, SeqIO tasks, the suite and the report."""
 
 import json
 import math
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, runner, scoring
+from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, scoring, suite
 from code_in_pretraining.eval.lm import LanguageModel
 from code_in_pretraining.eval.tokenizer import ByteTokenizer
 from code_in_pretraining.model.config import get_preset
@@ -137,11 +137,11 @@ def eval_dir(monkeypatch):
 @needs_eval_data
 def test_offline_tasks_give_canonical_examples(eval_dir):
     for name, b in benchmarks.BENCHMARKS.items():
-        why = runner.availability(name)
+        why = suite.availability(name)
         if why is not None:  # no offline copy, or a file this offline copy lacks (SciQ)
             assert why.startswith("not available") and name in ("sciq", "quac", "cb", "story_cloze")
             continue
-        exs = runner.load_examples(name, limit=3)
+        exs = suite.load_examples(name, limit=3)
         assert len(exs) == 3, name
         for ex in exs:
             if b.kind == "mc":
@@ -154,7 +154,7 @@ def test_offline_tasks_give_canonical_examples(eval_dir):
 
 @needs_eval_data
 def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
-    results = runner.evaluate(lm, "paper", limit=2, progress=None)
+    results = suite.evaluate(lm, "paper", limit=2, progress=None)
     tasks = results["tasks"]
     assert set(tasks) == set(benchmarks.SUITES["paper"])
     missing = {"sciq", "quac", "cb", "story_cloze"}

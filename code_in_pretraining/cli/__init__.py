@@ -85,6 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is when a record comes (a caller may have swapped it since)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _):
+        pass
+
+
 def _quiet_libraries() -> None:
     """TensorFlow's and SentencePiece's chatter off (a user's own TF_CPP_MIN_LOG_LEVEL wins); the
     project's INFO logs (phase switches, resumes, epochs) on stderr."""
@@ -94,7 +106,7 @@ def _quiet_libraries() -> None:
     sentencepiece.set_min_log_level(2)  # "precompiled_charsmap is empty" on every load of a code-safe vocabulary
     logger = logging.getLogger("code_in_pretraining")
     if not logger.handlers:
-        handler = logging.StreamHandler()
+        handler = _StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

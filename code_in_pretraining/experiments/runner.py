@@ -166,7 +166,7 @@ def _ensure_eval_data() -> None:
 
 def trained_before(root: pathlib.Path, scale: Scale, bindings: list[str], exclude: set[str]) -> list[Variant]:
     """Variants of earlier invocations in this directory that finished training: fork sources."""
-    names = sorted(d.parent.name for d in root.glob("*/train") if d.parent.name in recipes.RECIPES)
+    names = sorted(d.parent.name for d in root.glob("*/train") if d.parent.name in recipes.recipe_names())
     plans = [plan_variant(n, scale, bindings) for n in names if n not in exclude]
     return [v for v in plans if v.plan.total_steps in restore.complete_steps(root / v.name / "train")]
 
