@@ -9,7 +9,7 @@ import pytest
 import gin
 from code_in_pretraining.data import mixtures
 from code_in_pretraining.train import launch
-from code_in_pretraining.train import recipes, trainer
+from code_in_pretraining.train import config, recipes, trainer
 
 MODELS = ["models/tiny.gin", "models/470m.gin", "models/2p8b.gin"]
 RUNTIMES = ["runtime/cpu.gin", "runtime/gpu.gin", "runtime/tpu_v5e.gin"]
@@ -23,14 +23,14 @@ def _clean_gin():
 
 def _config(*files, bindings=()):
     launch.parse_gin(list(files), list(bindings))
-    return trainer.TrainConfig()
+    return config.TrainConfig()
 
 
 @pytest.mark.parametrize("recipe", recipes.recipe_names())
 def test_recipe_files_validate_with_every_model_and_runtime(recipe):
     for model, runtime in itertools.product(MODELS, RUNTIMES):
         cfg = _config(model, runtime, f"recipes/{recipe}.gin")
-        plan = trainer.phase_plan(cfg)
+        plan = config.phase_plan(cfg)
         phases = plan.phases
         assert phases == recipes.get_recipe(recipe) and cfg.recipe == recipe
         for ph in phases:
@@ -44,7 +44,7 @@ def test_recipe_files_validate_with_every_model_and_runtime(recipe):
 
 def test_paper_schedule_of_balanced_to_text_at_470m():
     cfg = _config("models/470m.gin", "runtime/tpu_v5e.gin", "recipes/balanced_to_text.gin")
-    assert trainer.phase_plan(cfg).steps == (47_684, 47_684, 9_537)  # 200B, 200B, 40B at 4,194,304 tokens per step
+    assert config.phase_plan(cfg).steps == (47_684, 47_684, 9_537)  # 200B, 200B, 40B at 4,194,304 tokens per step
     assert (cfg.warmup_steps, cfg.peak_lr, cfg.end_lr, cfg.cooldown_end_lr) == (1325, 1e-3, 3e-4, 1e-6)
 
 
@@ -52,4 +52,4 @@ def test_budget_scale_scales_every_phase():
     cfg = _config("models/tiny.gin", "recipes/balanced_to_text.gin",
                   bindings=["TrainConfig.seq_len = 256", "TrainConfig.global_batch = 16",
                             f"TrainConfig.budget_scale = {4096 * 8 / 40e9!r}"])
-    assert trainer.phase_plan(cfg).steps == (40, 40, 8)
+    assert config.phase_plan(cfg).steps == (40, 40, 8)

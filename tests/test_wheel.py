@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
-import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SKIP = shutil.ignore_patterns(".git", ".venv*", "runs", "build", "*.egg-info", "__pycache__", ".pytest_cache")

@@ -162,17 +162,12 @@ def inspect(argv: list[str]) -> int:
     import_modules(args)
     import numpy as np
 
-    from code_in_pretraining.data.inspect import format_report, inspect_plan
-    from code_in_pretraining.data.phase_plan import PhasePlan
+    from code_in_pretraining.data.inspect import format_report, inspect_plan, inspection_plan
+    from code_in_pretraining.data.phase_plan import Phase
     from code_in_pretraining.train import recipes
 
-    tokens_per_step = args.batch * args.seq_len
-    steps = max(1, -(-int(args.tokens) // tokens_per_step))
-    if args.recipe:
-        phases = recipes.get_recipe(args.recipe)
-        plan = PhasePlan(phases, (steps,) * len(phases), tokens_per_step)  # each phase cut to --tokens
-    else:
-        plan = PhasePlan.one_mixture(args.mixture, steps, tokens_per_step, name="mixture")
+    phases = recipes.get_recipe(args.recipe) if args.recipe else (Phase("mixture", args.mixture, int(args.tokens)),)
+    plan = inspection_plan(phases, args.tokens, seq_len=args.seq_len, batch=args.batch)
     result = inspect_plan(plan, batch=args.batch, seed=args.seed, progress=not args.json)
     if args.json:
         out = dict(result)

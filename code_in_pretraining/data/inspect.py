@@ -7,17 +7,26 @@ of the vocabulary and of every source's token shards.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from code_in_pretraining.data import materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
-from code_in_pretraining.data.phase_plan import PhasePlan
+from code_in_pretraining.data.phase_plan import Phase, PhasePlan
 
 SAMPLE_CHARS = 240
 
 
 def _shards(task_names, progress):
     return {t: materialize.materialize_shards(t, "train", progress=progress) for t in task_names}
+
+
+def inspection_plan(phases: Sequence[Phase], tokens: float, *, seq_len: int, batch: int) -> PhasePlan:
+    """The phases cut to `tokens` each (whole batches of `batch` x `seq_len`, at least one): what an
+    inspection draws, since a recipe's own budgets are far too long to read here."""
+    steps = max(1, -(-int(tokens) // (batch * seq_len)))
+    return PhasePlan(tuple(phases), (steps,) * len(phases), batch * seq_len)
 
 
 def inspect_plan(plan: PhasePlan, *, batch: int, seed: int = 0, progress: bool = False) -> dict:

@@ -7,10 +7,11 @@ global state; `write` saves them as PNG (Agg).
 
 from __future__ import annotations
 
-import pathlib
+import io
 import re
 
 import numpy as np
+from etils import epath
 from matplotlib.figure import Figure
 
 from code_in_pretraining.eval.report_rows import GROUPS, METRICS
@@ -158,12 +159,15 @@ FIGURES = {"gains": gains_figure, "code_sweep": sweep_figure, "cooldown": cooldo
            "cooldown_code": cooldown_code_figure, "paper": paper_figure}
 
 
-def write(rows: list[dict], out, figures: dict = FIGURES) -> list[pathlib.Path]:
-    """Saves each of `figures` the rows have data for as out/<name>.png; returns the paths written."""
+def write(rows: list[dict], out, figures: dict = FIGURES) -> list[epath.Path]:
+    """Saves each of `figures` the rows have data for as out/<name>.png (local or gs://); returns the
+    paths written."""
     written = []
     for name, make in figures.items():
         fig = make(rows)
         if fig is not None:
-            written.append(pathlib.Path(out) / f"{name}.png")
-            fig.savefig(written[-1], dpi=110)
+            png = io.BytesIO()
+            fig.savefig(png, format="png", dpi=110)
+            written.append(epath.Path(out) / f"{name}.png")
+            written[-1].write_bytes(png.getvalue())
     return written

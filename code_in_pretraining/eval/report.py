@@ -9,7 +9,9 @@ paper's figures and findings beside them (paper_figures, findings) and its plots
 
 from __future__ import annotations
 
-import pathlib
+import os
+
+from etils import epath
 
 from code_in_pretraining.eval import findings, report_rows, report_tables
 from code_in_pretraining.eval.plots import FIGURES, scores_figure, write
@@ -21,12 +23,28 @@ PAPER_NOTES = ("The paper's figures are for 470M models at the full token budget
                "same baseline rule over its own rows (* : against text-only at another token budget).")
 
 
+def provenance(results) -> str:
+    """The data the results were trained on, by fingerprint (the same fingerprints, the same batches);
+    a task that shows two fingerprints was read from different shards by different runs."""
+    vocab, tokens = set(), {}
+    for r in results:
+        fp = r.get("fingerprints") or {}
+        vocab.update([fp["vocabulary"]] if isinstance(fp.get("vocabulary"), str) else fp.get("vocabulary", []))
+        for task, f in fp.get("tokens", {}).items():
+            tokens.setdefault(task, set()).add(str(f))
+    if not tokens:
+        return "Data: no fingerprints recorded."
+    return (f"Data fingerprints: vocabulary {' / '.join(f'`{v}`' for v in sorted(vocab))}; token shards "
+            + ", ".join(f"{task} {' / '.join(f'`{f}`' for f in sorted(fs))}" for task, fs in sorted(tokens.items()))
+            + ".")
+
+
 def experiment_markdown(experiment: dict, rows: list[dict]) -> str:
     meta = experiment["meta"]
     done = sum(r["reason"] is not None or r["code"] is not None for r in rows)
     title = (f"# Experiment report: {experiment['root']}\n\ngrid {meta.get('grid', report_tables.MISSING)}, "
              f"scale {meta.get('scale', report_tables.MISSING)}; {done} of {len(rows)} rows have results.")
-    sections = [title, "## Headline table", report_tables.headline_markdown(rows), NOTES]
+    sections = [title, provenance(experiment["results"].values()), "## Headline table", report_tables.headline_markdown(rows), NOTES]
     ppl = report_tables.perplexity_markdown(experiment, rows)
     if ppl:
         sections += ["## Held-out perplexity (lower is better)", ppl]
@@ -35,14 +53,15 @@ def experiment_markdown(experiment: dict, rows: list[dict]) -> str:
     return "\n\n".join(sections)
 
 
-def write_report(inputs: list[str | pathlib.Path], out_dir: str | pathlib.Path | None = None, *,
-                 baseline: str | None = None, plots: bool = True) -> tuple[str, list[pathlib.Path]]:
+def write_report(inputs: list[str | os.PathLike], out_dir: str | os.PathLike | None = None, *,
+                 baseline: str | None = None, plots: bool = True) -> tuple[str, list[epath.Path]]:
     """The report's Markdown, and the files written into out_dir: report.md, report.csv and the plots.
 
     `inputs` is one experiment directory (out_dir defaults to DIR/report) or results JSON files of
-    `cip eval` (without out_dir nothing is written; `baseline` names the run to compare with).
+    `cip eval` (without out_dir nothing is written; `baseline` names the run to compare with). Paths
+    are local or gs://.
     """
-    paths = [pathlib.Path(p) for p in inputs]
+    paths = [epath.Path(p) for p in inputs]
     if not paths:
         raise ValueError("no inputs: give results JSON files or one experiment directory")
     for p in paths:
@@ -64,7 +83,7 @@ def write_report(inputs: list[str | pathlib.Path], out_dir: str | pathlib.Path |
         figures = {"report": scores_figure}
     if out_dir is None:
         return md, []
-    out = pathlib.Path(out_dir)
+    out = epath.Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "report.md", out / "report.csv"]
     written[0].write_text(md + "\n")

@@ -18,7 +18,8 @@ paper's own gains follow the same rule over its rows.
 from __future__ import annotations
 
 import json
-import pathlib
+
+from etils import epath
 
 from code_in_pretraining.eval import paper_figures
 from code_in_pretraining.eval.aggregate import relative_gain
@@ -44,7 +45,7 @@ NAMES = {  # display names, in the order rows are listed
 }
 
 
-def _read(path: pathlib.Path, required: tuple[str, ...]) -> dict:
+def _read(path: epath.Path, required: tuple[str, ...]) -> dict:
     try:
         result = json.loads(path.read_text())
     except json.JSONDecodeError as e:
@@ -57,13 +58,13 @@ def _read(path: pathlib.Path, required: tuple[str, ...]) -> dict:
 
 def load_results(paths) -> list[dict]:
     """Results JSONs of `cip eval`, each named by its "name" or else its file name."""
-    return [{"name": p.stem, **_read(p, ("tasks", "aggregates"))} for p in map(pathlib.Path, paths)]
+    return [{"name": p.stem, **_read(p, ("tasks", "aggregates"))} for p in map(epath.Path, paths)]
 
 
 def load_experiment(path) -> dict:
     """{"meta": experiment.json (or {}), "root", "results": {(variant, phase): results JSON}}; results
-    files without aggregates (an evaluation in progress) are left out."""
-    root = pathlib.Path(path)
+    files without aggregates (an evaluation in progress) are left out. Local or gs://."""
+    root = epath.Path(path)
     meta_path = root / "experiment.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
     results = {}

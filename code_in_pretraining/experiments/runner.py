@@ -26,7 +26,7 @@ from code_in_pretraining.data.phase_plan import PhasePlan
 from code_in_pretraining.experiments.grids import Scale, get_grid, get_scale
 from code_in_pretraining.model import restore
 from code_in_pretraining.parallel import distributed
-from code_in_pretraining.train import launch, metrics_log, recipes
+from code_in_pretraining.train import config, launch, metrics_log, recipes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +43,6 @@ class Variant:
 
 def plan_variant(name: str, scale: Scale, bindings: list[str]) -> Variant:
     """Parses the scale's gin files with the recipe's, validating budgets before anything runs."""
-    from code_in_pretraining.train import trainer
-
     if name not in recipes.recipe_names():
         raise KeyError(f"unknown recipe {name!r}; known recipes: {recipes.recipe_names()}")
     files = [*scale.gin_files, f"recipes/{name}.gin"]
@@ -52,7 +50,7 @@ def plan_variant(name: str, scale: Scale, bindings: list[str]) -> Variant:
     cfg = launch.load_config(files, all_bindings)
     key = json.dumps(dataclasses.asdict(dataclasses.replace(cfg, recipe="", phases=())), sort_keys=True,
                      default=str)
-    return Variant(name, files, all_bindings, trainer.phase_plan(cfg), cfg.seq_len, key)
+    return Variant(name, files, all_bindings, config.phase_plan(cfg), cfg.seq_len, key)
 
 
 def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
@@ -130,7 +128,8 @@ def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: s
                                                           for t, x in r["perplexity"].items()))
         r.update(name=f"{v.name}/{ph.name}", variant=v.name, recipe=v.name, phase=ph.name, phase_index=i,
                  step=end, tokens=end * v.plan.tokens_per_step, mixture=ph.mixture, scale=scale_name,
-                 checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1))
+                 checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1),
+                 fingerprints=json.loads((train_dir / "plan.json").read_text())["fingerprints"])
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(r, indent=2))

@@ -7,5 +7,5 @@ solution, an independent specification and test inputs. verify.py checks every
 candidate by execution in the project's sandbox (tests pass, agreement with the
 specification on random probes, tests kill mutants of the solution); dedup.py
 drops renamed copies; generate.py makes N of them deterministically for a seed;
-`cip synth` (cli.py) writes them as JSON Lines for the `synthetic_code` task.
+and writes them as JSON Lines (`cip synth`) for the `synthetic_code` task.
 """

@@ -13,6 +13,8 @@ import pathlib
 
 import gin
 
+from code_in_pretraining.train.config import TrainConfig
+
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 gin.add_config_file_search_path(str(GIN_DIR))
 
@@ -23,8 +25,6 @@ class ConfigError(ValueError):
 
 def parse_gin(files: list[str], bindings: list[str]) -> None:
     """Parses gin files and bindings into gin's (global) configuration, replacing what was there."""
-    from code_in_pretraining.train import trainer  # noqa: F401  (registers TrainConfig)
-
     gin.clear_config()
     files = [str(pathlib.Path(f).absolute()) if pathlib.Path(f).exists() else f for f in files]
     try:
@@ -35,11 +35,9 @@ def parse_gin(files: list[str], bindings: list[str]) -> None:
 
 def load_config(files: list[str], bindings: list[str]):
     """The TrainConfig that the gin files and bindings describe."""
-    from code_in_pretraining.train import trainer
-
     parse_gin(files, bindings)
     try:
-        return trainer.TrainConfig()
+        return TrainConfig()
     except (TypeError, ValueError) as e:
         raise ConfigError(f"gin: {e}") from None
 

@@ -13,8 +13,7 @@ import itertools
 import optax
 
 from code_in_pretraining.data.phase_plan import PhasePlan
-
-COOLDOWN_END_LR = 1e-6
+from code_in_pretraining.train.config import COOLDOWN_END_LR
 
 
 def warmup_cosine(peak_lr: float, warmup_steps: int, total_steps: int, end_lr: float) -> optax.Schedule:

@@ -23,71 +23,19 @@ import tensorflow as tf
 from flax import nnx
 from tqdm import tqdm
 
-import gin
 from code_in_pretraining.data import materialize, mixtures
 from code_in_pretraining.data.loader import MixingLoader
-from code_in_pretraining.data.phase_plan import PhasePlan, parse_phases
-from code_in_pretraining.model.config import ModelConfig, get_preset
+from code_in_pretraining.data.phase_plan import PhasePlan
 from code_in_pretraining.model import restore
+from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
 from code_in_pretraining.train import checkpoint, determinism, metrics_log, schedule
+from code_in_pretraining.train.config import INIT_LRS, INIT_STATES, TrainConfig, phase_plan
 from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
-
-INIT_STATES = ("params", "params_and_optimizer")
-INIT_LRS = ("rewarm", "continue")
-
-
-@gin.configurable
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    """One training run; every field is a gin binding (`TrainConfig.seq_len = 2048`)."""
-
-    # What to train on: one `mixture` for `steps` steps, or `phases` (a recipe, gin/recipes/).
-    mixture: str = ""
-    steps: int = 0
-    recipe: str = ""  # the recipe's name, for logs and results
-    phases: tuple = ()  # ((phase, mixture, tokens, "cosine" | "cooldown"), ...)
-    budget_scale: float = 1.0  # multiplies every phase's token budget
-    budget_rounding: str = "error"  # or "nearest": round each budget to whole batches
-    # Model.
-    model_preset: str = "tiny"
-    model_overrides: dict = dataclasses.field(default_factory=dict)
-    attention_impl: str = ""  # "" keeps the preset's; see kernels.attention
-    compute_dtype: str = ""  # "" keeps the preset's
-    remat: str = ""  # "" keeps the preset's
-    loss_vocab_block: int = -1  # -1 keeps the preset's; N > 0: blockwise loss (model/blockwise_ce.py)
-    seq_len: int = 256
-    global_batch: int = 16
-    # Optimisation.
-    peak_lr: float = 1e-3
-    end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family
-    warmup_steps: int = 1325
-    cooldown_end_lr: float = schedule.COOLDOWN_END_LR
-    rewarm: bool = False  # every cosine phase warms up again (continued pre-training re-warms)
-    b1: float = 0.9
-    b2: float = 0.95
-    eps: float = 1e-8
-    weight_decay: float = 0.1
-    clip_norm: float = 1.0
-    z_loss: float = 1e-4
-    # Continued pre-training from another run's checkpoint (a workdir or checkpoints directory).
-    init_from: str = ""
-    init_step: int = -1  # -1: the latest complete step
-    init_state: str = "params"  # or "params_and_optimizer"
-    init_lr: str = "rewarm"  # or "continue": start from the LR the source run had reached
-    # Runtime.
-    seed: int = 0
-    mesh_shape: tuple = (-1, 1, 1)
-    log_every: int = 10
-    checkpoint_every: int = 100
-    keep_checkpoints: int = 3
-    peak_flops: float = 0.0  # per device, for MFU; 0: from the device kind (none on CPU)
-    deterministic: bool = False  # GPU: deterministic kernels, autotuning kept in the workdir (determinism.py)
-    progress: bool = True
 
 
 @dataclasses.dataclass
@@ -110,22 +58,6 @@ def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
         runtime["loss_vocab_block"] = cfg.loss_vocab_block
     overrides = {"vocab_size": vocab_size, **runtime, **dict(cfg.model_overrides)}
     return get_preset(cfg.model_preset, **overrides)
-
-
-def phase_plan(cfg: TrainConfig) -> PhasePlan:
-    """The run's phase plan: TrainConfig.phases, or one phase of `mixture` for `steps` steps."""
-    tokens_per_step = cfg.global_batch * cfg.seq_len
-    if bool(cfg.phases) == bool(cfg.mixture):
-        raise ValueError("set exactly one of TrainConfig.mixture (with TrainConfig.steps) and "
-                         "TrainConfig.phases (a recipe from gin/recipes/)")
-    if cfg.mixture:
-        if cfg.steps <= 0:
-            raise ValueError(f"TrainConfig.steps must be positive with TrainConfig.mixture, got {cfg.steps}")
-        return PhasePlan.one_mixture(cfg.mixture, cfg.steps, tokens_per_step)
-    if cfg.steps:
-        raise ValueError("TrainConfig.steps is set, but TrainConfig.phases fixes the length (token budgets "
-                         "x TrainConfig.budget_scale)")
-    return PhasePlan.from_budgets(parse_phases(cfg.phases), tokens_per_step, cfg.budget_scale, cfg.budget_rounding)
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
