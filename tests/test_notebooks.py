@@ -62,8 +62,10 @@ def test_mixture_inspection_runs_on_the_default_corpus(default_data, tmp_path):
     nb = execute("mixture_inspection.ipynb", tmp_path, "TOKENS, SEQ_LEN, BATCH, HISTOGRAM_DOCS = 4096, 128, 4, 500")
     assert text_of(nb.cells[-1]).strip() == sys.executable
     printed = [text_of(c) for c in nb.cells if c.cell_type == "code"]
-    report = next(t for t in printed if "== pretrain: mixture balanced" in t)
-    assert "== continued: mixture continued" in report and "== cooldown: mixture cooldown_with_code" in report
+    report = next(t for t in printed if "== pretrain: steps [0, 8), mixture balanced," in t)
+    assert "== continued: steps [8, 16), mixture continued," in report
+    assert "== cooldown: steps [16, 24), mixture cooldown_with_code, cooldown schedule" in report
+    assert "fingerprints: vocabulary " in report
     assert images(nb) >= 2  # shares and length histograms
     assert "===== slimpajama" in "".join(printed)
 

@@ -6,7 +6,7 @@ import json
 import pathlib
 import time
 
-from code_in_pretraining.cli.flags import Parser, add_module_imports, import_modules
+from code_in_pretraining.cli.flags import Parser, add_checkpoint, add_module_imports, import_modules
 
 # -- cip eval --------------------------------------------------------------------------------------
 def evaluate_parser() -> Parser:
@@ -16,8 +16,7 @@ def evaluate_parser() -> Parser:
         "Run the paper's benchmarks on a checkpoint and write one results JSON: multiple choice by "
         "log-likelihood, QA by greedy generation, HumanEval and MBPP by executing completions in the sandbox. "
         "Benchmarks whose data is missing are reported as not available, with the reason."))
-    parser.add_argument("--checkpoint", required=True, help="a training workdir (latest step) or its checkpoints "
-                                                            "directory")
+    add_checkpoint(parser)
     parser.add_argument("--out", required=True, help="results JSON to write")
     parser.add_argument("--suite", choices=sorted(SUITES), default="paper", help="which benchmarks")
     parser.add_argument("--limit", type=int, default=None, help="examples per benchmark (default: all)")
@@ -57,8 +56,7 @@ def evaluate(argv: list[str]) -> int:
 def perplexity_parser() -> Parser:
     parser = Parser(prog="cip perplexity", description="Held-out perplexity per source of a checkpoint: every "
                                                        "validation document of each task read once, packed.")
-    parser.add_argument("--checkpoint", required=True, help="a training workdir (latest step) or its checkpoints "
-                                                            "directory")
+    add_checkpoint(parser)
     parser.add_argument("--tasks", default="text,code", help="comma-separated tasks whose validation split is read")
     parser.add_argument("--seq-len", type=int, default=256, help="packed sequence length")
     parser.add_argument("--batch", type=int, default=8, help="sequences per forward pass")
@@ -113,8 +111,7 @@ def serve_parser() -> Parser:
     parser = Parser(prog="cip serve", description="Serve a checkpoint behind OpenAI-compatible /v1/completions and "
                                                   "/v1/chat/completions endpoints (for `cip judge` and other "
                                                   "harnesses).")
-    parser.add_argument("--checkpoint", required=True, help="a training workdir (latest step) or its checkpoints "
-                                                            "directory")
+    add_checkpoint(parser)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (0: any free port)")
     parser.add_argument("--tokenizer", default=None,

@@ -65,6 +65,11 @@ class Parser(argparse.ArgumentParser):
         return out
 
 
+def add_checkpoint(parser: Parser) -> None:
+    parser.add_argument("--checkpoint", required=True,
+                        help="a training workdir (its latest complete step) or its checkpoints directory")
+
+
 def add_module_imports(parser: Parser) -> None:
     parser.add_argument("--module-import", action="append", default=None, metavar="MODULE",
                         help="a module that registers SeqIO tasks and mixtures, imported before anything is "

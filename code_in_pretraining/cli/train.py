@@ -7,6 +7,7 @@ import json
 from code_in_pretraining.cli.flags import (
     Parser,
     UsageError,
+    add_checkpoint,
     add_distributed,
     add_module_imports,
     import_modules,
@@ -109,8 +110,7 @@ def _si(n: float) -> str:
 def export_hf_parser() -> Parser:
     parser = Parser(prog="cip export-hf", description="Write a trained model as a transformers CohereForCausalLM "
                                                       "checkpoint (config.json, model.safetensors).")
-    parser.add_argument("--checkpoint", required=True, help="a training workdir (latest step) or its checkpoints "
-                                                            "directory")
+    add_checkpoint(parser)
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--pad-token-id", type=int, default=0, help="the vocabulary's padding id")
     parser.add_argument("--bos-token-id", type=int, default=None, help="beginning-of-sequence id (default: none)")
