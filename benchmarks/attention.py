@@ -1,7 +1,7 @@
 """Attention kernel benchmark: TFLOP/s of forward and forward+backward.
 
-Needs only jax and numpy (imports nothing of this package but
-`code_in_pretraining.kernels`). On a GPU it compares, in bf16:
+Needs only jax and numpy (of this project: `code_in_pretraining.kernels`, and
+`data.packing` for random packings). On a GPU it compares, in bf16:
   pallas_gpu  our Pallas/Triton kernel (segment-aware block skipping)
   pallas_gpu_fused  the same forward, with the one-kernel backward (atomic dQ)
   cudnn       jax.nn.dot_product_attention(implementation="cudnn")
@@ -38,10 +38,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.tools import profile_breakdown
+from benchmarks.tools.packings import random_documents
 from code_in_pretraining import kernels
 from code_in_pretraining.kernels import pallas_gpu, relaxed_add
-
-import profile_breakdown  # noqa: E402  (a sibling module: the script's folder is on sys.path)
 
 SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
@@ -161,8 +161,6 @@ def _error_row(impl: str, shape, e: Exception) -> dict:
 
 def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
     """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
-    from code_in_pretraining.data.packing import random_documents
-
     return random_documents(B, T, mean_len, seed).segment_ids
 
 
@@ -592,7 +590,7 @@ def main(argv=None):
 def _main_target(args) -> int:
     """--target: exit 1 where a default configuration does not compile (a candidate that
     does not is reported, as --tune would skip it)."""
-    import gpu_target  # pylint: disable=g-import-not-at-top
+    from benchmarks.tools import gpu_target  # pylint: disable=g-import-not-at-top
 
     gpu_target.prepare_environment()
     rows = compile_check(gpu_target.replicated(args.target), SMOKE_SHAPES if args.smoke else SHAPES)

@@ -20,7 +20,7 @@
 #    (tiny preset at T=2048 x 8): are the bits the same?
 # 6. train_step.py at T=2048 x 4: the price of the deterministic kernels, beside the default.
 # The limits add up to more than 10 minutes: parts 5 and 6 may need a second call.
-# Last, gpu_goals.py marks each measured figure against the issues' goals (goals.md).
+# Last, tools/gpu_goals.py marks each measured figure against the issues' goals (goals.md).
 set -u
 OUT=${OUT:-gpu_check}
 PY=${PYTHON:-python}
@@ -43,4 +43,4 @@ timeout 120 $PY benchmarks/determinism.py ${SMOKE:---preset tiny --configs 2048x
 timeout 90 $STEP --configs 2048x4 --loss f32,det \
     --out "$OUT/train_step_det.json" 2>&1 | tee "$OUT/train_step_det.log"
 rm -rf "$OUT"/prof/*/plugins  # the traces are large; the breakdown tables are in the log
-$PY benchmarks/gpu_goals.py "$OUT" | tee "$OUT/goals.md"
+$PY benchmarks/tools/gpu_goals.py "$OUT" | tee "$OUT/goals.md"

@@ -6,7 +6,7 @@ attention kernel), in bfloat16 compute with float32 parameters. MFU uses the mod
 FLOPs per token (`model/info.py`) against the card's peak, and against a bf16 matmul
 ceiling measured in the same run; attention FLOPs count the causal half of the square.
 `--profile DIR` then traces a few more steps with `jax.profiler` and prints where the
-device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile_breakdown.py);
+device time goes (matmuls, attention, loss, optimizer, other; benchmarks/tools/profile_breakdown.py);
 `--loss f32,bf16,blockwise,peer` adds rows whose logits are bfloat16 instead of float32,
 rows whose loss computes the logits `--vocab-block` vocabulary rows at a time
 (ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V], and
@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules (benchmarks/ is no package)
-import gpu_target  # noqa: E402
-import profile_breakdown  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from benchmarks.tools import gpu_target, profile_breakdown  # noqa: E402
+from benchmarks.tools.packings import random_documents  # noqa: E402
 
 class Loss(NamedTuple):
     """One --loss row kind: logits dtype, blockwise loss, whether batches drop their
@@ -71,8 +71,6 @@ def _gib(x):
 
 def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random tokens in documents of uniform random length (mean `mean_doc`), positions restarting."""
-    from code_in_pretraining.data.packing import random_documents
-
     rows = random_documents(batch, seq_len, mean_doc, seed)
     rows.tokens[:] = np.random.default_rng(seed).integers(0, vocab, (batch, seq_len), dtype=np.int32)
     return rows.model_inputs()

@@ -7,6 +7,8 @@ documents with trailing padding, non-causal and non-monotonic segment ids.
 
 import dataclasses
 import logging
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +16,11 @@ import numpy as np
 import pytest
 from jax.experimental import pallas as pl
 
-from code_in_pretraining import kernels
-from code_in_pretraining.data.packing import random_documents
-from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference, relaxed_add
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from benchmarks.tools.packings import random_documents  # noqa: E402
+from code_in_pretraining import kernels  # noqa: E402
+from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference, relaxed_add  # noqa: E402
 
 SMALL = pallas_gpu.BlockSizes(
     block_q=32, block_k=64, block_q_dkv=32, block_k_dkv=64, block_q_dq=64, block_k_dq=32

@@ -40,12 +40,12 @@ the command-buffer instruction; benchmarks/train_step.py --profile therefore set
 reported under "other" and counted in `unmapped_ms`.
 
 Without a card: `roofline()` models the same categories from the compiled HLO alone (for
-a GPU, compiled on the CPU by benchmarks/gpu_target.py): each top-level instruction takes
+a GPU, compiled on the CPU by gpu_target.py): each top-level instruction takes
 the longer of its matmul FLOPs at the card's peak (float32 operands at the TF32 rate) and
 its bytes at the card's bandwidth; loop bodies count once per trip. A lower bound, for
 comparing variants of a step (benchmarks/train_step.py --target).
 
-    python benchmarks/profile_breakdown.py DIR --steps 3   # re-read a saved profile
+    python benchmarks/tools/profile_breakdown.py DIR --steps 3   # re-read a saved profile
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Reads the JSON files that `benchmarks/gpu_check.sh` leaves in its output folder 
 one Markdown table per goal, each row marked as meeting its goal or not; a part that did
 not run (a time limit, an error) shows as not measured. gpu_check.sh runs it last.
 
-    python benchmarks/gpu_goals.py gpu_check > gpu_check/goals.md
+    python benchmarks/tools/gpu_goals.py gpu_check > gpu_check/goals.md
 """
 
 from __future__ import annotations

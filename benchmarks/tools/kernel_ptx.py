@@ -2,14 +2,14 @@
 
 Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles, with
 segments, at head_dim 64 and at the 470m model's 128) through XLA's deviceless GPU path
-(benchmarks/gpu_target.py) with the PTX dumped, and prints one JSON object: per head_dim and
+(benchmarks/tools/gpu_target.py) with the PTX dumped, and prints one JSON object: per head_dim and
 kernel, its tensor-core instructions (Hopper's wgmma or Ampere's mma.sync), its exponentials
 (with or without flushing subnormals, and per score), its global atomics by kind, semantics
 and width, and what the plugin's ptxas (sm_90a) reports: registers, spill stores, and
 whether it had to serialize the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS
 must be set before jax starts.
 
-    .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
+    .venv-aot/bin/python benchmarks/tools/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
 """
 
 import collections
@@ -26,9 +26,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEEP = len(sys.argv) > 1
 DUMP = pathlib.Path(sys.argv[1] if KEEP else tempfile.mkdtemp(prefix="kernel_ptx_"))
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={DUMP}").strip()
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+sys.path.insert(0, str(ROOT))
 
-import gpu_target  # noqa: E402
+from benchmarks.tools import gpu_target  # noqa: E402
 
 gpu_target.prepare_environment()
 
