@@ -177,9 +177,7 @@ def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
     )
     tiles = []
     for s in (jnp.asarray(seg), jnp.ones((B, T), jnp.int32)):
-        lo, hi = pallas_gpu._ranges(  # pylint: disable=protected-access
-            s, cfg, tile_q, tile_k, key_side=False
-        )
+        lo, *_, hi = pallas_gpu._bounds(s, cfg, tile_q, tile_k, key_side=False)  # pylint: disable=protected-access
         tiles.append(int(jnp.sum(hi - lo)))
     return {
         "flop_ratio": pairs / (B * T * (T + 1) / 2),

@@ -250,7 +250,7 @@ def test_relaxed_add_sums_tiles(monkeypatch, relaxed):
 def _tiles(seg, causal, rows, cols, key_side):
     T = seg.shape[1]
     cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
-    lo, hi = pallas_gpu._ranges(seg, cfg, rows, cols, key_side=key_side)
+    lo, *_, hi = pallas_gpu._bounds(seg, cfg, rows, cols, key_side=key_side)
     assert lo.shape == (seg.shape[0], T // rows)
     return int(jnp.sum(hi - lo))
 
@@ -270,7 +270,7 @@ def test_packed_documents_skip_tiles():
     # start; tile 10, 3s and 2s, to tile 2 where the first 2 is); all-padding tiles are empty.
     nonmono = _segments("nonmono", 1, T)
     cfg = pallas_gpu._Config(causal=True, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
-    lo, hi = pallas_gpu._ranges(nonmono, cfg, 64, 64, key_side=False)
+    lo, *_, hi = pallas_gpu._bounds(nonmono, cfg, 64, 64, key_side=False)
     assert np.asarray(lo)[0].tolist() == [0, 0, 0, 2, 2, 0, 0, 0, 0, 8, 2, 2, 2, 2, 0, 0]
     assert np.asarray(hi)[0].tolist() == list(range(1, 15)) + [0, 0]
     # All-padding tiles are empty.

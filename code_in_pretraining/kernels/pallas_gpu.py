@@ -283,12 +283,6 @@ def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     return _split(lo, hi, same_first, same_end, edge[None], key_side=key_side)
 
 
-def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """[lo, hi) of `_bounds` alone: the tiles a row tile visits."""
-    bounds = _bounds(seg_BxT, cfg, rows, cols, key_side=key_side)
-    return bounds[0], bounds[-1]
-
-
 # --------------------------------------------------------------------------
 # Kernels.
 # --------------------------------------------------------------------------
