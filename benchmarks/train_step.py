@@ -76,6 +76,23 @@ def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int 
     return rows.model_inputs()
 
 
+def bf16_logits_decoder():
+    """The Decoder with bfloat16 logits, as the --loss bf16 and peer rows run it: half the [B, L, V]
+    logits and their gradient; the loss still reduces in float32."""
+    from code_in_pretraining.model.decoder import Decoder
+    from code_in_pretraining.model.unembed import unembed
+    from code_in_pretraining.parallel.rules import constrain
+
+    class Bf16LogitsDecoder(Decoder):
+        def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
+            h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
+            with jax.named_scope("logits"):  # as Decoder's: the profile's loss category
+                logits_BxLxV = unembed(h_BxLxD, self.unembed_VxD(), self.cfg.logit_scale, "bfloat16")
+                return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+
+    return Bf16LogitsDecoder
+
+
 def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
     a = jnp.ones((n, n), jnp.bfloat16)
     f = jax.jit(lambda x, y: x @ y)
@@ -98,7 +115,8 @@ def _setup(cfg, batch, seq_len, mean_doc, kind: Loss = LOSSES["f32"], abstract=F
     from code_in_pretraining.train import determinism
     from code_in_pretraining.train import step as step_lib
 
-    make = lambda: Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=kind.logits)
+    model = bf16_logits_decoder() if kind.logits == "bfloat16" else Decoder
+    make = lambda: model(cfg, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(nnx.eval_shape(make) if abstract else make())
     params = nnx.to_pure_dict(state)
     sched = optax.constant_schedule(1e-4)
