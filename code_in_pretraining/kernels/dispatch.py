@@ -3,7 +3,7 @@
 "auto" chooses by backend (gpu -> pallas_gpu, tpu -> pallas_tpu, cpu -> xla)
 and falls back to the xla reference, logging the reason once, whenever the
 kernel cannot handle the inputs. Explicitly requested kernels raise instead
-of silently falling back, so benchmarks never time the wrong thing.
+of silently falling back: a named kernel runs, or the call fails.
 "pallas_gpu_fused" is pallas_gpu with its one-kernel backward (atomic dQ:
 fewer matmuls, but dQ is not bitwise reproducible on a GPU).
 All decisions use static shapes and dtypes only, so this works under jit.

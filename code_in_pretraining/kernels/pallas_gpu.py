@@ -79,11 +79,11 @@ class KernelLaunch(NamedTuple):
 class BlockSizes:
     """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
 
-    `for_head_dim` gives the defaults, from per-kernel tuning on an H100 (jax
-    0.11.2, bf16, causal, T=2048..8192; benchmarks/RESULTS.md): 64x64 dQ and
-    dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV is
-    as fast at head_dim 64, T=8192, but 3x slower at T=2048 and head_dim 128);
-    the forward 64x128 at head_dim 64 and 128x64 with 8 warps at head_dim 128.
+    `for_head_dim` gives the defaults, the winners of per-kernel tuning
+    (`benchmarks/attention.py --tune`; figures in benchmarks/RESULTS.md): 64x64 dQ
+    and dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV
+    keeps up only at head_dim 64 on long sequences); the forward 64x128 at
+    head_dim 64 and 128x64 with 8 warps at head_dim 128.
     `None` warps means 4 for head_dim <= 64, else 8; dq warps/stages default
     to the dK/dV ones (`num_warps_bwd`, `num_stages_bwd`).
     """
