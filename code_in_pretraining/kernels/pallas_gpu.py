@@ -102,6 +102,7 @@ class BlockSizes:
     num_stages_dq: int | None = None
     # With segments, run the forward's mask-free tiles in their own loop (the
     # backward kernels always do). False: one masked loop over all tiles.
+    # Tuning like the tiles: with short documents one loop may beat several short ones.
     split_fwd: bool = True
     # One backward kernel with float32 atomic dQ (5 matmuls per tile pair, not
     # bitwise deterministic on a GPU) instead of the dQ and dK/dV kernels.
