@@ -545,72 +545,94 @@ def _dkv_kernel(*refs, cfg: _Config):
 # --------------------------------------------------------------------------
 
 
+class _Specs(NamedTuple):
+    """The BlockSpecs of one kernel's grid (`_specs`)."""
+
+    grid: tuple[int, int, int]
+    bounds: pl.BlockSpec  # [B, R] int32, one of `_bounds`' five
+    tile: pl.BlockSpec  # [B, T, H, D]: the row tile, this query head
+    kv_tile: pl.BlockSpec  # [B, T, K, D]: the row tile, this query head's kv head
+    whole: pl.BlockSpec  # [B, T, H, D]: every position, this query head
+    kv_whole: pl.BlockSpec  # [B, T, K, D]: every position, this query head's kv head
+    row_tile: pl.BlockSpec  # [B, H, T] float32 per-query rows (logsumexp, delta): the row tile
+    row_whole: pl.BlockSpec  # [B, H, T]: every position
+    dqt_whole: pl.BlockSpec  # [B, H, D, T]: the fused backward's dQ^T, this query head
+    segments: tuple[pl.BlockSpec, pl.BlockSpec]  # [B, T] int32: (the query side's, the key side's)
+
+
+def _specs(shape, G: int, rows: int, *, key_side: bool) -> _Specs:
+    """BlockSpecs for the grid (row tile i, batch b, query head h) over padded arrays of q's
+    `shape` [B, T, H, D]: row tiles of `rows` positions, query tiles from the last (for causal,
+    heaviest) on, or key tiles in order (`key_side`); query head h reads kv head h // G."""
+    B, T, H, D = shape
+    n = T // rows
+    r = (lambda i: i) if key_side else (lambda i: n - 1 - i)
+    seg_tile = pl.BlockSpec((None, rows), lambda i, b, h: (b, r(i)))
+    seg_whole = pl.BlockSpec((None, T), lambda i, b, h: (b, 0))
+    return _Specs(
+        grid=(n, B, H),
+        bounds=pl.BlockSpec((None, None), lambda i, b, h: (b, r(i))),
+        tile=pl.BlockSpec((None, rows, None, D), lambda i, b, h: (b, r(i), h, 0)),
+        kv_tile=pl.BlockSpec((None, rows, None, D), lambda i, b, h: (b, r(i), h // G, 0)),
+        whole=pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h, 0)),
+        kv_whole=pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0)),
+        row_tile=pl.BlockSpec((None, None, rows), lambda i, b, h: (b, h, r(i))),
+        row_whole=pl.BlockSpec((None, None, T), lambda i, b, h: (b, h, 0)),
+        dqt_whole=pl.BlockSpec((None, None, D, T), lambda i, b, h: (b, h, 0, 0)),
+        segments=(seg_whole, seg_tile) if key_side else (seg_tile, seg_whole),
+    )
+
+
+def _pallas_call(kernel, cfg: _Config, specs: _Specs, launch: KernelLaunch, name: str, bounds, seg, ins, outs,
+                 aliases=None):
+    """`kernel` over `specs.grid`. Its refs: the five bounds, `ins` ([(array, spec)]), the segment
+    ids where the problem has them (query side's, key side's), then `outs` ([(shape, spec)]).
+    `aliases`: {index in ins: index in outs}."""
+    in_specs = [specs.bounds] * _N_BOUNDS + [spec for _, spec in ins]
+    args = [*bounds, *(x for x, _ in ins)]
+    if cfg.has_segments:
+        in_specs += specs.segments
+        args += [seg, seg]
+    return pl.pallas_call(
+        functools.partial(kernel, cfg=cfg),
+        grid=specs.grid,
+        in_specs=in_specs,
+        out_specs=[spec for _, spec in outs],
+        out_shape=[shape for shape, _ in outs],
+        input_output_aliases={_N_BOUNDS + i: o for i, o in (aliases or {}).items()},
+        compiler_params=_compiler_params(launch.num_warps, launch.num_stages),
+        interpret=cfg.interpret,
+        name=name,
+    )(*args)
+
+
 def _fwd_call(q, k, v, seg, cfg: _Config):
     B, T, H, D = q.shape
-    G = H // k.shape[2]
-    bq, bk, warps, stages = cfg.blocks.kernel("fwd", D)
-    n = T // bq
-    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-    # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
-    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
-    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv]
-    args = [*bounds, q, k, v]
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
-        ]
-        args += [seg, seg]
-    o, lse = pl.pallas_call(
-        functools.partial(_fwd_kernel, cfg=cfg),
-        grid=(n, B, H),
-        in_specs=in_specs,
-        out_specs=[
-            q_tile,
-            pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i)),
-        ],
-        out_shape=[
-            jax.ShapeDtypeStruct(q.shape, q.dtype),
-            jax.ShapeDtypeStruct((B, H, T), jnp.float32),
-        ],
-        compiler_params=_compiler_params(warps, stages),
-        interpret=cfg.interpret,
-        name="cip_flash_fwd",
-    )(*args)
+    launch = cfg.blocks.kernel("fwd", D)
+    specs = _specs(q.shape, H // k.shape[2], launch.block_q, key_side=False)
+    bounds = _bounds(seg, cfg, launch.block_q, launch.block_k, key_side=False)
+    o, lse = _pallas_call(
+        _fwd_kernel, cfg, specs, launch, "cip_flash_fwd", bounds, seg,
+        ins=[(q, specs.tile), (k, specs.kv_whole), (v, specs.kv_whole)],
+        outs=[(jax.ShapeDtypeStruct(q.shape, q.dtype), specs.tile),
+              (jax.ShapeDtypeStruct((B, H, T), jnp.float32), specs.row_tile)],
+    )
     return o, lse
 
 
 def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
     """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
     B, T, H, D = q.shape
-    G = H // k.shape[2]
-    bq, bk, warps, stages = cfg.blocks.kernel("dq", D)
-    n = T // bq
-    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
-    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-    row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
-    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv, q_tile, q_tile, row_tile]
-    args = [*bounds, q, k, v, o, do, lse]
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
-        ]
-        args += [seg, seg]
-    return pl.pallas_call(
-        functools.partial(_dq_kernel, cfg=cfg),
-        grid=(n, B, H),
-        in_specs=in_specs,
-        out_specs=[q_tile, row_tile],
-        out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
-        compiler_params=_compiler_params(warps, stages),
-        interpret=cfg.interpret,
-        name="cip_flash_bwd_dq",
-    )(*args)
+    launch = cfg.blocks.kernel("dq", D)
+    specs = _specs(q.shape, H // k.shape[2], launch.block_q, key_side=False)
+    bounds = _bounds(seg, cfg, launch.block_q, launch.block_k, key_side=False)
+    return _pallas_call(
+        _dq_kernel, cfg, specs, launch, "cip_flash_bwd_dq", bounds, seg,
+        ins=[(q, specs.tile), (k, specs.kv_whole), (v, specs.kv_whole), (o, specs.tile), (do, specs.tile),
+             (lse, specs.row_tile)],
+        outs=[(jax.ShapeDtypeStruct(q.shape, q.dtype), specs.tile),
+              (jax.ShapeDtypeStruct((B, H, T), jnp.float32), specs.row_tile)],
+    )
 
 
 def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
@@ -618,46 +640,23 @@ def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     B, T, H, D = q.shape
     K = k.shape[2]
     G = H // K
-    blocks = cfg.blocks
-    bq, bk, warps, stages = blocks.kernel("dkv", D)
-    bounds = _bounds(seg, cfg, bk, bq, key_side=True)
-    bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
-    full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
-    full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
-    kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
-    out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
-    in_specs = [bound_spec] * _N_BOUNDS + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
-    args = [*bounds, q, k, v, do, lse, delta]
+    fused = cfg.blocks.fused_bwd
+    launch = cfg.blocks.kernel("dkv", D)
+    specs = _specs(q.shape, G, launch.block_k, key_side=True)
+    bounds = _bounds(seg, cfg, launch.block_k, launch.block_q, key_side=True)
+    ins = [(q, specs.whole), (k, specs.kv_tile), (v, specs.kv_tile), (do, specs.whole), (lse, specs.row_whole),
+           (delta, specs.row_whole)]
     # Per-query-head partial dK/dV: float32 when heads share a kv head so the
     # group sum is not rounded G times.
-    part_dtype = k.dtype if G == 1 else jnp.float32
-    out_specs = [out_tile, out_tile]
-    out_shape = [jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2
-    aliases = {}
-    if blocks.fused_bwd:  # dQ^T: a float32 buffer of zeros, aliased in and added to
-        aliases = {len(args): 2}
-        full_dqt = pl.BlockSpec((None, None, D, T), lambda j, b, h: (b, h, 0, 0))
-        in_specs.append(full_dqt)
-        args.append(jnp.zeros((B, H, D, T), jnp.float32))
-        out_specs.append(full_dqt)
-        out_shape.append(jax.ShapeDtypeStruct((B, H, D, T), jnp.float32))
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
-            pl.BlockSpec((None, bk), lambda j, b, h: (b, j)),
-        ]
-        args += [seg, seg]
-    dk_h, dv_h, *dq = pl.pallas_call(
-        functools.partial(_dkv_kernel, cfg=cfg),
-        grid=(T // bk, B, H),
-        in_specs=in_specs,
-        out_specs=out_specs,
-        out_shape=out_shape,
-        input_output_aliases=aliases,
-        compiler_params=_compiler_params(warps, stages),
-        interpret=cfg.interpret,
-        name="cip_flash_bwd_fused" if blocks.fused_bwd else "cip_flash_bwd_dkv",
-    )(*args)
+    part = jax.ShapeDtypeStruct((B, T, H, D), k.dtype if G == 1 else jnp.float32)
+    outs = [(part, specs.tile)] * 2
+    if fused:  # dQ^T: a float32 buffer of zeros, aliased in and added to
+        ins.append((jnp.zeros((B, H, D, T), jnp.float32), specs.dqt_whole))
+        outs.append((jax.ShapeDtypeStruct((B, H, D, T), jnp.float32), specs.dqt_whole))
+    dk_h, dv_h, *dq = _pallas_call(
+        _dkv_kernel, cfg, specs, launch, "cip_flash_bwd_fused" if fused else "cip_flash_bwd_dkv", bounds, seg,
+        ins, outs, aliases={len(ins) - 1: 2} if fused else None,
+    )
     if G > 1:
         dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
         dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
