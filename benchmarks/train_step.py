@@ -257,7 +257,7 @@ def main(argv=None) -> int:
     print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {device_name}, jax {jax.__version__}"
           + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
           + (", XLA command buffers off (--profile)" if args.profile else ""))
-    print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
+    print("\n| L x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows, profiles = [], []
 

@@ -77,7 +77,7 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     assert len({r["runs"][0]["losses"][-1] for r in determinism}) == 1  # the options change nothing here
     assert len(_breakdown_tables((tmp_path / "train_step_2048.log").read_text())) == 4
     attention = (tmp_path / "attention.log").read_text()
-    for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
+    for text in ("| impl | B | H | L | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
         assert text in attention, attention[-2000:]
     packed = json.loads((tmp_path / "attention.json").read_text())["packed"]
     runs = packed["mask_runs"]
@@ -90,13 +90,13 @@ def test_gpu_check_script_runs_every_part(tmp_path):
 
 
 def test_gpu_goals_marks_each_figure(tmp_path):
-    """gpu_goals.py compares like with like (same shape, same T x B) and marks each goal."""
+    """gpu_goals.py compares like with like (same shape, same L x B) and marks each goal."""
     from benchmarks.tools import gpu_goals
 
     att = {"device": "NVIDIA H100 80GB HBM3", "rows": [
-        {"impl": impl, "B": 2, "H": 16, "T": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
+        {"impl": impl, "B": 2, "H": 16, "L": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
         for impl, ms in (("pallas_gpu", 2.8), ("pallas_gpu_fused", 2.4), ("cudnn", 2.4))]
-        + [{"impl": "pallas_gpu", "B": 1, "H": 8, "T": 8192, "D": 128, "error": "oom"}],
+        + [{"impl": "pallas_gpu", "B": 1, "H": 8, "L": 8192, "D": 128, "error": "oom"}],
         "packed": {"unpacked_fwdbwd_ms": 3.3, "packed_fwdbwd_ms": 1.0,
                    "kernel_ms": {"packed": {"fwd": 0.4, "dq": 0.25, "dkv": 0.5},
                                  "unpacked": {"fwd": 1.0, "dq": 1.0, "dkv": 1.5}}}}
