@@ -1,15 +1,15 @@
 """Attention kernel benchmark: TFLOP/s of forward and forward+backward.
 
-Needs only jax and numpy (imports nothing of this package but
-`code_in_pretraining.kernels`). On a GPU it compares, in bf16:
+Needs only jax and numpy (of this project: `code_in_pretraining.kernels`, and
+`data.packing` for random packings). On a GPU it compares, in bf16:
   pallas_gpu  our Pallas/Triton kernel (segment-aware block skipping)
   pallas_gpu_fused  the same forward, with the one-kernel backward (atomic dQ)
   cudnn       jax.nn.dot_product_attention(implementation="cudnn")
   jax_pallas  JAX's bundled Pallas Triton kernel (pallas.ops.gpu.attention)
   xla         our plain-jnp reference
-plus a packed batch (documents of mean length 1024 at T=8192) against the
+plus a packed batch (documents of mean length 1024 at L=8192) against the
 same kernel's unpacked causal case, and a small correctness check against
-xla. FLOPs: forward 4*B*H*T^2*D (halved when causal), backward 2.5x forward.
+xla. FLOPs: forward 4*B*H*L^2*D (halved when causal), backward 2.5x forward.
 
 --tune times each pallas_gpu kernel (forward, dq, dk/dv) alone over a few
 tile/warp/stage candidates (reaching into pallas_gpu's internals for the
@@ -38,14 +38,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks.tools import profile_breakdown
+from benchmarks.tools.packings import random_documents
 from code_in_pretraining import kernels
 from code_in_pretraining.kernels import pallas_gpu, relaxed_add
 
-import profile_breakdown  # noqa: E402  (a sibling module: the script's folder is on sys.path)
-
 SHAPES = [(2, 16, 8192, 64), (1, 8, 8192, 128), (8, 16, 2048, 64)]
 SMOKE_SHAPES = [(1, 2, 64, 16)]
-PACKED_T, PACKED_MEAN_DOC = 8192, 1024
+PACKED_L, PACKED_MEAN_DOC = 8192, 1024
 SMOKE_BLOCKS = pallas_gpu.BlockSizes(
     block_q=32, block_k=32, block_q_dkv=32, block_k_dkv=32, block_q_dq=32, block_k_dq=32
 )
@@ -78,8 +78,8 @@ def _blocks_from(fwd, dq, dkv) -> pallas_gpu.BlockSizes:
     )
 
 
-def attention_flops(B, H, T, D, causal=True) -> float:
-    return 4.0 * B * H * T * T * D * (0.5 if causal else 1.0)
+def attention_flops(B, H, L, D, causal=True) -> float:
+    return 4.0 * B * H * L * L * D * (0.5 if causal else 1.0)
 
 
 def make_impl(name: str, *, interpret: bool, blocks=None):
@@ -109,13 +109,13 @@ def time_fn(fn, *args, iters: int, warmup: int = 1) -> float:
     return float(np.median(times))
 
 
-def make_inputs(B, H, T, D, dtype, seed=0, kv_heads=None):
+def make_inputs(B, H, L, D, dtype, seed=0, kv_heads=None):
     ks = jax.random.split(jax.random.key(seed), 4)
     K = kv_heads or H
-    q = jax.random.normal(ks[0], (B, T, H, D), dtype)
-    k = jax.random.normal(ks[1], (B, T, K, D), dtype)
-    v = jax.random.normal(ks[2], (B, T, K, D), dtype)
-    do = jax.random.normal(ks[3], (B, T, H, D), dtype)
+    q = jax.random.normal(ks[0], (B, L, H, D), dtype)
+    k = jax.random.normal(ks[1], (B, L, K, D), dtype)
+    v = jax.random.normal(ks[2], (B, L, K, D), dtype)
+    do = jax.random.normal(ks[3], (B, L, H, D), dtype)
     return q, k, v, do
 
 
@@ -132,17 +132,17 @@ def fwd_and_fwdbwd(f):
 
 def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None, dtype=jnp.bfloat16, outputs=False):
     """Timing row; with outputs=True also (o, dq, dk, dv) of the timed calls."""
-    B, H, T, D = shape
-    q, k, v, do = make_inputs(B, H, T, D, dtype)
+    B, H, L, D = shape
+    q, k, v, do = make_inputs(B, H, L, D, dtype)
     fwd, fwdbwd = fwd_and_fwdbwd(make_impl(name, interpret=interpret, blocks=blocks))
-    flops = attention_flops(B, H, T, D)
+    flops = attention_flops(B, H, L, D)
     t_f = time_fn(fwd, q, k, v, seg, iters=iters)
     t_fb = time_fn(fwdbwd, q, k, v, seg, do, iters=iters)
     row = {
         "impl": name,
         "B": B,
         "H": H,
-        "T": T,
+        "L": L,
         "D": D,
         "fwd_ms": t_f * 1e3,
         "fwd_tflops": flops / t_f / 1e12,
@@ -155,21 +155,19 @@ def bench_one(name, shape, *, interpret, iters, seg=None, blocks=None, dtype=jnp
 
 
 def _error_row(impl: str, shape, e: Exception) -> dict:
-    """A results row for a (B, H, T, D) case that failed: the error instead of timings."""
-    return {"impl": impl, **dict(zip("BHTD", shape)), "error": repr(e)[:500]}
+    """A results row for a (B, H, L, D) case that failed: the error instead of timings."""
+    return {"impl": impl, **dict(zip("BHLD", shape)), "error": repr(e)[:500]}
 
 
-def packed_segments(B, T, mean_len, seed=0) -> np.ndarray:
+def packed_segments(B, L, mean_len, seed=0) -> np.ndarray:
     """Random document lengths (fixed seed), mean ~mean_len, ids 1, 2, ..."""
-    from code_in_pretraining.data.packing import random_documents
-
-    return random_documents(B, T, mean_len, seed).segment_ids
+    return random_documents(B, L, mean_len, seed).segment_ids
 
 
 def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
     """Packed/unpacked cost ratios if time followed FLOPs or visited tiles."""
     seg = np.asarray(seg)
-    B, T = seg.shape
+    B, L = seg.shape
     pairs = 0
     for b in range(B):
         _, lens = np.unique(seg[b][seg[b] != 0], return_counts=True)
@@ -178,13 +176,11 @@ def packing_ideal(seg, tile_q: int, tile_k: int) -> dict:
         causal=True, sm_scale=1.0, has_segments=True, blocks=pallas_gpu.BlockSizes(), interpret=True
     )
     tiles = []
-    for s in (jnp.asarray(seg), jnp.ones((B, T), jnp.int32)):
-        lo, hi = pallas_gpu._ranges(  # pylint: disable=protected-access
-            s, cfg, tile_q, tile_k, key_side=False
-        )
+    for s in (jnp.asarray(seg), jnp.ones((B, L), jnp.int32)):
+        lo, *_, hi = pallas_gpu._bounds(s, cfg, tile_q, tile_k, key_side=False)  # pylint: disable=protected-access
         tiles.append(int(jnp.sum(hi - lo)))
     return {
-        "flop_ratio": pairs / (B * T * (T + 1) / 2),
+        "flop_ratio": pairs / (B * L * (L + 1) / 2),
         "tile_ratio": tiles[0] / tiles[1],
         "tiles": [tile_q, tile_k],
     }
@@ -220,12 +216,12 @@ def rel_err(a, b) -> float:
 def correctness(*, interpret: bool, blocks=None):
     """pallas_gpu (both backwards) vs xla, forward and dq/dk/dv, packed batch with GQA."""
     out = []
-    B, T, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
-    seg = packed_segments(B, T, T // 5, seed=1)
-    seg[:, -T // 10 :] = 0  # trailing padding
+    B, L, H, K, D = (1, 72, 2, 1, 16) if interpret else (2, 1000, 4, 2, 64)
+    seg = packed_segments(B, L, L // 5, seed=1)
+    seg[:, -L // 10 :] = 0  # trailing padding
     seg = jnp.asarray(seg)
     for dtype in (jnp.float32,) if interpret else (jnp.float32, jnp.bfloat16):
-        q, k, v, do = make_inputs(B, H, T, D, dtype, seed=2, kv_heads=K)
+        q, k, v, do = make_inputs(B, H, L, D, dtype, seed=2, kv_heads=K)
         res = {}
         for label in ("pallas_gpu", "pallas_gpu_fused", "xla"):
             f = make_impl(label, interpret=interpret, blocks=blocks)
@@ -242,21 +238,21 @@ def correctness(*, interpret: bool, blocks=None):
 
 
 def _config(shape, blocks=None, *, segments: bool, interpret: bool):
-    """The kernels' static config at (B, H, T, D): causal, scale D^-0.5, `blocks` (default:
-    the head-dim defaults) clamped to T."""
-    _, _, T, D = shape
+    """The kernels' static config at (B, H, L, D): causal, scale D^-0.5, `blocks` (default:
+    the head-dim defaults) clamped to L."""
+    _, _, L, D = shape
     return pallas_gpu._Config(  # pylint: disable=protected-access
         causal=True,
         sm_scale=D**-0.5,
         has_segments=segments,
-        blocks=(blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(T),
+        blocks=(blocks or pallas_gpu.BlockSizes.for_head_dim(D)).clamp(L),
         interpret=interpret,
     )
 
 
 def _candidate(kind, shape, c, *, interpret):
     """(default config, config with candidate c for one pallas_gpu kernel) at `shape`."""
-    T = shape[2]
+    L = shape[2]
     cfg = _config(shape, segments=False, interpret=interpret)
     blocks = {
         "fwd": dict(block_q=c[0], block_k=c[1], num_warps=c[2], num_stages=c[3]),
@@ -264,7 +260,7 @@ def _candidate(kind, shape, c, *, interpret):
         "dkv": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3]),
         "fused": dict(block_q_dkv=c[0], block_k_dkv=c[1], num_warps_bwd=c[2], num_stages_bwd=c[3], fused_bwd=True),
     }[kind]
-    return cfg, dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(T))
+    return cfg, dataclasses.replace(cfg, blocks=dataclasses.replace(cfg.blocks, **blocks).clamp(L))
 
 
 @functools.cache
@@ -284,26 +280,26 @@ def _kernel_call(kind, cand, q, k, v, seg, o, lse, do, delta):
 
 def _kernel_inputs(shape, seg, cfg) -> tuple:
     """(q, k, v, seg, o, lse, do, delta): what any one kernel reads, o and lse from the forward."""
-    B, H, T, D = shape
-    q, k, v, do = make_inputs(B, H, T, D, jnp.bfloat16)
+    B, H, L, D = shape
+    q, k, v, do = make_inputs(B, H, L, D, jnp.bfloat16)
     o, lse = _jitted("fwd", cfg)(q, k, v, seg)
     return q, k, v, seg, o, lse, do, pallas_gpu.delta_rows(o, do)
 
 
 def _time_kernel(kind, shape, c, *, interpret, iters):
     """Milliseconds of one pallas_gpu kernel alone with candidate c."""
-    B, _, T, _ = shape
+    B, _, L, _ = shape
     cfg, cand = _candidate(kind, shape, c, interpret=interpret)
-    fn, args = _kernel_call(kind, cand, *_kernel_inputs(shape, jnp.ones((B, T), jnp.int32), cfg))
+    fn, args = _kernel_call(kind, cand, *_kernel_inputs(shape, jnp.ones((B, L), jnp.int32), cfg))
     return time_fn(fn, *args, iters=iters) * 1e3
 
 
 def kernel_times(shape, seg, blocks, *, interpret, iters) -> dict:
     """Milliseconds of each pallas_gpu kernel alone, default path: on packed segment ids
     `seg`, or (seg None) one causal sequence per row, as `attention` runs them."""
-    B, _, T, _ = shape
+    B, _, L, _ = shape
     cfg = _config(shape, blocks, segments=seg is not None, interpret=interpret)
-    inputs = _kernel_inputs(shape, jnp.ones((B, T), jnp.int32) if seg is None else seg, cfg)
+    inputs = _kernel_inputs(shape, jnp.ones((B, L), jnp.int32) if seg is None else seg, cfg)
     times = {}
     for kind in ("fwd", "dq", "dkv"):
         fn, args = _kernel_call(kind, cfg, *inputs)
@@ -330,10 +326,10 @@ def compile_check(on_card, shapes) -> list[dict]:
         print(rows[-1], flush=True)
 
     for shape in shapes:
-        B, H, T, D = shape
-        x = jax.ShapeDtypeStruct((B, T, H, D), jnp.bfloat16, sharding=on_card)
-        seg = jax.ShapeDtypeStruct((B, T), jnp.int32, sharding=on_card)
-        rows_f32 = jax.ShapeDtypeStruct((B, H, T), jnp.float32, sharding=on_card)
+        B, H, L, D = shape
+        x = jax.ShapeDtypeStruct((B, L, H, D), jnp.bfloat16, sharding=on_card)
+        seg = jax.ShapeDtypeStruct((B, L), jnp.int32, sharding=on_card)
+        rows_f32 = jax.ShapeDtypeStruct((B, H, L), jnp.float32, sharding=on_card)
         for impl in ("pallas_gpu", "pallas_gpu_fused"):
             for segments in (False, True):
                 loss = lambda q, k, v, s, impl=impl, segments=segments: kernels.attention(
@@ -397,19 +393,19 @@ def tune(shapes, *, interpret, iters, deadline, only=None):
 
 def markdown(rows) -> str:
     lines = [
-        "| impl | B | H | T | D | fwd ms | fwd TFLOP/s | fwd+bwd ms | fwd+bwd TFLOP/s |",
+        "| impl | B | H | L | D | fwd ms | fwd TFLOP/s | fwd+bwd ms | fwd+bwd TFLOP/s |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         if "error" in r:
             lines.append(
                 f"| {r['impl']} | {r.get('B', '')} | {r.get('H', '')} | "
-                f"{r.get('T', '')} | {r.get('D', '')} | error: "
+                f"{r.get('L', '')} | {r.get('D', '')} | error: "
                 f"{r['error'][:80]} | | | |"
             )
         else:
             lines.append(
-                f"| {r['impl']} | {r['B']} | {r['H']} | {r['T']} | {r['D']} | "
+                f"| {r['impl']} | {r['B']} | {r['H']} | {r['L']} | {r['D']} | "
                 f"{r['fwd_ms']:.3f} | {r['fwd_tflops']:.1f} | {r['fwdbwd_ms']:.3f}"
                 f" | {r['fwdbwd_tflops']:.1f} |"
             )
@@ -498,24 +494,24 @@ def main(argv=None):
             dump()
 
     # Packed documents vs one causal sequence, same kernel and tokens.
-    B, H, T, D = (2, 16, PACKED_T, 64) if not args.smoke else (1, 1, 128, 16)
+    B, H, L, D = (2, 16, PACKED_L, 64) if not args.smoke else (1, 1, 128, 16)
     mean = PACKED_MEAN_DOC if not args.smoke else 32
     try:
-        seg = jnp.asarray(packed_segments(B, T, mean, seed=0))
+        seg = jnp.asarray(packed_segments(B, L, mean, seed=0))
         packed = bench_one(
-            "pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, seg=seg, blocks=blocks
+            "pallas_gpu", (B, H, L, D), interpret=interpret, iters=iters, seg=seg, blocks=blocks
         )
-        unpacked = bench_one("pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, blocks=blocks)
+        unpacked = bench_one("pallas_gpu", (B, H, L, D), interpret=interpret, iters=iters, blocks=blocks)
         one_loop = dataclasses.replace(blocks or pallas_gpu.BlockSizes.for_head_dim(D), split_fwd=False)
         packed_1 = bench_one(
-            "pallas_gpu", (B, H, T, D), interpret=interpret, iters=iters, seg=seg, blocks=one_loop
+            "pallas_gpu", (B, H, L, D), interpret=interpret, iters=iters, seg=seg, blocks=one_loop
         )
         fused = {
-            kind: bench_one("pallas_gpu_fused", (B, H, T, D), interpret=interpret, iters=iters, seg=s, blocks=blocks)
+            kind: bench_one("pallas_gpu_fused", (B, H, L, D), interpret=interpret, iters=iters, seg=s, blocks=blocks)
             for kind, s in (("packed", seg), ("unpacked", None))
         }
         results["packed"] = {
-            "shape": [B, H, T, D],
+            "shape": [B, H, L, D],
             "mean_doc_len": mean,
             "num_docs": int(np.asarray(seg).max(axis=1).sum()),
             "packed_fwd_ms": packed["fwd_ms"],
@@ -529,7 +525,7 @@ def main(argv=None):
             "fwd_time_ratio": packed["fwd_ms"] / unpacked["fwd_ms"],
             "fwdbwd_time_ratio": packed["fwdbwd_ms"] / unpacked["fwdbwd_ms"],
             "ideal": packing_ideal(seg, *((64, 128) if not args.smoke else (32, 32))),
-            "mask_runs": mask_runs(seg, _config((B, H, T, D), blocks, segments=True, interpret=interpret)),
+            "mask_runs": mask_runs(seg, _config((B, H, L, D), blocks, segments=True, interpret=interpret)),
         }
     except Exception as e:  # pylint: disable=broad-except
         traceback.print_exc()
@@ -538,7 +534,7 @@ def main(argv=None):
     if "error" not in results["packed"]:
         try:  # which kernel keeps the packed case from its ideal
             results["packed"]["kernel_ms"] = {
-                label: kernel_times((B, H, T, D), s, blocks, interpret=interpret, iters=iters)
+                label: kernel_times((B, H, L, D), s, blocks, interpret=interpret, iters=iters)
                 for label, s in (("packed", seg), ("unpacked", None))
             }
         except Exception:  # pylint: disable=broad-except
@@ -592,7 +588,7 @@ def main(argv=None):
 def _main_target(args) -> int:
     """--target: exit 1 where a default configuration does not compile (a candidate that
     does not is reported, as --tune would skip it)."""
-    import gpu_target  # pylint: disable=g-import-not-at-top
+    from benchmarks.tools import gpu_target  # pylint: disable=g-import-not-at-top
 
     gpu_target.prepare_environment()
     rows = compile_check(gpu_target.replicated(args.target), SMOKE_SHAPES if args.smoke else SHAPES)

@@ -26,8 +26,8 @@ import time
 import jax
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules (benchmarks/ is no package)
-import train_step  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from benchmarks import train_step  # noqa: E402
 
 MODES = {"default kernels": "f32", "deterministic": "det"}
 

@@ -7,20 +7,20 @@
 #   bash benchmarks/gpu_check.sh
 #   SMOKE=1 bash benchmarks/gpu_check.sh   # the same plumbing on a CPU, tiny shapes, in seconds
 #
-# 1. train_step.py, 470m at T=2048 x 4: float32 logits, the peer's shortcuts (cuDNN without
+# 1. train_step.py, 470m at L=2048 x 4: float32 logits, the peer's shortcuts (cuDNN without
 #    document masks, bf16 logits: the goal's ratio within one run), bfloat16 logits and the
 #    blockwise loss, each profiled (device time per category: matmuls, attention, loss,
 #    optimizer, other). Its JSON is written after every row.
 # 2. attention.py: correctness on the card; pallas_gpu (two-kernel backward), pallas_gpu_fused
 #    (atomic dQ), cuDNN, JAX's Pallas kernel and XLA at the three shapes; packed documents
 #    (fwd+bwd, then each kernel alone).
-# 3. train_step.py at T=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
+# 3. train_step.py at L=8192 x 1: float32 logits, the blockwise loss, the peer's shortcuts.
 # 4. train_step.py with the fused attention backward (float32 logits), both lengths.
 # 5. determinism.py: the train step twice in fresh processes, default and deterministic kernels
-#    (tiny preset at T=2048 x 8): are the bits the same?
-# 6. train_step.py at T=2048 x 4: the price of the deterministic kernels, beside the default.
+#    (tiny preset at L=2048 x 8): are the bits the same?
+# 6. train_step.py at L=2048 x 4: the price of the deterministic kernels, beside the default.
 # The limits add up to more than 10 minutes: parts 5 and 6 may need a second call.
-# Last, gpu_goals.py marks each measured figure against the issues' goals (goals.md).
+# Last, tools/gpu_goals.py marks each measured figure against the issues' goals (goals.md).
 set -u
 OUT=${OUT:-gpu_check}
 PY=${PYTHON:-python}
@@ -43,4 +43,4 @@ timeout 120 $PY benchmarks/determinism.py ${SMOKE:---preset tiny --configs 2048x
 timeout 90 $STEP --configs 2048x4 --loss f32,det \
     --out "$OUT/train_step_det.json" 2>&1 | tee "$OUT/train_step_det.log"
 rm -rf "$OUT"/prof/*/plugins  # the traces are large; the breakdown tables are in the log
-$PY benchmarks/gpu_goals.py "$OUT" | tee "$OUT/goals.md"
+$PY benchmarks/tools/gpu_goals.py "$OUT" | tee "$OUT/goals.md"

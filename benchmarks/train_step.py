@@ -6,7 +6,7 @@ attention kernel), in bfloat16 compute with float32 parameters. MFU uses the mod
 FLOPs per token (`model/info.py`) against the card's peak, and against a bf16 matmul
 ceiling measured in the same run; attention FLOPs count the causal half of the square.
 `--profile DIR` then traces a few more steps with `jax.profiler` and prints where the
-device time goes (matmuls, attention, loss, optimizer, other; benchmarks/profile_breakdown.py);
+device time goes (matmuls, attention, loss, optimizer, other; benchmarks/tools/profile_breakdown.py);
 `--loss f32,bf16,blockwise,peer` adds rows whose logits are bfloat16 instead of float32,
 rows whose loss computes the logits `--vocab-block` vocabulary rows at a time
 (ModelConfig.loss_vocab_block, model/blockwise_ce.py) instead of holding [B, L, V], and
@@ -36,9 +36,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))  # sibling modules (benchmarks/ is no package)
-import gpu_target  # noqa: E402
-import profile_breakdown  # noqa: E402
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
+from benchmarks.tools import gpu_target, profile_breakdown  # noqa: E402
+from benchmarks.tools.packings import random_documents  # noqa: E402
 
 class Loss(NamedTuple):
     """One --loss row kind: logits dtype, blockwise loss, whether batches drop their
@@ -71,11 +71,26 @@ def _gib(x):
 
 def packed_batch(batch: int, seq_len: int, vocab: int, mean_doc: int, seed: int = 0) -> dict[str, np.ndarray]:
     """Random tokens in documents of uniform random length (mean `mean_doc`), positions restarting."""
-    from code_in_pretraining.data.packing import random_documents
-
     rows = random_documents(batch, seq_len, mean_doc, seed)
     rows.tokens[:] = np.random.default_rng(seed).integers(0, vocab, (batch, seq_len), dtype=np.int32)
     return rows.model_inputs()
+
+
+def bf16_logits_decoder():
+    """The Decoder with bfloat16 logits, as the --loss bf16 and peer rows run it: half the [B, L, V]
+    logits and their gradient; the loss still reduces in float32."""
+    from code_in_pretraining.model.decoder import Decoder
+    from code_in_pretraining.model.unembed import unembed
+    from code_in_pretraining.parallel.rules import constrain
+
+    class Bf16LogitsDecoder(Decoder):
+        def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
+            h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
+            with jax.named_scope("logits"):  # as Decoder's: the profile's loss category
+                logits_BxLxV = unembed(h_BxLxD, self.unembed_VxD(), self.cfg.logit_scale, "bfloat16")
+                return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
+
+    return Bf16LogitsDecoder
 
 
 def matmul_ceiling_tflops(n: int = 8192, iters: int = 20) -> float:
@@ -100,7 +115,8 @@ def _setup(cfg, batch, seq_len, mean_doc, kind: Loss = LOSSES["f32"], abstract=F
     from code_in_pretraining.train import determinism
     from code_in_pretraining.train import step as step_lib
 
-    make = lambda: Decoder(cfg, rngs=nnx.Rngs(0), logits_dtype=kind.logits)
+    model = bf16_logits_decoder() if kind.logits == "bfloat16" else Decoder
+    make = lambda: model(cfg, rngs=nnx.Rngs(0))
     graphdef, state = nnx.split(nnx.eval_shape(make) if abstract else make())
     params = nnx.to_pure_dict(state)
     sched = optax.constant_schedule(1e-4)
@@ -241,7 +257,7 @@ def main(argv=None) -> int:
     print(f"{args.preset}: {info.param_counts(cfg)['params']:,} params on {device_name}, jax {jax.__version__}"
           + (f", bf16 matmul ceiling {ceiling:.0f} TFLOP/s" if ceiling else "")
           + (", XLA command buffers off (--profile)" if args.profile else ""))
-    print("\n| T x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
+    print("\n| L x B | tokens/s | step ms | TFLOP/s | MFU (peak) | MFU (measured ceiling) | temp GiB | compile s |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     rows, profiles = [], []
 

@@ -13,9 +13,9 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT))
 
-import profile_breakdown  # a script's sibling module (benchmarks/ is no package)
+from benchmarks.tools import profile_breakdown  # noqa: E402
 
 
 def _run(*args):
@@ -58,11 +58,11 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     """benchmarks/gpu_check.sh, which a device call runs whole, in its CPU mode: every part
     leaves its JSON and its table, and the profiles leave their breakdowns but not the traces.
     Its attention part is attention.py --smoke (interpret mode; no cuDNN on a CPU). It runs
-    without the packages the GPU machine lacks (tests/helpers/card_site), as it would there."""
+    without the packages the GPU machine lacks (benchmarks/tools/card_site), as it would there."""
     import os
 
     env = {**os.environ, "SMOKE": "1", "PYTHON": sys.executable, "OUT": str(tmp_path), "JAX_PLATFORMS": "cpu",
-           "PYTHONPATH": str(ROOT / "tests" / "helpers" / "card_site")}
+           "PYTHONPATH": str(ROOT / "benchmarks" / "tools" / "card_site")}
     absent = subprocess.run([sys.executable, "-c", "import gin"], env=env, capture_output=True, text=True)
     assert "not installed on the GPU machine" in absent.stderr, absent.stderr
     proc = subprocess.run(["bash", "benchmarks/gpu_check.sh"], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -77,7 +77,7 @@ def test_gpu_check_script_runs_every_part(tmp_path):
     assert len({r["runs"][0]["losses"][-1] for r in determinism}) == 1  # the options change nothing here
     assert len(_breakdown_tables((tmp_path / "train_step_2048.log").read_text())) == 4
     attention = (tmp_path / "attention.log").read_text()
-    for text in ("| impl | B | H | T | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
+    for text in ("| impl | B | H | L | D |", "| pallas_gpu |", "| pallas_gpu_fused |", "skipping cudnn"):
         assert text in attention, attention[-2000:]
     packed = json.loads((tmp_path / "attention.json").read_text())["packed"]
     runs = packed["mask_runs"]
@@ -90,13 +90,13 @@ def test_gpu_check_script_runs_every_part(tmp_path):
 
 
 def test_gpu_goals_marks_each_figure(tmp_path):
-    """gpu_goals.py compares like with like (same shape, same T x B) and marks each goal."""
-    import gpu_goals
+    """gpu_goals.py compares like with like (same shape, same L x B) and marks each goal."""
+    from benchmarks.tools import gpu_goals
 
     att = {"device": "NVIDIA H100 80GB HBM3", "rows": [
-        {"impl": impl, "B": 2, "H": 16, "T": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
+        {"impl": impl, "B": 2, "H": 16, "L": 8192, "D": 64, "fwd_ms": 1.0, "fwdbwd_ms": ms}
         for impl, ms in (("pallas_gpu", 2.8), ("pallas_gpu_fused", 2.4), ("cudnn", 2.4))]
-        + [{"impl": "pallas_gpu", "B": 1, "H": 8, "T": 8192, "D": 128, "error": "oom"}],
+        + [{"impl": "pallas_gpu", "B": 1, "H": 8, "L": 8192, "D": 128, "error": "oom"}],
         "packed": {"unpacked_fwdbwd_ms": 3.3, "packed_fwdbwd_ms": 1.0,
                    "kernel_ms": {"packed": {"fwd": 0.4, "dq": 0.25, "dkv": 0.5},
                                  "unpacked": {"fwd": 1.0, "dq": 1.0, "dkv": 1.5}}}}
@@ -257,7 +257,7 @@ def test_roofline_counts_every_matmul_flop(vocab_block):
     category: 6 per token and weight for the dense layers, the attention scores' QK^T and PV,
     and the logits: whole (3 matmuls) or a vocabulary block at a time in a 3-trip loop
     (4 matmuls over the vocabulary padded to 3 x 3000)."""
-    import train_step
+    from benchmarks import train_step
     from code_in_pretraining.model.config import get_preset
 
     cfg = get_preset("tiny", attention_impl="xla", loss_vocab_block=vocab_block)

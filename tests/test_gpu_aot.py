@@ -1,4 +1,4 @@
-"""Compiling for an H100 on this CPU machine (benchmarks/gpu_target.py), through the
+"""Compiling for an H100 on this CPU machine (benchmarks/tools/gpu_target.py), through the
 second venv that `make gpu-aot` builds (.ci/run builds it): every Pallas kernel goes
 through Triton and ptxas for compute capability 9.0 as it would on the card."""
 
@@ -47,7 +47,7 @@ def test_kernels_use_hopper_tensor_cores_fast_exp2_and_relaxed_atomics():
     serializes it) and each score is exponentiated once (a dQ dot that takes dS in the other
     layout made Triton recompute the softmax chain); at 64 nothing spills (at 128 dK/dV
     spills a little between its loops)."""
-    facts = json.loads(_run("tests/helpers/kernel_ptx.py").strip().splitlines()[-1])
+    facts = json.loads(_run("benchmarks/tools/kernel_ptx.py").strip().splitlines()[-1])
     assert facts["relaxed_available"]
     by_head_dim = facts["kernels"]
     assert sorted(by_head_dim) == ["128", "64"], by_head_dim

@@ -7,6 +7,8 @@ documents with trailing padding, non-causal and non-monotonic segment ids.
 
 import dataclasses
 import logging
+import pathlib
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -14,9 +16,11 @@ import numpy as np
 import pytest
 from jax.experimental import pallas as pl
 
-from code_in_pretraining import kernels
-from code_in_pretraining.data.packing import random_documents
-from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference, relaxed_add
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from benchmarks.tools.packings import random_documents  # noqa: E402
+from code_in_pretraining import kernels  # noqa: E402
+from code_in_pretraining.kernels import dispatch, pallas_gpu, pallas_tpu, reference, relaxed_add  # noqa: E402
 
 SMALL = pallas_gpu.BlockSizes(
     block_q=32, block_k=64, block_q_dkv=32, block_k_dkv=64, block_q_dq=64, block_k_dq=32
@@ -30,22 +34,22 @@ def rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
-def inputs(B, T, H, K, D, dtype=jnp.float32, seed=0):
+def inputs(B, L, H, K, D, dtype=jnp.float32, seed=0):
     ks = jax.random.split(jax.random.key(seed), 4)
     return (
-        jax.random.normal(ks[0], (B, T, H, D), dtype),
-        jax.random.normal(ks[1], (B, T, K, D), dtype),
-        jax.random.normal(ks[2], (B, T, K, D), dtype),
-        jax.random.normal(ks[3], (B, T, H, D), dtype),
+        jax.random.normal(ks[0], (B, L, H, D), dtype),
+        jax.random.normal(ks[1], (B, L, K, D), dtype),
+        jax.random.normal(ks[2], (B, L, K, D), dtype),
+        jax.random.normal(ks[3], (B, L, H, D), dtype),
     )
 
 
-def packed(B, T, seed=0, pad=0, mean=40):
+def packed(B, L, seed=0, pad=0, mean=40):
     """Random document lengths, ids 1, 2, ...; the last `pad` tokens are 0."""
-    seg = random_documents(B, T, mean, seed).segment_ids
+    seg = random_documents(B, L, mean, seed).segment_ids
     if pad:
         for b in range(B):
-            seg[b, T - pad - 7 * b :] = 0
+            seg[b, L - pad - 7 * b :] = 0
     return jnp.asarray(seg)
 
 
@@ -69,45 +73,45 @@ def run_impl(name, q, k, v, seg, do, causal):
 
 
 CASES = {
-    # name: (B, T, H, K, D, dtype, segments, causal)
-    "f32_T200_gqa_packed_pad": (2, 200, 4, 2, 64, jnp.float32, "packed", True),
-    "f32_T128_d128_mha": (1, 128, 2, 2, 128, jnp.float32, None, True),
-    "bf16_T200_mqa_packed": (2, 200, 4, 1, 64, jnp.bfloat16, "packed", True),
+    # name: (B, L, H, K, D, dtype, segments, causal)
+    "f32_L200_gqa_packed_pad": (2, 200, 4, 2, 64, jnp.float32, "packed", True),
+    "f32_L128_d128_mha": (1, 128, 2, 2, 128, jnp.float32, None, True),
+    "bf16_L200_mqa_packed": (2, 200, 4, 1, 64, jnp.bfloat16, "packed", True),
     "f32_noncausal_packed": (2, 96, 2, 1, 64, jnp.float32, "packed", False),
-    "f32_noncausal_T200": (1, 200, 2, 2, 64, jnp.float32, None, False),
+    "f32_noncausal_L200": (1, 200, 2, 2, 64, jnp.float32, None, False),
     "f32_nonmonotonic": (1, 160, 2, 1, 64, jnp.float32, "nonmono", True),
     # Documents of ~100 tokens: many tiles inside one document run unmasked.
-    "f32_T384_longdocs": (1, 384, 2, 1, 32, jnp.float32, "long", True),
+    "f32_L384_longdocs": (1, 384, 2, 1, 32, jnp.float32, "long", True),
     # Documents that start inside a diagonal tile and go on past it.
-    "f32_T384_spans": (2, 384, 2, 1, 32, jnp.float32, "spans", True),
+    "f32_L384_spans": (2, 384, 2, 1, 32, jnp.float32, "spans", True),
 }
 
 
-def _segments(kind, B, T):
+def _segments(kind, B, L):
     if kind == "packed":
-        return packed(B, T, pad=20)
+        return packed(B, L, pad=20)
     if kind == "long":
-        return packed(B, T, seed=3, pad=40, mean=100)
-    if kind == "spans":  # T=384, B<=2: documents over several tiles, starting inside tiles and at their edges
-        seg = np.zeros((B, T), np.int32)
+        return packed(B, L, seed=3, pad=40, mean=100)
+    if kind == "spans":  # L=384, B<=2: documents over several tiles, starting inside tiles and at their edges
+        seg = np.zeros((B, L), np.int32)
         for b, starts in enumerate([(0, 80, 200, 256, 330, 370), (0, 40, 64, 190, 300, 384)][:B]):
             for d, (s0, s1) in enumerate(zip(starts, starts[1:])):
                 seg[b, s0:s1] = d + 1
         return jnp.asarray(seg)
     if kind == "nonmono":  # ids revisit earlier values: 1 2 1 3 2 0
-        ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-T // 6))[:T]
-        return jnp.asarray(np.broadcast_to(ids, (B, T)).copy())
+        ids = np.repeat(np.array([1, 2, 1, 3, 2, 0], np.int32), -(-L // 6))[:L]
+        return jnp.asarray(np.broadcast_to(ids, (B, L)).copy())
     return None
 
 
 @pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused", "pallas_tpu"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_kernel_matches_reference(impl, case):
-    B, T, H, K, D, dtype, seg_kind, causal = CASES[case]
-    if impl != "pallas_gpu" and case in ("f32_T128_d128_mha", "f32_noncausal_T200"):
+    B, L, H, K, D, dtype, seg_kind, causal = CASES[case]
+    if impl != "pallas_gpu" and case in ("f32_L128_d128_mha", "f32_noncausal_L200"):
         pytest.skip("covered by other cases; keeps the suite fast")
-    q, k, v, do = inputs(B, T, H, K, D, dtype)
-    seg = _segments(seg_kind, B, T)
+    q, k, v, do = inputs(B, L, H, K, D, dtype)
+    seg = _segments(seg_kind, B, L)
     got = run_impl(impl, q, k, v, seg, do, causal)
     want = run_impl("xla", q, k, v, seg, do, causal)
     tol = 1e-5 if dtype == jnp.float32 else 1e-2
@@ -120,16 +124,16 @@ def test_kernel_matches_reference(impl, case):
 
 def _numpy_attention(q, k, v, seg, causal):
     """The definition, one query at a time."""
-    B, T, H, D = q.shape
+    B, L, H, D = q.shape
     G = H // k.shape[2]
     out = np.zeros_like(q)
     for b in range(B):
         for h in range(H):
-            for t in range(T):
+            for t in range(L):
                 if seg is not None and seg[b, t] == 0:
                     continue
                 keys = [
-                    s for s in range(T) if (not causal or s <= t) and (seg is None or seg[b, s] == seg[b, t])
+                    s for s in range(L) if (not causal or s <= t) and (seg is None or seg[b, s] == seg[b, t])
                 ]
                 logits = np.array([q[b, t, h] @ k[b, s, h // G] for s in keys])
                 logits = logits / np.sqrt(D)
@@ -154,9 +158,9 @@ def test_reference_matches_numpy_loop(causal):
 @pytest.mark.parametrize("impl", ["xla", "pallas_gpu"])
 def test_no_attention_across_segments(impl):
     """Changing one document's k/v leaves every other document's output alone."""
-    B, T, H, K, D = 1, 96, 2, 1, 64
-    q, k, v, _ = inputs(B, T, H, K, D)
-    seg = np.ones((B, T), np.int32)
+    B, L, H, K, D = 1, 96, 2, 1, 64
+    q, k, v, _ = inputs(B, L, H, K, D)
+    seg = np.ones((B, L), np.int32)
     seg[:, 30:70] = 2
     seg[:, 70:90] = 3
     seg[:, 90:] = 0
@@ -191,9 +195,9 @@ def test_forward_single_masked_loop_matches():
 
 @pytest.mark.parametrize("impl", ["pallas_gpu", "pallas_gpu_fused"])
 def test_padding_gets_zero_gradients(impl):
-    B, T, H, K, D = 1, 80, 2, 2, 64
-    q, k, v, do = inputs(B, T, H, K, D)
-    seg = np.ones((B, T), np.int32)
+    B, L, H, K, D = 1, 80, 2, 2, 64
+    q, k, v, do = inputs(B, L, H, K, D)
+    seg = np.ones((B, L), np.int32)
     seg[:, 50:] = 0
     _, dq, dk, dv = run_impl(impl, q, k, v, jnp.asarray(seg), do, True)
     for g in (dq, dk, dv):
@@ -244,18 +248,18 @@ def test_relaxed_add_sums_tiles(monkeypatch, relaxed):
 
 
 def _tiles(seg, causal, rows, cols, key_side):
-    T = seg.shape[1]
+    L = seg.shape[1]
     cfg = pallas_gpu._Config(causal=causal, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
-    lo, hi = pallas_gpu._ranges(seg, cfg, rows, cols, key_side=key_side)
-    assert lo.shape == (seg.shape[0], T // rows)
+    lo, *_, hi = pallas_gpu._bounds(seg, cfg, rows, cols, key_side=key_side)
+    assert lo.shape == (seg.shape[0], L // rows)
     return int(jnp.sum(hi - lo))
 
 
 def test_packed_documents_skip_tiles():
     """Short packed documents visit far fewer tiles than one causal sequence."""
-    T = 1024
-    seg_packed = packed(1, T, mean=64)
-    seg_one = jnp.ones((1, T), jnp.int32)
+    L = 1024
+    seg_packed = packed(1, L, mean=64)
+    seg_one = jnp.ones((1, L), jnp.int32)
     for key_side in (False, True):
         n_packed = _tiles(seg_packed, True, 64, 64, key_side)
         n_causal = _tiles(seg_one, True, 64, 64, key_side)
@@ -264,9 +268,9 @@ def test_packed_documents_skip_tiles():
     # Ids that revisit earlier values (runs 1 2 1 3 2 0 of 171 tokens): a query tile reaches
     # back to the first key tile holding one of its ids (tile 9, all 3s, to tile 8 where the 3s
     # start; tile 10, 3s and 2s, to tile 2 where the first 2 is); all-padding tiles are empty.
-    nonmono = _segments("nonmono", 1, T)
+    nonmono = _segments("nonmono", 1, L)
     cfg = pallas_gpu._Config(causal=True, sm_scale=1.0, has_segments=True, blocks=SMALL, interpret=True)
-    lo, hi = pallas_gpu._ranges(nonmono, cfg, 64, 64, key_side=False)
+    lo, *_, hi = pallas_gpu._bounds(nonmono, cfg, 64, 64, key_side=False)
     assert np.asarray(lo)[0].tolist() == [0, 0, 0, 2, 2, 0, 0, 0, 0, 8, 2, 2, 2, 2, 0, 0]
     assert np.asarray(hi)[0].tolist() == list(range(1, 15)) + [0, 0]
     # All-padding tiles are empty.
@@ -275,12 +279,12 @@ def test_packed_documents_skip_tiles():
 
 
 def _visible(seg, causal):
-    """[B, Tq, Tk] exact visibility, from the definition."""
+    """[B, Lq, Lk] exact visibility, from the definition."""
     seg = np.asarray(seg)
-    T = seg.shape[1]
+    L = seg.shape[1]
     vis = (seg[:, :, None] == seg[:, None, :]) & (seg[:, :, None] != 0)
     if causal:
-        vis &= np.tril(np.ones((T, T), bool))[None]
+        vis &= np.tril(np.ones((L, L), bool))[None]
     return vis
 
 
@@ -293,15 +297,15 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
     side [lo, first), key side [end, hi)) no causal mask; tiles outside [lo, hi) are
     invisible. For packings whose ids never decrease, [lo, hi) starts and ends at
     visible tiles, and no tile keeps a mask it could drop."""
-    T = 384
+    L = 384
     if kind == "dense":  # one document, then padding
         seg = jnp.asarray(np.r_[np.ones(300), np.zeros(84)].astype(np.int32))[None]
     elif kind == "none":
-        seg = jnp.ones((2, T), jnp.int32)
+        seg = jnp.ones((2, L), jnp.int32)
     else:
-        seg = _segments(kind, 2, T)
+        seg = _segments(kind, 2, L)
     vis, same_doc = _visible(seg, causal), _visible(seg, False)
-    after = np.tril(np.ones((T, T), bool))[None] | (not causal)  # queries at or after keys
+    after = np.tril(np.ones((L, L), bool))[None] | (not causal)  # queries at or after keys
     monotone = kind != "nonmono"
     for key_side in (False, True):
         cfg = pallas_gpu._Config(
@@ -319,11 +323,11 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
         a = after.transpose(0, 2, 1) if key_side else after
         n_full = n_diag = 0
         for b in range(seg.shape[0]):
-            for i in range(T // r):
-                tiles = v[b, i * r : (i + 1) * r].reshape(r, T // c, c)
+            for i in range(L // r):
+                tiles = v[b, i * r : (i + 1) * r].reshape(r, L // c, c)
                 any_c, all_c = tiles.any(axis=(0, 2)), tiles.all(axis=(0, 2))
-                same_c = s[b, i * r : (i + 1) * r].reshape(r, T // c, c).all(axis=(0, 2))
-                inside = np.zeros(T // c, bool)
+                same_c = s[b, i * r : (i + 1) * r].reshape(r, L // c, c).all(axis=(0, 2))
+                inside = np.zeros(L // c, bool)
                 inside[lo[b, i] : hi[b, i]] = True
                 assert not np.any(any_c & ~inside), (key_side, b, i)
                 assert np.all(all_c[first[b, i] : end[b, i]]), (key_side, b, i)
@@ -333,7 +337,7 @@ def test_tile_bounds_are_exact(kind, causal, rows, cols):
                 side = slice(end[b, i], hi[b, i]) if not key_side else slice(lo[b, i], first[b, i])
                 run = slice(end[b, i], diag[b, i]) if not key_side else slice(diag[b, i], first[b, i])
                 assert np.all(same_c[run]), (key_side, b, i)
-                after_c = a[0, i * r : (i + 1) * r].reshape(r, T // c, c).all(axis=(0, 2))
+                after_c = a[0, i * r : (i + 1) * r].reshape(r, L // c, c).all(axis=(0, 2))
                 far = slice(lo[b, i], first[b, i]) if not key_side else slice(end[b, i], hi[b, i])
                 assert np.all(after_c[far]), (key_side, b, i)
                 n_diag += run.stop - run.start

@@ -72,10 +72,6 @@ def float_fraction(text: str) -> float:
     return literal_fraction(_FLOAT, text)
 
 
-def hex_fraction(text: str) -> float:
-    return literal_fraction(_HEX, text)
-
-
 def _at_most(pattern: re.Pattern, alphabet: dict, text: str, limit: float) -> bool:
     """literal_fraction(pattern, text) <= limit, skipping the regex when the alphabet bound settles it."""
     dense = len(text) - text.count(" ") - text.count("\n") - text.count("\t")

@@ -83,14 +83,3 @@ def pack_sequentially(docs: Iterable[np.ndarray], batch: int, length: int, sourc
     if r > 0 or writer.used > 0:
         yield rows
 
-
-def random_documents(batch: int, length: int, mean_len: int, seed: int = 0) -> PackedRows:
-    """Rows packed with documents of uniform random length in [1, 2 * mean_len) (all tokens 0):
-    the segment ids and positions of packed batches, for kernel tests and benchmarks."""
-    rng = np.random.default_rng(seed)
-    rows = PackedRows.empty(batch, length)
-    for b in range(batch):
-        writer = RowWriter(rows, b)
-        while writer.space:
-            writer.add(np.zeros(min(int(rng.integers(1, 2 * mean_len)), writer.space), np.int32), 0)
-    return rows

@@ -3,7 +3,7 @@
 "auto" chooses by backend (gpu -> pallas_gpu, tpu -> pallas_tpu, cpu -> xla)
 and falls back to the xla reference, logging the reason once, whenever the
 kernel cannot handle the inputs. Explicitly requested kernels raise instead
-of silently falling back, so benchmarks never time the wrong thing.
+of silently falling back: a named kernel runs, or the call fails.
 "pallas_gpu_fused" is pallas_gpu with its one-kernel backward (atomic dQ:
 fewer matmuls, but dQ is not bitwise reproducible on a GPU).
 All decisions use static shapes and dtypes only, so this works under jit.
@@ -59,10 +59,10 @@ def _cudnn(q, k, v, segment_ids, *, causal, sm_scale):
 
 
 def attention(
-    q_BxTxHxD: jax.Array,
-    k_BxTxKxD: jax.Array,
-    v_BxTxKxD: jax.Array,
-    segment_ids_BxT: jax.Array | None = None,
+    q_BxLxHxD: jax.Array,
+    k_BxLxKxD: jax.Array,
+    v_BxLxKxD: jax.Array,
+    segment_ids_BxL: jax.Array | None = None,
     *,
     causal: bool = True,
     implementation: str = "auto",
@@ -70,11 +70,11 @@ def attention(
     sm_scale: float | None = None,
     block_sizes=None,
 ) -> jax.Array:
-    """Attention over [B, T, H, D] with GQA and packed segments.
+    """Attention over [B, L, H, D] with GQA and packed segments.
 
     Args:
-      q_BxTxHxD, k_BxTxKxD, v_BxTxKxD: queries, keys, values; KV_H divides H.
-      segment_ids_BxT: int32 document ids, 0 = padding (outputs zeros). A token
+      q_BxLxHxD, k_BxLxKxD, v_BxLxKxD: queries, keys, values; KV_H divides H.
+      segment_ids_BxL: int32 document ids, 0 = padding (outputs zeros). A token
         attends only to earlier-or-equal (if causal) tokens of its own segment.
       causal: causal masking.
       implementation: one of IMPLEMENTATIONS.
@@ -82,13 +82,13 @@ def attention(
       sm_scale: logit scale; default 1/sqrt(D).
       block_sizes: optional `pallas_gpu.BlockSizes` (pallas_gpu, pallas_gpu_fused only).
     Returns:
-      [B, T, H, D] in q's dtype.
+      [B, L, H, D] in q's dtype.
     """
     if implementation not in IMPLEMENTATIONS:
         raise ValueError(
             f"unknown attention implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
         )
-    q, k, v, seg = q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT
+    q, k, v, seg = q_BxLxHxD, k_BxLxKxD, v_BxLxKxD, segment_ids_BxL
     sm_scale = shapes.check(q, k, v, seg, sm_scale)
 
     impl = implementation

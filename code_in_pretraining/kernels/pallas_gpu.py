@@ -79,11 +79,11 @@ class KernelLaunch(NamedTuple):
 class BlockSizes:
     """Tile sizes and Triton launch parameters (tiles: powers of two >= 16).
 
-    `for_head_dim` gives the defaults, from per-kernel tuning on an H100 (jax
-    0.11.2, bf16, causal, T=2048..8192; benchmarks/RESULTS.md): 64x64 dQ and
-    dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV is
-    as fast at head_dim 64, T=8192, but 3x slower at T=2048 and head_dim 128);
-    the forward 64x128 at head_dim 64 and 128x64 with 8 warps at head_dim 128.
+    `for_head_dim` gives the defaults, the winners of per-kernel tuning
+    (`benchmarks/attention.py --tune`; figures in benchmarks/RESULTS.md): 64x64 dQ
+    and dK/dV tiles with 4 warps, 2 stages (the Triton tutorial's 32x128 dK/dV
+    keeps up only at head_dim 64 on long sequences); the forward 64x128 at
+    head_dim 64 and 128x64 with 8 warps at head_dim 128.
     `None` warps means 4 for head_dim <= 64, else 8; dq warps/stages default
     to the dK/dV ones (`num_warps_bwd`, `num_stages_bwd`).
     """
@@ -102,6 +102,7 @@ class BlockSizes:
     num_stages_dq: int | None = None
     # With segments, run the forward's mask-free tiles in their own loop (the
     # backward kernels always do). False: one masked loop over all tiles.
+    # Tuning like the tiles: with short documents one loop may beat several short ones.
     split_fwd: bool = True
     # One backward kernel with float32 atomic dQ (5 matmuls per tile pair, not
     # bitwise deterministic on a GPU) instead of the dQ and dK/dV kernels.
@@ -176,7 +177,7 @@ class _Config:
 
 
 class _TileStats(NamedTuple):
-    """Per tile of `size` tokens, each [B, T // size]."""
+    """Per tile of `size` tokens, each [B, L // size]."""
 
     lo_id: jax.Array  # smallest nonzero segment id (_INT_MAX for an all-padding tile)
     hi_id: jax.Array  # largest nonzero segment id (_INT_MIN for an all-padding tile)
@@ -185,10 +186,10 @@ class _TileStats(NamedTuple):
     uniform: jax.Array  # every token holds one nonzero id
 
 
-def _tile_stats(seg_BxT, size: int) -> _TileStats:
-    B, T = seg_BxT.shape
-    seg_BxNxS = seg_BxT.reshape(B, T // size, size)
-    pos_NxS = jnp.arange(T, dtype=jnp.int32).reshape(T // size, size)
+def _tile_stats(seg_BxL, size: int) -> _TileStats:
+    B, L = seg_BxL.shape
+    seg_BxNxS = seg_BxL.reshape(B, L // size, size)
+    pos_NxS = jnp.arange(L, dtype=jnp.int32).reshape(L // size, size)
     valid_BxNxS = seg_BxNxS != 0
     lo_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MAX).min(axis=-1)
     hi_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MIN).max(axis=-1)
@@ -242,7 +243,7 @@ def _split(lo, hi, same_first, same_end, edge, *, key_side: bool):
     return lo, first, end, diag, hi
 
 
-def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
+def _bounds(seg_BxL, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     """Five ascending column-tile bounds per row tile (query side: rows are query tiles,
     columns key tiles; key side, the transpose), each [B, R]: (lo, first, end, diag, hi)
     on the query side, (lo, diag, first, end, hi) on the key side. `_loops` runs the
@@ -261,14 +262,14 @@ def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     where that run is not contiguous, or stops short of the diagonal, every tile
     takes both masks.
     """
-    B, T = seg_BxT.shape
-    R, C = T // rows, T // cols
+    B, L = seg_BxL.shape
+    R, C = L // rows, L // cols
     with jax.ensure_compile_time_eval():  # static: constants of the compiled program
         lo, hi, edge = _positions(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
         if not cfg.has_segments:  # every tile is in the run
             bounds = _split(lo, hi, 0, C, edge, key_side=key_side)
             return tuple(np.broadcast_to(b, (B, R)) for b in bounds)
-    row, col = _tile_stats(seg_BxT, rows), _tile_stats(seg_BxT, cols)
+    row, col = _tile_stats(seg_BxL, rows), _tile_stats(seg_BxL, cols)
     c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
     cand_BxRxC = (col.lo_id[:, None, :] <= row.hi_id[:, :, None]) & (col.hi_id[:, None, :] >= row.lo_id[:, :, None])
     if cfg.causal and key_side:  # against the row's first real key
@@ -281,12 +282,6 @@ def _bounds(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     same_first, same_end, n_same = _first_end(same_BxRxC)
     same_end = jnp.where(n_same == same_end - same_first, same_end, same_first)  # not contiguous: none
     return _split(lo, hi, same_first, same_end, edge[None], key_side=key_side)
-
-
-def _ranges(seg_BxT, cfg: _Config, rows: int, cols: int, *, key_side: bool):
-    """[lo, hi) of `_bounds` alone: the tiles a row tile visits."""
-    bounds = _bounds(seg_BxT, cfg, rows, cols, key_side=key_side)
-    return bounds[0], bounds[-1]
 
 
 # --------------------------------------------------------------------------
@@ -498,7 +493,7 @@ def _dkv_kernel(*refs, cfg: _Config):
     With `fused_bwd` it also adds dQ[i] += dS[i, j] K[j] for each query tile i
     into a float32 buffer (zeros aliased in, scaled by sm_scale after the
     kernel) with atomics, since other key tiles add to the same rows at once.
-    The buffer is dQ transposed, [D, T] per head, so the share is K^T dS^T: it
+    The buffer is dQ transposed, [D, L] per head, so the share is K^T dS^T: it
     takes dS^T as computed (for dS K, Triton recomputed the probabilities in the
     other layout, every exponential twice) and has D rows, where Hopper's wgmma
     needs 64 and the query tiles may have 32.
@@ -546,133 +541,132 @@ def _dkv_kernel(*refs, cfg: _Config):
 
 
 # --------------------------------------------------------------------------
-# pallas_call wrappers on padded [B, Tp, H, Dp] arrays.
+# pallas_call wrappers on padded [B, Lp, H, Dp] arrays.
 # --------------------------------------------------------------------------
 
 
-def _fwd_call(q, k, v, seg, cfg: _Config):
-    B, T, H, D = q.shape
-    G = H // k.shape[2]
-    bq, bk, warps, stages = cfg.blocks.kernel("fwd", D)
-    n = T // bq
-    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-    # Grid index i runs query tile n - 1 - i (heaviest causal tiles first).
-    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
-    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv]
-    args = [*bounds, q, k, v]
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
-        ]
-        args += [seg, seg]
-    o, lse = pl.pallas_call(
-        functools.partial(_fwd_kernel, cfg=cfg),
+class _Specs(NamedTuple):
+    """The BlockSpecs of one kernel's grid (`_specs`)."""
+
+    grid: tuple[int, int, int]
+    bounds: pl.BlockSpec  # [B, R] int32, one of `_bounds`' five
+    tile: pl.BlockSpec  # [B, L, H, D]: the row tile, this query head
+    kv_tile: pl.BlockSpec  # [B, L, K, D]: the row tile, this query head's kv head
+    whole: pl.BlockSpec  # [B, L, H, D]: every position, this query head
+    kv_whole: pl.BlockSpec  # [B, L, K, D]: every position, this query head's kv head
+    row_tile: pl.BlockSpec  # [B, H, L] float32 per-query rows (logsumexp, delta): the row tile
+    row_whole: pl.BlockSpec  # [B, H, L]: every position
+    dqt_whole: pl.BlockSpec  # [B, H, D, L]: the fused backward's dQ^T, this query head
+    segments: tuple[pl.BlockSpec, pl.BlockSpec]  # [B, L] int32: (the query side's, the key side's)
+
+
+def _specs(shape, G: int, rows: int, *, key_side: bool) -> _Specs:
+    """BlockSpecs for the grid (row tile i, batch b, query head h) over padded arrays of q's
+    `shape` [B, L, H, D]: row tiles of `rows` positions, query tiles from the last (for causal,
+    heaviest) on, or key tiles in order (`key_side`); query head h reads kv head h // G."""
+    B, L, H, D = shape
+    n = L // rows
+    r = (lambda i: i) if key_side else (lambda i: n - 1 - i)
+    seg_tile = pl.BlockSpec((None, rows), lambda i, b, h: (b, r(i)))
+    seg_whole = pl.BlockSpec((None, L), lambda i, b, h: (b, 0))
+    return _Specs(
         grid=(n, B, H),
+        bounds=pl.BlockSpec((None, None), lambda i, b, h: (b, r(i))),
+        tile=pl.BlockSpec((None, rows, None, D), lambda i, b, h: (b, r(i), h, 0)),
+        kv_tile=pl.BlockSpec((None, rows, None, D), lambda i, b, h: (b, r(i), h // G, 0)),
+        whole=pl.BlockSpec((None, L, None, D), lambda i, b, h: (b, 0, h, 0)),
+        kv_whole=pl.BlockSpec((None, L, None, D), lambda i, b, h: (b, 0, h // G, 0)),
+        row_tile=pl.BlockSpec((None, None, rows), lambda i, b, h: (b, h, r(i))),
+        row_whole=pl.BlockSpec((None, None, L), lambda i, b, h: (b, h, 0)),
+        dqt_whole=pl.BlockSpec((None, None, D, L), lambda i, b, h: (b, h, 0, 0)),
+        segments=(seg_whole, seg_tile) if key_side else (seg_tile, seg_whole),
+    )
+
+
+def _pallas_call(kernel, cfg: _Config, specs: _Specs, launch: KernelLaunch, name: str, bounds, seg, ins, outs,
+                 aliases=None):
+    """`kernel` over `specs.grid`. Its refs: the five bounds, `ins` ([(array, spec)]), the segment
+    ids where the problem has them (query side's, key side's), then `outs` ([(shape, spec)]).
+    `aliases`: {index in ins: index in outs}."""
+    in_specs = [specs.bounds] * _N_BOUNDS + [spec for _, spec in ins]
+    args = [*bounds, *(x for x, _ in ins)]
+    if cfg.has_segments:
+        in_specs += specs.segments
+        args += [seg, seg]
+    return pl.pallas_call(
+        functools.partial(kernel, cfg=cfg),
+        grid=specs.grid,
         in_specs=in_specs,
-        out_specs=[
-            q_tile,
-            pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i)),
-        ],
-        out_shape=[
-            jax.ShapeDtypeStruct(q.shape, q.dtype),
-            jax.ShapeDtypeStruct((B, H, T), jnp.float32),
-        ],
-        compiler_params=_compiler_params(warps, stages),
+        out_specs=[spec for _, spec in outs],
+        out_shape=[shape for shape, _ in outs],
+        input_output_aliases={_N_BOUNDS + i: o for i, o in (aliases or {}).items()},
+        compiler_params=_compiler_params(launch.num_warps, launch.num_stages),
         interpret=cfg.interpret,
-        name="cip_flash_fwd",
+        name=name,
     )(*args)
+
+
+def _fwd_call(q, k, v, seg, cfg: _Config):
+    B, L, H, D = q.shape
+    launch = cfg.blocks.kernel("fwd", D)
+    specs = _specs(q.shape, H // k.shape[2], launch.block_q, key_side=False)
+    bounds = _bounds(seg, cfg, launch.block_q, launch.block_k, key_side=False)
+    o, lse = _pallas_call(
+        _fwd_kernel, cfg, specs, launch, "cip_flash_fwd", bounds, seg,
+        ins=[(q, specs.tile), (k, specs.kv_whole), (v, specs.kv_whole)],
+        outs=[(jax.ShapeDtypeStruct(q.shape, q.dtype), specs.tile),
+              (jax.ShapeDtypeStruct((B, H, L), jnp.float32), specs.row_tile)],
+    )
     return o, lse
 
 
 def _dq_call(q, k, v, seg, o, lse, do, cfg: _Config):
     """dQ and delta = rowsum(dO * O); grid over query tiles like the forward."""
-    B, T, H, D = q.shape
-    G = H // k.shape[2]
-    bq, bk, warps, stages = cfg.blocks.kernel("dq", D)
-    n = T // bq
-    bounds = _bounds(seg, cfg, bq, bk, key_side=False)
-    bound_spec = pl.BlockSpec((None, None), lambda i, b, h: (b, n - 1 - i))
-    q_tile = pl.BlockSpec((None, bq, None, D), lambda i, b, h: (b, n - 1 - i, h, 0))
-    full_kv = pl.BlockSpec((None, T, None, D), lambda i, b, h: (b, 0, h // G, 0))
-    row_tile = pl.BlockSpec((None, None, bq), lambda i, b, h: (b, h, n - 1 - i))
-    in_specs = [bound_spec] * _N_BOUNDS + [q_tile, full_kv, full_kv, q_tile, q_tile, row_tile]
-    args = [*bounds, q, k, v, o, do, lse]
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, bq), lambda i, b, h: (b, n - 1 - i)),
-            pl.BlockSpec((None, T), lambda i, b, h: (b, 0)),
-        ]
-        args += [seg, seg]
-    return pl.pallas_call(
-        functools.partial(_dq_kernel, cfg=cfg),
-        grid=(n, B, H),
-        in_specs=in_specs,
-        out_specs=[q_tile, row_tile],
-        out_shape=[jax.ShapeDtypeStruct(q.shape, q.dtype), jax.ShapeDtypeStruct((B, H, T), jnp.float32)],
-        compiler_params=_compiler_params(warps, stages),
-        interpret=cfg.interpret,
-        name="cip_flash_bwd_dq",
-    )(*args)
+    B, L, H, D = q.shape
+    launch = cfg.blocks.kernel("dq", D)
+    specs = _specs(q.shape, H // k.shape[2], launch.block_q, key_side=False)
+    bounds = _bounds(seg, cfg, launch.block_q, launch.block_k, key_side=False)
+    return _pallas_call(
+        _dq_kernel, cfg, specs, launch, "cip_flash_bwd_dq", bounds, seg,
+        ins=[(q, specs.tile), (k, specs.kv_whole), (v, specs.kv_whole), (o, specs.tile), (do, specs.tile),
+             (lse, specs.row_tile)],
+        outs=[(jax.ShapeDtypeStruct(q.shape, q.dtype), specs.tile),
+              (jax.ShapeDtypeStruct((B, H, L), jnp.float32), specs.row_tile)],
+    )
 
 
 def _dkv_call(q, k, v, seg, do, lse, delta, cfg: _Config):
     """dK, dV (and, with `fused_bwd`, dQ): grid over key tiles and *query* heads; groups summed after."""
-    B, T, H, D = q.shape
+    B, L, H, D = q.shape
     K = k.shape[2]
     G = H // K
-    blocks = cfg.blocks
-    bq, bk, warps, stages = blocks.kernel("dkv", D)
-    bounds = _bounds(seg, cfg, bk, bq, key_side=True)
-    bound_spec = pl.BlockSpec((None, None), lambda j, b, h: (b, j))
-    full_q = pl.BlockSpec((None, T, None, D), lambda j, b, h: (b, 0, h, 0))
-    full_row = pl.BlockSpec((None, None, T), lambda j, b, h: (b, h, 0))
-    kv_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h // G, 0))
-    out_tile = pl.BlockSpec((None, bk, None, D), lambda j, b, h: (b, j, h, 0))
-    in_specs = [bound_spec] * _N_BOUNDS + [full_q, kv_tile, kv_tile, full_q, full_row, full_row]
-    args = [*bounds, q, k, v, do, lse, delta]
+    fused = cfg.blocks.fused_bwd
+    launch = cfg.blocks.kernel("dkv", D)
+    specs = _specs(q.shape, G, launch.block_k, key_side=True)
+    bounds = _bounds(seg, cfg, launch.block_k, launch.block_q, key_side=True)
+    ins = [(q, specs.whole), (k, specs.kv_tile), (v, specs.kv_tile), (do, specs.whole), (lse, specs.row_whole),
+           (delta, specs.row_whole)]
     # Per-query-head partial dK/dV: float32 when heads share a kv head so the
     # group sum is not rounded G times.
-    part_dtype = k.dtype if G == 1 else jnp.float32
-    out_specs = [out_tile, out_tile]
-    out_shape = [jax.ShapeDtypeStruct((B, T, H, D), part_dtype)] * 2
-    aliases = {}
-    if blocks.fused_bwd:  # dQ^T: a float32 buffer of zeros, aliased in and added to
-        aliases = {len(args): 2}
-        full_dqt = pl.BlockSpec((None, None, D, T), lambda j, b, h: (b, h, 0, 0))
-        in_specs.append(full_dqt)
-        args.append(jnp.zeros((B, H, D, T), jnp.float32))
-        out_specs.append(full_dqt)
-        out_shape.append(jax.ShapeDtypeStruct((B, H, D, T), jnp.float32))
-    if cfg.has_segments:
-        in_specs += [
-            pl.BlockSpec((None, T), lambda j, b, h: (b, 0)),
-            pl.BlockSpec((None, bk), lambda j, b, h: (b, j)),
-        ]
-        args += [seg, seg]
-    dk_h, dv_h, *dq = pl.pallas_call(
-        functools.partial(_dkv_kernel, cfg=cfg),
-        grid=(T // bk, B, H),
-        in_specs=in_specs,
-        out_specs=out_specs,
-        out_shape=out_shape,
-        input_output_aliases=aliases,
-        compiler_params=_compiler_params(warps, stages),
-        interpret=cfg.interpret,
-        name="cip_flash_bwd_fused" if blocks.fused_bwd else "cip_flash_bwd_dkv",
-    )(*args)
+    part = jax.ShapeDtypeStruct((B, L, H, D), k.dtype if G == 1 else jnp.float32)
+    outs = [(part, specs.tile)] * 2
+    if fused:  # dQ^T: a float32 buffer of zeros, aliased in and added to
+        ins.append((jnp.zeros((B, H, D, L), jnp.float32), specs.dqt_whole))
+        outs.append((jax.ShapeDtypeStruct((B, H, D, L), jnp.float32), specs.dqt_whole))
+    dk_h, dv_h, *dq = _pallas_call(
+        _dkv_kernel, cfg, specs, launch, "cip_flash_bwd_fused" if fused else "cip_flash_bwd_dkv", bounds, seg,
+        ins, outs, aliases={len(ins) - 1: 2} if fused else None,
+    )
     if G > 1:
-        dk_h = dk_h.reshape(B, T, K, G, D).sum(axis=3)
-        dv_h = dv_h.reshape(B, T, K, G, D).sum(axis=3)
+        dk_h = dk_h.reshape(B, L, K, G, D).sum(axis=3)
+        dv_h = dv_h.reshape(B, L, K, G, D).sum(axis=3)
     dq = (dq[0].transpose(0, 3, 1, 2) * cfg.sm_scale).astype(q.dtype) if dq else None
     return dk_h.astype(k.dtype), dv_h.astype(v.dtype), dq
 
 
-def delta_rows(o_BxTxHxD, do_BxTxHxD):
-    """delta = rowsum(dO * O) in float32, [B, H, T]: the backward's softmax correction."""
-    return jnp.sum(do_BxTxHxD.astype(jnp.float32) * o_BxTxHxD.astype(jnp.float32), axis=-1).transpose(0, 2, 1)
+def delta_rows(o_BxLxHxD, do_BxLxHxD):
+    """delta = rowsum(dO * O) in float32, [B, H, L]: the backward's softmax correction."""
+    return jnp.sum(do_BxLxHxD.astype(jnp.float32) * o_BxLxHxD.astype(jnp.float32), axis=-1).transpose(0, 2, 1)
 
 
 def _bwd_call(q, k, v, seg, o, lse, do, cfg: _Config):
@@ -712,10 +706,10 @@ def _pad_to(x, axis: int, size: int):
 
 
 def attention(
-    q_BxTxHxD: jax.Array,
-    k_BxTxKxD: jax.Array,
-    v_BxTxKxD: jax.Array,
-    segment_ids_BxT: jax.Array | None = None,
+    q_BxLxHxD: jax.Array,
+    k_BxLxKxD: jax.Array,
+    v_BxLxKxD: jax.Array,
+    segment_ids_BxL: jax.Array | None = None,
     *,
     causal: bool = True,
     sm_scale: float | None = None,
@@ -724,23 +718,23 @@ def attention(
 ) -> jax.Array:
     """Flash attention with segment-aware block skipping; see module doc.
 
-    Pads T to a multiple of the largest tile (padding gets segment id 0) and
+    Pads L to a multiple of the largest tile (padding gets segment id 0) and
     the head dim to a power of two >= 16 (zeros change no dot product).
     """
-    sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
+    sm_scale = shapes.check(q_BxLxHxD, k_BxLxKxD, v_BxLxKxD, segment_ids_BxL, sm_scale)
     if not sm_scale > 0:
         raise ValueError(f"pallas_gpu needs a positive sm_scale (it masks scores before scaling); got {sm_scale}")
-    B, T, _, D = q_BxTxHxD.shape
-    blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(T)
-    Tp = -(-T // blocks.max_block) * blocks.max_block
+    B, L, _, D = q_BxLxHxD.shape
+    blocks = (block_sizes or BlockSizes.for_head_dim(D)).clamp(L)
+    Lp = -(-L // blocks.max_block) * blocks.max_block
     Dp = max(16, pl.next_power_of_2(D))
-    has_segments = segment_ids_BxT is not None or Tp != T
-    if segment_ids_BxT is None:
-        seg_BxT = jnp.ones((B, T), jnp.int32)
+    has_segments = segment_ids_BxL is not None or Lp != L
+    if segment_ids_BxL is None:
+        seg_BxL = jnp.ones((B, L), jnp.int32)
     else:
-        seg_BxT = segment_ids_BxT.astype(jnp.int32)
-    seg_BxTp = _pad_to(seg_BxT, 1, Tp)
-    q, k, v = (_pad_to(_pad_to(x, 1, Tp), 3, Dp) for x in (q_BxTxHxD, k_BxTxKxD, v_BxTxKxD))
+        seg_BxL = segment_ids_BxL.astype(jnp.int32)
+    seg_BxLp = _pad_to(seg_BxL, 1, Lp)
+    q, k, v = (_pad_to(_pad_to(x, 1, Lp), 3, Dp) for x in (q_BxLxHxD, k_BxLxKxD, v_BxLxKxD))
     cfg = _Config(
         causal=bool(causal),
         sm_scale=float(sm_scale),
@@ -748,5 +742,5 @@ def attention(
         blocks=blocks,
         interpret=bool(interpret),
     )
-    o_BxTpxHxDp = _flash(q, k, v, seg_BxTp, cfg)
-    return o_BxTpxHxDp[:, :T, :, :D]
+    o_BxLpxHxDp = _flash(q, k, v, seg_BxLp, cfg)
+    return o_BxLpxHxDp[:, :L, :, :D]

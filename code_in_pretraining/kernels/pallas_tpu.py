@@ -1,9 +1,9 @@
 """TPU attention via JAX's splash attention (implementation="pallas_tpu").
 
 Splash attention already skips fully-masked blocks from a static mask and
-handles segment ids, so on TPU we only adapt layouts: [B, T, H, D] in,
+handles segment ids, so on TPU we only adapt layouts: [B, L, H, D] in,
 grouped-query heads mapped to splash's MQA kernel (one kernel call per kv
-head, vmapped), T padded to the block size with segment id 0, and padding
+head, vmapped), L padded to the block size with segment id 0, and padding
 queries zeroed (splash would let padding attend to padding).
 """
 
@@ -50,10 +50,10 @@ def _kernel(seq_len: int, group: int, causal: bool, block: int, interpret: bool)
 
 
 def attention(
-    q_BxTxHxD: jax.Array,
-    k_BxTxKxD: jax.Array,
-    v_BxTxKxD: jax.Array,
-    segment_ids_BxT: jax.Array | None = None,
+    q_BxLxHxD: jax.Array,
+    k_BxLxKxD: jax.Array,
+    v_BxLxKxD: jax.Array,
+    segment_ids_BxL: jax.Array | None = None,
     *,
     causal: bool = True,
     sm_scale: float | None = None,
@@ -63,39 +63,39 @@ def attention(
     """Splash attention with GQA, padding and the reference's semantics."""
     from jax.experimental.pallas.ops.tpu import splash_attention as splash  # pylint: disable=g-import-not-at-top
 
-    sm_scale = shapes.check(q_BxTxHxD, k_BxTxKxD, v_BxTxKxD, segment_ids_BxT, sm_scale)
-    B, T, H, D = q_BxTxHxD.shape
-    K = k_BxTxKxD.shape[2]
+    sm_scale = shapes.check(q_BxLxHxD, k_BxLxKxD, v_BxLxKxD, segment_ids_BxL, sm_scale)
+    B, L, H, D = q_BxLxHxD.shape
+    K = k_BxLxKxD.shape[2]
     G = H // K
-    Tp = -(-T // block_size) * block_size
-    pad = Tp - T
+    Lp = -(-L // block_size) * block_size
+    pad = Lp - L
 
-    def to_heads_major(x_BxTxNxD):
-        x = jnp.pad(x_BxTxNxD, ((0, 0), (0, pad), (0, 0), (0, 0)))
-        return x.transpose(0, 2, 1, 3)  # [B, N, Tp, D]
+    def to_heads_major(x_BxLxNxD):
+        x = jnp.pad(x_BxLxNxD, ((0, 0), (0, pad), (0, 0), (0, 0)))
+        return x.transpose(0, 2, 1, 3)  # [B, N, Lp, D]
 
     # Splash does not scale the logits itself.
-    q_BxHxTxD = to_heads_major((q_BxTxHxD.astype(jnp.float32) * sm_scale).astype(q_BxTxHxD.dtype))
-    q_BxKxGxTxD = q_BxHxTxD.reshape(B, K, G, Tp, D)
-    k_BxKxTxD = to_heads_major(k_BxTxKxD)
-    v_BxKxTxD = to_heads_major(v_BxTxKxD)
+    q_BxHxLxD = to_heads_major((q_BxLxHxD.astype(jnp.float32) * sm_scale).astype(q_BxLxHxD.dtype))
+    q_BxKxGxLxD = q_BxHxLxD.reshape(B, K, G, Lp, D)
+    k_BxKxLxD = to_heads_major(k_BxLxKxD)
+    v_BxKxLxD = to_heads_major(v_BxLxKxD)
 
-    seg_BxTp = None
-    if segment_ids_BxT is not None or pad:
-        seg = jnp.ones((B, T), jnp.int32) if segment_ids_BxT is None else segment_ids_BxT.astype(jnp.int32)
-        seg_BxTp = jnp.pad(seg, ((0, 0), (0, pad)))
+    seg_BxLp = None
+    if segment_ids_BxL is not None or pad:
+        seg = jnp.ones((B, L), jnp.int32) if segment_ids_BxL is None else segment_ids_BxL.astype(jnp.int32)
+        seg_BxLp = jnp.pad(seg, ((0, 0), (0, pad)))
 
-    kernel = _kernel(Tp, G, bool(causal), block_size, bool(interpret))
+    kernel = _kernel(Lp, G, bool(causal), block_size, bool(interpret))
 
-    def one_kv_head(q_GxTxD, k_TxD, v_TxD, seg_T):
-        segs = None if seg_T is None else splash.SegmentIds(q=seg_T, kv=seg_T)
-        return kernel(q_GxTxD, k_TxD, v_TxD, segment_ids=segs)
+    def one_kv_head(q_GxLxD, k_LxD, v_LxD, seg_L):
+        segs = None if seg_L is None else splash.SegmentIds(q=seg_L, kv=seg_L)
+        return kernel(q_GxLxD, k_LxD, v_LxD, segment_ids=segs)
 
     per_head = jax.vmap(one_kv_head, in_axes=(0, 0, 0, None))
-    per_example = jax.vmap(per_head, in_axes=(0, 0, 0, 0 if seg_BxTp is not None else None))
-    o_BxKxGxTxD = per_example(q_BxKxGxTxD, k_BxKxTxD, v_BxKxTxD, seg_BxTp)
-    o_BxTxHxD = o_BxKxGxTxD.reshape(B, H, Tp, D).transpose(0, 2, 1, 3)[:, :T]
-    if segment_ids_BxT is not None:
-        valid_BxTx1x1 = (segment_ids_BxT != 0)[:, :, None, None]
-        o_BxTxHxD = jnp.where(valid_BxTx1x1, o_BxTxHxD, 0)
-    return o_BxTxHxD.astype(q_BxTxHxD.dtype)
+    per_example = jax.vmap(per_head, in_axes=(0, 0, 0, 0 if seg_BxLp is not None else None))
+    o_BxKxGxLxD = per_example(q_BxKxGxLxD, k_BxKxLxD, v_BxKxLxD, seg_BxLp)
+    o_BxLxHxD = o_BxKxGxLxD.reshape(B, H, Lp, D).transpose(0, 2, 1, 3)[:, :L]
+    if segment_ids_BxL is not None:
+        valid_BxLx1x1 = (segment_ids_BxL != 0)[:, :, None, None]
+        o_BxLxHxD = jnp.where(valid_BxLx1x1, o_BxLxHxD, 0)
+    return o_BxLxHxD.astype(q_BxLxHxD.dtype)

@@ -15,7 +15,7 @@ Those are JAX internals (the attention kernels otherwise keep to the public
 Pallas API, and only the opt-in fused backward adds atomically): where they are
 missing or behave otherwise (another JAX version), `add` falls back to the
 public `atomic_add` and logs why; `RELAXED` says whether the primitive could be
-declared, so benchmarks can record it.
+declared, i.e. which atomics the fused backward gets with this JAX.
 """
 
 from __future__ import annotations

@@ -28,12 +28,8 @@ REMAT_POLICY = {
 class Decoder(nnx.Module):
     """Decoder-only LM, as Cohere's Command family defines it."""
 
-    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs, logits_dtype: str = "float32"):
-        """`logits_dtype="bfloat16"` halves the [B, L, V] logits (and their gradient) for
-        throughput experiments (benchmarks/train_step.py --loss); the loss still reduces
-        in float32. Not part of ModelConfig: training uses the float32 default."""
+    def __init__(self, cfg: ModelConfig, *, rngs: nnx.Rngs):
         self.cfg = cfg
-        self.logits_dtype = logits_dtype
         pd = jnp.dtype(cfg.param_dtype)
         self.embedding_VxD = nnx.Param(
             partitioned(nnx.initializers.normal(cfg.init_std), *TABLE_AXES)(
@@ -50,7 +46,7 @@ class Decoder(nnx.Module):
             )
 
     def __call__(self, tokens_BxL, positions_BxL=None, segment_ids_BxL=None):
-        """Logits [B, L, V] in float32 (or `logits_dtype`).
+        """Logits [B, L, V] in float32.
 
         positions restart at 0 for each packed document (RoPE is relative, but the
         packer's positions make a packed document identical to the same one alone);
@@ -59,7 +55,7 @@ class Decoder(nnx.Module):
         """
         h_BxLxD = self.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
         with jax.named_scope("logits"):  # a label for profiles only
-            logits_BxLxV = unembed(h_BxLxD, self.unembed_VxD(), self.cfg.logit_scale, self.logits_dtype)
+            logits_BxLxV = unembed(h_BxLxD, self.unembed_VxD(), self.cfg.logit_scale, "float32")
             return constrain(logits_BxLxV, ("act_batch", "act_length", "act_vocab"))
 
     def unembed_VxD(self):

@@ -8,8 +8,7 @@ faults:
   several percent off.
 - On a GPU the duplicates are added with atomics, in whatever order threads arrive,
   so no two runs give the same bits. XLA's deterministic mode sorts every element of
-  the update instead: 8.4M of them at 8192 tokens x 1024, about 5 ms of a 45 ms step
-  (modelled, 470m on an H100).
+  the update instead, tokens x d_model elements (its cost: benchmarks/RESULTS.md).
 
 Here each device sums its own tokens' rows in float32. It sorts its token ids, adds
 up each run of equal ids in log2(tokens) doubling steps (a fixed order), and writes

@@ -70,8 +70,8 @@ class Attention(nnx.Module):
         )
 
     def __call__(self, h_BxLxD, positions_BxL, segment_ids_BxL):
-        # Named scopes only label ops in XLA's metadata, so that a profile splits into
-        # projections and the attention core (benchmarks/profile_breakdown.py).
+        # Named scopes are labels for profiles (XLA's op metadata, nothing else): the
+        # projections apart from the attention core.
         with jax.named_scope("attn"):
             return self._attend(h_BxLxD, positions_BxL, segment_ids_BxL)
 

@@ -44,7 +44,7 @@ def model_token_nll(model, tokens_BxL, positions_BxL, segment_ids_BxL, targets_B
     so that [B, L, V] is never held (model/blockwise_ce.py)."""
     if block := model.cfg.loss_vocab_block:
         h_BxLxD = model.hidden(tokens_BxL, positions_BxL, segment_ids_BxL)
-        with jax.named_scope("loss"):  # a label for profiles only (benchmarks/profile_breakdown.py)
+        with jax.named_scope("loss"):  # a label for profiles only
             return blockwise_token_nll(h_BxLxD, model.unembed_VxD(), targets_BxL, model.cfg.logit_scale, block)
     logits_BxLxV = model(tokens_BxL, positions_BxL, segment_ids_BxL)
     with jax.named_scope("loss"):

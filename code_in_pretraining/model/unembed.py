@@ -25,7 +25,8 @@ import jax.numpy as jnp
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def unembed(h_BxLxD, table_VxD, scale: float, out_dtype: str):
-    """Logits [B, L, V] in `out_dtype`; the table (the parameter) is cast to h's compute dtype."""
+    """Logits [B, L, V] in `out_dtype` (the Decoder's float32; bfloat16 halves them and their
+    gradient); the table (the parameter) is cast to h's compute dtype."""
     return _fwd(h_BxLxD, table_VxD, scale, out_dtype)[0]
 
 

@@ -1,4 +1,4 @@
-"""Mesh (data, fsdp, tensor), the logical-axis rule table, and a sharded grad step."""
+"""Mesh (data, fsdp, tensor) and the logical-axis rule table."""
 
 from code_in_pretraining.parallel.mesh import (
     batch_sharding,
@@ -8,7 +8,6 @@ from code_in_pretraining.parallel.mesh import (
     state_shardings,
 )
 from code_in_pretraining.parallel.rules import RULES, constrain, logical_to_spec
-from code_in_pretraining.parallel.step import make_sharded_grad_fn
 
 __all__ = [
     "RULES",
@@ -17,7 +16,6 @@ __all__ = [
     "init_sharded",
     "logical_to_spec",
     "make_mesh",
-    "make_sharded_grad_fn",
     "shard_batch",
     "state_shardings",
 ]

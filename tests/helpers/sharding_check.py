@@ -1,4 +1,5 @@
-"""Run in a fresh process: sharded loss/grads on 8 simulated CPU devices vs one device.
+"""Run in a fresh process: the train step's loss and gradients (train/step.py's batch_loss)
+on 8 simulated CPU devices vs one device.
 
 XLA_FLAGS must be set before jax is imported, which a pytest process that has
 already imported jax cannot do; tests/test_sharding.py runs this file with
@@ -20,18 +21,20 @@ os.environ["XLA_FLAGS"] = (
 ).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import functools  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from flax import nnx  # noqa: E402
+from jax.sharding import NamedSharding  # noqa: E402
+from jax.sharding import PartitionSpec as P  # noqa: E402
 
 from code_in_pretraining.model.config import get_preset  # noqa: E402
 from code_in_pretraining.model.decoder import Decoder  # noqa: E402
-from code_in_pretraining.model.loss import model_token_nll, weighted_loss  # noqa: E402
 from code_in_pretraining.parallel import mesh as mesh_lib  # noqa: E402
-from code_in_pretraining.parallel.step import make_sharded_grad_fn  # noqa: E402
+from code_in_pretraining.train.step import batch_loss  # noqa: E402
 
 MESHES = [(8, 1, 1), (2, 4, 1), (2, 2, 2), (1, 2, 4)]
 CFG = get_preset(
@@ -55,17 +58,21 @@ def make_batch(B=8, L=16):
     segment_ids = np.where(idx < cut[:, None], 1, 2).astype(np.int32)
     segment_ids[:, -2:] = 0  # padding tail
     positions = np.where(idx < cut[:, None], idx, idx - cut[:, None]).astype(np.int32)
-    targets = np.roll(tokens, -1, axis=1)
-    same_doc = np.roll(segment_ids, -1, axis=1) == segment_ids
-    weights = ((segment_ids != 0) & same_doc).astype(np.float32)
-    weights[:, -1] = 0.0
-    return dict(tokens=tokens, positions=positions, segment_ids=segment_ids, targets=targets, weights=weights)
+    return dict(tokens=tokens, positions=positions, segment_ids=segment_ids)
 
 
-def loss_fn(model, b):
-    """The training loss: whole logits, or blockwise where the model's config says so."""
-    nll, log_z = model_token_nll(model, b["tokens"], b["positions"], b["segment_ids"], b["targets"])
-    return weighted_loss(nll, log_z, b["weights"], z_loss=1e-4)
+def loss_and_grads(graphdef):
+    """value_and_grad of the training loss (whole logits, or blockwise where the model's config says so)."""
+    return jax.value_and_grad(functools.partial(batch_loss, graphdef, z_loss=1e-4), has_aux=True)
+
+
+def sharded_loss_and_grads(graphdef, shardings, mesh):
+    """`loss_and_grads` jitted with the state's shardings in and out (gradients laid out like the
+    parameters), the batch split over the batch axes; call and lower it under `jax.set_mesh(mesh)`,
+    as the trainer runs its step, so that the model's activation constraints apply."""
+    replicated = NamedSharding(mesh, P())
+    return jax.jit(loss_and_grads(graphdef), in_shardings=(shardings, mesh_lib.batch_sharding(mesh)),
+                   out_shardings=((replicated, replicated), shardings))
 
 
 def _table_gather_dtypes(hlo: str, table: str) -> list[str]:
@@ -83,11 +90,7 @@ def main():
     # The same parameters in bfloat16 compute, compiled only: which collectives the step has.
     bf16_graphdef = nnx.split(Decoder(CFG.replace(dtype="bfloat16"), rngs=nnx.Rngs(0)))[0]
 
-    @jax.jit
-    def ref_step(state, b):
-        return jax.value_and_grad(lambda s: loss_fn(nnx.merge(graphdef, s), b), has_aux=True)(state)
-
-    (ref_loss, _), ref_grads = ref_step(state, batch)
+    (ref_loss, _), ref_grads = jax.jit(loss_and_grads(graphdef))(state, batch)
     ref_leaves = [np.asarray(x) for x in jax.tree.leaves(ref_grads)]
     out = {
         "ref_loss": float(ref_loss),
@@ -99,16 +102,16 @@ def main():
         mesh = mesh_lib.make_mesh(shape)
         shardings = mesh_lib.state_shardings(state, mesh)
         sharded_state = jax.device_put(host_state, shardings)
-        fn = make_sharded_grad_fn(graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
-        (loss, aux), grads = fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
+        sharded_batch = mesh_lib.shard_batch(batch, mesh)
+        with jax.set_mesh(mesh):
+            (loss, aux), grads = sharded_loss_and_grads(graphdef, shardings, mesh)(sharded_state, sharded_batch)
+            (bw_loss, _), bw_grads = sharded_loss_and_grads(bw_graphdef, shardings, mesh)(sharded_state, sharded_batch)
         leaves = jax.tree.leaves(grads)
-        bw_fn = make_sharded_grad_fn(bw_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
-        (bw_loss, _), bw_grads = bw_fn(sharded_state, mesh_lib.shard_batch(batch, mesh))
         gate = grads["blocks"][0]["mlp"]["gate_DxF"]
-        bf16_fn = make_sharded_grad_fn(bf16_graphdef, shardings, mesh_lib.batch_sharding(mesh), loss_fn)
+        bf16_fn = sharded_loss_and_grads(bf16_graphdef, shardings, mesh)
         dumped = set(DUMP.iterdir())
         with jax.set_mesh(mesh):
-            hlo = bf16_fn.jitted.lower(sharded_state, mesh_lib.shard_batch(batch, mesh)).compile().as_text()
+            hlo = bf16_fn.lower(sharded_state, sharded_batch).compile().as_text()
         partitioned = next(f for f in set(DUMP.iterdir()) - dumped if "after_spmd-partitioning" in f.name)
         table = f"[{CFG.vocab_size},{CFG.d_model}]"
         out["meshes"][",".join(map(str, shape))] = {

@@ -4,7 +4,7 @@ Reads the JSON files that `benchmarks/gpu_check.sh` leaves in its output folder 
 one Markdown table per goal, each row marked as meeting its goal or not; a part that did
 not run (a time limit, an error) shows as not measured. gpu_check.sh runs it last.
 
-    python benchmarks/gpu_goals.py gpu_check > gpu_check/goals.md
+    python benchmarks/tools/gpu_goals.py gpu_check > gpu_check/goals.md
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pathlib
 
 # Issue goals: pallas_gpu forward+backward at >= 0.9x cuDNN's speed, packed documents >= 3x
 # faster than one causal sequence; the train step >= 1.25x the fixed peer (its published
-# tokens/s on an H100 at T=2048 x 4 and T=8192 x 1, and the same model's peer row of this run).
+# tokens/s on an H100 at L=2048 x 4 and L=8192 x 1, and the same model's peer row of this run).
 CUDNN_RATIO = 0.9
 PACKED_SPEEDUP = 3.0
 PEER_RATIO = 1.25
@@ -41,9 +41,9 @@ def attention_tables(att: dict | None) -> str:
     if att is None:
         return "Attention: not measured.\n"
     rows = [r for r in att.get("rows", []) if "error" not in r]
-    shape = lambda r: (r["B"], r["H"], r["T"], r["D"])
+    shape = lambda r: (r["B"], r["H"], r["L"], r["D"])
     cudnn = {shape(r): r["fwdbwd_ms"] for r in rows if r["impl"] == "cudnn"}
-    out = ["| impl | (B, H, T, D) | fwd+bwd ms | cuDNN fwd+bwd ms | cuDNN time / ours |", "|---|---|---:|---:|---|"]
+    out = ["| impl | (B, H, L, D) | fwd+bwd ms | cuDNN fwd+bwd ms | cuDNN time / ours |", "|---|---|---:|---:|---|"]
     for r in rows:
         if r["impl"] in ("pallas_gpu", "pallas_gpu_fused"):
             ref = cudnn.get(shape(r))
@@ -72,7 +72,7 @@ def attention_tables(att: dict | None) -> str:
 
 
 def step_table(steps: dict[str, dict]) -> str:
-    out = ["| file | T x B | loss | attention | tokens/s | / the published peer (H100) | / this run's peer row |",
+    out = ["| file | L x B | loss | attention | tokens/s | / the published peer (H100) | / this run's peer row |",
            "|---|---|---|---|---:|---|---|"]
     for name, data in steps.items():
         rows = [r for r in data.get("rows", []) if r.get("tokens_per_s")]

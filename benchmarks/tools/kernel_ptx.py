@@ -2,14 +2,14 @@
 
 Compiles the forward, the dQ and dK/dV kernels and the fused backward (default tiles, with
 segments, at head_dim 64 and at the 470m model's 128) through XLA's deviceless GPU path
-(benchmarks/gpu_target.py) with the PTX dumped, and prints one JSON object: per head_dim and
+(benchmarks/tools/gpu_target.py) with the PTX dumped, and prints one JSON object: per head_dim and
 kernel, its tensor-core instructions (Hopper's wgmma or Ampere's mma.sync), its exponentials
 (with or without flushing subnormals, and per score), its global atomics by kind, semantics
 and width, and what the plugin's ptxas (sm_90a) reports: registers, spill stores, and
 whether it had to serialize the wgmma pipeline. tests/test_gpu_aot.py reads it. XLA_FLAGS
 must be set before jax starts.
 
-    .venv-aot/bin/python tests/helpers/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
+    .venv-aot/bin/python benchmarks/tools/kernel_ptx.py [DIR]   # DIR: keep XLA's dump (PTX) there
 """
 
 import collections
@@ -26,9 +26,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 KEEP = len(sys.argv) > 1
 DUMP = pathlib.Path(sys.argv[1] if KEEP else tempfile.mkdtemp(prefix="kernel_ptx_"))
 os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + f" --xla_dump_to={DUMP}").strip()
-sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
+sys.path.insert(0, str(ROOT))
 
-import gpu_target  # noqa: E402
+from benchmarks.tools import gpu_target  # noqa: E402
 
 gpu_target.prepare_environment()
 
@@ -41,7 +41,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from code_in_pretraining.kernels import pallas_gpu, relaxed_add  # noqa: E402
 
-B, T, H = 1, 2048, 4
+B, L, H = 1, 2048, 4
 HEAD_DIMS = (64, 128)
 ENTRY = re.compile(r"\.entry\s+(cip_\w+)\(")
 ATOMIC = re.compile(r"\b((?:atom|red)\.global\.[\w.]+)")
@@ -53,12 +53,12 @@ SERIALIZED = "wgmma.mma_async instructions are serialized"
 def compile_kernels(D: int) -> dict[str, float]:
     """Compiles the four kernels at head_dim D; gives each kernel's scores per thread per tile."""
     rep = gpu_target.replicated("h100")
-    x = jax.ShapeDtypeStruct((B, T, H, D), jnp.bfloat16, sharding=rep)
-    seg = jax.ShapeDtypeStruct((B, T), jnp.int32, sharding=rep)
-    rows = jax.ShapeDtypeStruct((B, H, T), jnp.float32, sharding=rep)
-    blocks = pallas_gpu.BlockSizes.for_head_dim(D).clamp(T)
+    x = jax.ShapeDtypeStruct((B, L, H, D), jnp.bfloat16, sharding=rep)
+    seg = jax.ShapeDtypeStruct((B, L), jnp.int32, sharding=rep)
+    rows = jax.ShapeDtypeStruct((B, H, L), jnp.float32, sharding=rep)
+    blocks = pallas_gpu.BlockSizes.for_head_dim(D).clamp(L)
     cfg = pallas_gpu._Config(causal=True, sm_scale=D**-0.5, has_segments=True, blocks=blocks, interpret=False)
-    fused = dataclasses.replace(cfg, blocks=pallas_gpu.BlockSizes.for_head_dim(D, fused_bwd=True).clamp(T))
+    fused = dataclasses.replace(cfg, blocks=pallas_gpu.BlockSizes.for_head_dim(D, fused_bwd=True).clamp(L))
     calls = {
         "cip_flash_fwd": (pallas_gpu._fwd_call, cfg, "fwd", (x, x, x, seg)),
         "cip_flash_bwd_dq": (pallas_gpu._dq_call, cfg, "dq", (x, x, x, seg, x, rows, x)),

@@ -40,12 +40,12 @@ the command-buffer instruction; benchmarks/train_step.py --profile therefore set
 reported under "other" and counted in `unmapped_ms`.
 
 Without a card: `roofline()` models the same categories from the compiled HLO alone (for
-a GPU, compiled on the CPU by benchmarks/gpu_target.py): each top-level instruction takes
+a GPU, compiled on the CPU by gpu_target.py): each top-level instruction takes
 the longer of its matmul FLOPs at the card's peak (float32 operands at the TF32 rate) and
 its bytes at the card's bandwidth; loop bodies count once per trip. A lower bound, for
 comparing variants of a step (benchmarks/train_step.py --target).
 
-    python benchmarks/profile_breakdown.py DIR --steps 3   # re-read a saved profile
+    python benchmarks/tools/profile_breakdown.py DIR --steps 3   # re-read a saved profile
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ _TRIP_COUNT = re.compile(r'"known_trip_count":\{"n":"(\d+)"\}')
 _CONTRACTING = re.compile(r"lhs_contracting_dims=\{([0-9,]*)\}")
 _FREE = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all", "partition-id",
          "replica-id", "opt-barrier"}
-# Attention kernels -> [T, T] matmuls per (batch, head): ours (kernels/pallas_gpu.py), named in
+# Attention kernels -> [L, L] matmuls per (batch, head): ours (kernels/pallas_gpu.py), named in
 # their custom calls, and cuDNN's (its backward recomputes the scores: 5, as our fused one).
 _ATTENTION_MATMULS = {"cip_flash_fwd": 2, "cip_flash_bwd_dq": 3, "cip_flash_bwd_dkv": 4, "cip_flash_bwd_fused": 5,
                       "__cudnn$fmhaSoftmax": 2, "__cudnn$fmhaSoftmaxBackward": 5}
@@ -337,17 +337,17 @@ def _matmul_flops(comps, comp: str, seen: set[str]) -> tuple[float, float]:
 
 
 def _attention_flops(ins: _Instr) -> float:
-    """FLOPs of an attention kernel from its first [B, T, H, D] (ours) or [B, H, T, D] (cuDNN)
-    array, T being the larger of the middle two; causal (ours always are in the model; cuDNN's
+    """FLOPs of an attention kernel from its first [B, L, H, D] (ours) or [B, H, L, D] (cuDNN)
+    array, L being the larger of the middle two; causal (ours always are in the model; cuDNN's
     say so) halves them, an upper bound where packed documents let ours skip tiles."""
     kernel = _ATTENTION.search(ins.text)
     shapes = [dims for _, dims in _arrays(ins.text) if len(dims) == 4]
     if not kernel or not shapes:
         return 0.0
     B, a, b, D = shapes[0]
-    T = max(a, b)
+    L = max(a, b)
     causal = kernel.group(1) is not None or re.search(r'"mask_type":\s*"CAUSAL"', ins.text) is not None
-    return _ATTENTION_MATMULS[kernel.group(1) or kernel.group(2)] * 2.0 * B * a * b * T * D * (0.5 if causal else 1)
+    return _ATTENTION_MATMULS[kernel.group(1) or kernel.group(2)] * 2.0 * B * a * b * L * D * (0.5 if causal else 1)
 
 
 def _moved_bytes(comps, instrs: dict[str, _Instr], ins: _Instr) -> int:

@@ -1,0 +1,1 @@
+"""Benchmarks a user runs (scripts, from the repository root); their shared machinery is in tools/."""
