@@ -68,8 +68,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     tokens = args.seq_len * args.batch * 2 if args.smoke else int(args.tokens)
 
-    from code_in_pretraining import demo
+    import tasks  # noqa: F401  (the SeqIO registrations)
     from code_in_pretraining.data import materialize, mixtures
+    from code_in_pretraining.experiments import demo
 
     demo.prepare_data(progress=False)
     weights = mixtures.mixture_weights(args.mixture)

@@ -16,6 +16,7 @@ import sys
 import tempfile
 import time
 
+import tasks  # noqa: F401  (the SeqIO registrations)
 from code_in_pretraining.data import beam_materialize, vocabulary
 
 TASKS = ("slimpajama", "stack_code", "markup", "code_adjacent", "cooldown_text", "cooldown_math",
@@ -34,7 +35,8 @@ def main(argv: list[str]) -> int:
     for task in args.tasks.split(","):
         t0 = time.perf_counter()
         stats = beam_materialize.run([task], args.split, out, vocab_model=vocab,
-                                     pipeline_args=["--runner=DirectRunner", *beam_args])[task]
+                                     pipeline_args=["--runner=DirectRunner", *beam_args],
+                                     module_imports=("tasks",))[task]
         seconds = time.perf_counter() - t0
         rows.append({"task": task, "documents": stats["documents"], "tokens": stats["tokens"],
                      "seconds": round(seconds, 1), "tokens_per_s": round(stats["tokens"] / seconds),
