@@ -131,16 +131,21 @@ def _hash_record(digest, record: bytes) -> None:
     digest.update(record)
 
 
-def shard_fingerprint(path: str) -> str:
-    """The fingerprint of a written shard, read back (for shards written before stats carried one)."""
-    reader = array_record_module.ArrayRecordReader(str(path))
+def _shard_fingerprint(stem: str, done: dict) -> str:
+    """A finished shard's fingerprint; one written before stats carried it is read back once and
+    the fingerprint added to its stats."""
+    if done.get("fingerprint"):
+        return done["fingerprint"]
+    reader = array_record_module.ArrayRecordReader(stem + ".array_record")
     digest = hashlib.sha256()
     try:
-        for i in range(reader.num_records()):
-            _hash_record(digest, reader.read([i])[0])
+        for record in reader.read_all():
+            _hash_record(digest, record)
     finally:
         reader.close()
-    return digest.hexdigest()[:fingerprint.LENGTH]
+    done["fingerprint"] = digest.hexdigest()[:fingerprint.LENGTH]
+    _write_json(stem + ".stats.json", done)
+    return done["fingerprint"]
 
 
 def shard_done(out_dir, task_name: str, split: str, index: int, num_shards: int, shard: str,
@@ -214,7 +219,7 @@ def merge_stats(task_name: str, split: str, num_shards: int, out_dir) -> dict:
             done = _read_json(stem + ".stats.json")
             total = total.merge(SourceStats.from_json(done))
             vocab = done["vocab"]
-            parts.append(done.get("fingerprint") or shard_fingerprint(stem + ".array_record"))
+            parts.append(_shard_fingerprint(stem, done))
         elif tf.io.gfile.exists(stem + ".failed.json"):
             bad = _read_json(stem + ".failed.json")
             total = total.merge(SourceStats.from_json({**bad, "documents": 0, "tokens": 0}))
