@@ -62,8 +62,8 @@ def _decode_chunk(graphdef, params, token_B, position_B, index, cache, temperatu
         nxt_B = sample(logits_Bx1xV[:, 0], key_t, temperature, top_p)
         return (nxt_B, position_B + 1, index + 1, cache), nxt_B
 
-    carry, toks_TxB = jax.lax.scan(step, (token_B, position_B, index, cache), jax.random.split(key, steps))
-    return toks_TxB.T, carry
+    carry, toks_LxB = jax.lax.scan(step, (token_B, position_B, index, cache), jax.random.split(key, steps))
+    return toks_LxB.T, carry
 
 
 def generate_ids(graphdef, params, cfg, prompts: list[list[int]], sampling: SamplingConfig, *,
@@ -95,10 +95,10 @@ def generate_ids(graphdef, params, cfg, prompts: list[list[int]], sampling: Samp
     token_B, position_B, index = first_B, jnp.asarray([len(p) for p in prompts], jnp.int32), P
     while out.shape[1] < n_new and not all(_done(row, eos_id, finished) for row in out):
         key, k = jax.random.split(key)
-        new_BxT, (token_B, position_B, index, cache) = _decode_chunk(
+        new_BxL, (token_B, position_B, index, cache) = _decode_chunk(
             graphdef, params, token_B, position_B, index, cache,
             float(sampling.temperature), float(sampling.top_p), chunk, k)
-        out = np.concatenate([out, np.asarray(new_BxT)], axis=1)
+        out = np.concatenate([out, np.asarray(new_BxL)], axis=1)
     results = []
     for row in out[:, :n_new].tolist():
         results.append(row[:row.index(eos_id)] if eos_id in row else row)

@@ -37,64 +37,64 @@ def init_cache(cfg, batch: int, slots: int) -> Cache:
     return Cache(jnp.zeros(shape, dt), jnp.zeros(shape, dt), jnp.zeros((batch, slots), bool))
 
 
-def _cached_attention(q_BxTxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_BxTxS):
-    """Grouped-query attention of T new queries over S cached slots, softmax in float32."""
-    B, T, H, Dh = q_BxTxHxDh.shape
+def _cached_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_BxLxS):
+    """Grouped-query attention of L new queries over S cached slots, softmax in float32."""
+    B, L, H, Dh = q_BxLxHxDh.shape
     K = k_BxSxKxDh.shape[2]
     G = H // K
-    q_BxTxKxGxDh = q_BxTxHxDh.reshape(B, T, K, G, Dh).astype(jnp.float32)
-    s_BxKxGxTxS = jnp.einsum("btkgd,bskd->bkgts", q_BxTxKxGxDh, k_BxSxKxDh.astype(jnp.float32),
+    q_BxLxKxGxDh = q_BxLxHxDh.reshape(B, L, K, G, Dh).astype(jnp.float32)
+    s_BxKxGxLxS = jnp.einsum("blkgd,bskd->bkgls", q_BxLxKxGxDh, k_BxSxKxDh.astype(jnp.float32),
                              precision=jax.lax.Precision.HIGHEST) * jnp.float32(Dh ** -0.5)
-    mask_Bx1x1xTxS = mask_BxTxS[:, None, None]
-    s_BxKxGxTxS = jnp.where(mask_Bx1x1xTxS, s_BxKxGxTxS, -jnp.inf)
-    row_max = jnp.max(s_BxKxGxTxS, axis=-1, keepdims=True)
+    mask_Bx1x1xLxS = mask_BxLxS[:, None, None]
+    s_BxKxGxLxS = jnp.where(mask_Bx1x1xLxS, s_BxKxGxLxS, -jnp.inf)
+    row_max = jnp.max(s_BxKxGxLxS, axis=-1, keepdims=True)
     row_max = jnp.where(jnp.isfinite(row_max), row_max, 0.0)
-    p_BxKxGxTxS = jnp.where(mask_Bx1x1xTxS, jnp.exp(s_BxKxGxTxS - row_max), 0.0)
-    denom = jnp.sum(p_BxKxGxTxS, axis=-1, keepdims=True)
-    p_BxKxGxTxS = p_BxKxGxTxS / jnp.where(denom == 0.0, 1.0, denom)
-    o_BxKxGxTxDh = jnp.einsum("bkgts,bskd->bkgtd", p_BxKxGxTxS, v_BxSxKxDh.astype(jnp.float32),
+    p_BxKxGxLxS = jnp.where(mask_Bx1x1xLxS, jnp.exp(s_BxKxGxLxS - row_max), 0.0)
+    denom = jnp.sum(p_BxKxGxLxS, axis=-1, keepdims=True)
+    p_BxKxGxLxS = p_BxKxGxLxS / jnp.where(denom == 0.0, 1.0, denom)
+    o_BxKxGxLxDh = jnp.einsum("bkgls,bskd->bkgld", p_BxKxGxLxS, v_BxSxKxDh.astype(jnp.float32),
                               precision=jax.lax.Precision.HIGHEST)
-    return o_BxKxGxTxDh.transpose(0, 3, 1, 2, 4).reshape(B, T, H, Dh).astype(q_BxTxHxDh.dtype)
+    return o_BxKxGxLxDh.transpose(0, 3, 1, 2, 4).reshape(B, L, H, Dh).astype(q_BxLxHxDh.dtype)
 
 
-def forward(graphdef, params, tokens_BxT, positions_BxT, valid_BxT, cache: Cache, index):
-    """Logits [B, T, V] (float32) of T new tokens written at cache slots [index, index + T).
+def forward(graphdef, params, tokens_BxL, positions_BxL, valid_BxL, cache: Cache, index):
+    """Logits [B, L, V] (float32) of L new tokens written at cache slots [index, index + L).
 
     A query at slot index + t sees the valid slots up to and including its own.
     """
     model = nnx.merge(graphdef, params)
     cfg = model.cfg
     dt = jnp.dtype(cfg.dtype)
-    B, T = tokens_BxT.shape
+    B, L = tokens_BxL.shape
     S = cache.valid_BxS.shape[1]
-    valid_BxS = jax.lax.dynamic_update_slice(cache.valid_BxS, valid_BxT, (0, index))
+    valid_BxS = jax.lax.dynamic_update_slice(cache.valid_BxS, valid_BxL, (0, index))
     slot_S = jnp.arange(S)
-    query_slot_T = index + jnp.arange(T)
-    mask_BxTxS = (slot_S[None, :] <= query_slot_T[:, None])[None] & valid_BxS[:, None, :]
+    query_slot_L = index + jnp.arange(L)
+    mask_BxLxS = (slot_S[None, :] <= query_slot_L[:, None])[None] & valid_BxS[:, None, :]
 
-    x_BxTxD = jnp.take(model.embedding_VxD[...].astype(dt), tokens_BxT, axis=0)
+    x_BxLxD = jnp.take(model.embedding_VxD[...].astype(dt), tokens_BxL, axis=0)
     ks, vs = [], []
     for n, block in enumerate(model.blocks):
         attn = block.attn
-        h_BxTxD = block.norm(x_BxTxD)
-        q_BxTxHxDh = jnp.einsum("bld,dhk->blhk", h_BxTxD, attn.q_DxHxDh[...].astype(dt))
-        k_BxTxKxDh = jnp.einsum("bld,dhk->blhk", h_BxTxD, attn.k_DxKxDh[...].astype(dt))
-        v_BxTxKxDh = jnp.einsum("bld,dhk->blhk", h_BxTxD, attn.v_DxKxDh[...].astype(dt))
-        q_BxTxHxDh = apply_rope(q_BxTxHxDh, positions_BxT, cfg.rope_theta)
-        k_BxTxKxDh = apply_rope(k_BxTxKxDh, positions_BxT, cfg.rope_theta)
-        k_BxSxKxDh = jax.lax.dynamic_update_slice(cache.k_NxBxSxKxDh[n], k_BxTxKxDh.astype(dt),
+        h_BxLxD = block.norm(x_BxLxD)
+        q_BxLxHxDh = jnp.einsum("bld,dhk->blhk", h_BxLxD, attn.q_DxHxDh[...].astype(dt))
+        k_BxLxKxDh = jnp.einsum("bld,dhk->blhk", h_BxLxD, attn.k_DxKxDh[...].astype(dt))
+        v_BxLxKxDh = jnp.einsum("bld,dhk->blhk", h_BxLxD, attn.v_DxKxDh[...].astype(dt))
+        q_BxLxHxDh = apply_rope(q_BxLxHxDh, positions_BxL, cfg.rope_theta)
+        k_BxLxKxDh = apply_rope(k_BxLxKxDh, positions_BxL, cfg.rope_theta)
+        k_BxSxKxDh = jax.lax.dynamic_update_slice(cache.k_NxBxSxKxDh[n], k_BxLxKxDh.astype(dt),
                                                   (0, index, 0, 0))
-        v_BxSxKxDh = jax.lax.dynamic_update_slice(cache.v_NxBxSxKxDh[n], v_BxTxKxDh.astype(dt),
+        v_BxSxKxDh = jax.lax.dynamic_update_slice(cache.v_NxBxSxKxDh[n], v_BxLxKxDh.astype(dt),
                                                   (0, index, 0, 0))
         ks.append(k_BxSxKxDh)
         vs.append(v_BxSxKxDh)
-        o_BxTxHxDh = _cached_attention(q_BxTxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_BxTxS)
-        attn_BxTxD = jnp.einsum("blhk,hkd->bld", o_BxTxHxDh, attn.o_HxDhxD[...].astype(dt))
-        x_BxTxD = x_BxTxD + attn_BxTxD + block.mlp(h_BxTxD)
+        o_BxLxHxDh = _cached_attention(q_BxLxHxDh, k_BxSxKxDh, v_BxSxKxDh, mask_BxLxS)
+        attn_BxLxD = jnp.einsum("blhk,hkd->bld", o_BxLxHxDh, attn.o_HxDhxD[...].astype(dt))
+        x_BxLxD = x_BxLxD + attn_BxLxD + block.mlp(h_BxLxD)
 
-    h_BxTxD = model.final_norm(x_BxTxD)
+    h_BxLxD = model.final_norm(x_BxLxD)
     unembed = "bld,vd->blv" if cfg.tie_embeddings else "bld,dv->blv"
     table = model.embedding_VxD if cfg.tie_embeddings else model.unembed_DxV
-    logits_BxTxV = jnp.einsum(unembed, h_BxTxD, table[...].astype(dt), preferred_element_type=jnp.float32)
-    logits_BxTxV = logits_BxTxV.astype(jnp.float32) * jnp.float32(cfg.logit_scale)
-    return logits_BxTxV, Cache(jnp.stack(ks), jnp.stack(vs), valid_BxS)
+    logits_BxLxV = jnp.einsum(unembed, h_BxLxD, table[...].astype(dt), preferred_element_type=jnp.float32)
+    logits_BxLxV = logits_BxLxV.astype(jnp.float32) * jnp.float32(cfg.logit_scale)
+    return logits_BxLxV, Cache(jnp.stack(ks), jnp.stack(vs), valid_BxS)

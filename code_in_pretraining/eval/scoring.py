@@ -57,9 +57,9 @@ def loglikelihood(graphdef, params, requests: list[tuple[list[int], list[int]]],
         cont = np.zeros((batch_size, L), np.int32)
         for b, i in enumerate(idx):
             full, n_cont = rows[i]
-            T = len(full) - 1
-            tokens[b, :T], targets[b, :T], segments[b, :T] = full[:-1], full[1:], 1
-            cont[b, T - n_cont:T] = 1
+            n = len(full) - 1
+            tokens[b, :n], targets[b, :n], segments[b, :n] = full[:-1], full[1:], 1
+            cont[b, n - n_cont:n] = 1
         logprob_B, greedy_B = _score(graphdef, params, tokens, targets, segments, cont)
         logprob_B, greedy_B = np.asarray(logprob_B), np.asarray(greedy_B)
         for b, i in enumerate(idx):

@@ -47,7 +47,7 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
     N_matmul counts every parameter used in a matrix multiply: all dense kernels
     plus the output projection (the tied embedding, or the untied unembedding).
     The input lookup and the norm weights cost no matmul FLOPs. The attention
-    term counts QK^T and AV over the full [T, T] square (causal masking is not
+    term counts QK^T and AV over the full [L, L] square (causal masking is not
     discounted), forward (2x) + backward (4x). Remat recompute is NOT included,
     so this is the model-FLOPs numerator of MFU.
     """
@@ -75,7 +75,7 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
 def _activation_bytes_per_token_per_layer(cfg: ModelConfig, tensor: int, remat: str) -> float:
     """Saved-for-backward activations of one block per token (compute dtype).
 
-    Estimate, assuming a flash-style kernel (no [T, T] scores kept); heads and mlp
+    Estimate, assuming a flash-style kernel (no [L, L] scores kept); heads and mlp
     activations are split over `tensor`.
     """
     b = DTYPE_BYTES[cfg.dtype]
