@@ -119,6 +119,7 @@ def test_missing_data_path_is_named(default_data, tmp_path):
     proc = _cip_train(tmp_path, "--gin_file=demo.gin", env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert str(tmp_path / "empty") in proc.stderr and "not found" in proc.stderr
+    assert "Path not found" not in proc.stderr  # gin's search of the package's own gin files is quiet
 
 
 # -- phases, cooldown and continued pre-training ----------------------------------------------

@@ -9,6 +9,8 @@ ConfigError before anything is compiled.
 
 from __future__ import annotations
 
+import logging
+import os
 import pathlib
 
 import gin
@@ -17,6 +19,16 @@ from code_in_pretraining.train.config import TrainConfig
 
 GIN_DIR = pathlib.Path(__file__).resolve().parents[1] / "gin"
 gin.add_config_file_search_path(str(GIN_DIR))
+
+
+def _not_a_missed_prefix(record: logging.LogRecord) -> bool:
+    """gin's package-resource reader logs an error for every search-path prefix a file is not
+    under ("Path not found"), before the package's own directory finds it: not an error here."""
+    return not (record.pathname.endswith(os.path.join("gin", "resource_reader.py"))
+                and record.getMessage().startswith("Path not found"))
+
+
+logging.getLogger().addFilter(_not_a_missed_prefix)
 
 
 class ConfigError(ValueError):
