@@ -194,22 +194,14 @@ def corpus_ready(root: pathlib.Path | None = None, sources=("text", "code")) -> 
     return all((root / src / f"{s}.jsonl.gz").exists() for src in sources for s in SPLITS)
 
 
-def fingerprints(root: pathlib.Path | None = None) -> dict[str, str]:
-    """Source -> fingerprint of the default corpus, from README.json (computed where it lacks one)."""
-    root = root or default_corpus_dir()
-    readme = json.loads((root / "README.json").read_text()) if (root / "README.json").exists() else {}
-    known = readme.get("fingerprints", {})
-    return {src: known.get(src) or source_fingerprint(root / src)
-            for src in ("text", "code", *EXTRA_SOURCES) if corpus_ready(root, (src,))}
-
-
 def _write_readme(root: pathlib.Path, documents: dict, sources: dict) -> None:
     path = root / "README.json"
     readme = json.loads(path.read_text()) if path.exists() else {"python": sys.version.split()[0]}
     readme.setdefault("documents", {}).update(documents)
     readme.setdefault("sources", {}).update(sources)
-    readme["fingerprints"] = {**readme.get("fingerprints", {}),
-                              **{src: source_fingerprint(root / src) for src in documents}}
+    known = readme.get("fingerprints", {})
+    readme["fingerprints"] = {src: known.get(src) if src not in documents and known.get(src)
+                              else source_fingerprint(root / src) for src in readme["documents"]}
     path.write_text(json.dumps(readme, indent=2))
 
 
@@ -233,6 +225,8 @@ def build_default(root: pathlib.Path | None = None, *, force: bool = False) -> p
     if corpus_ready(root) and not force:
         if not corpus_ready(root, EXTRA_SOURCES):
             build_extras(root)
+        elif "fingerprints" not in json.loads((root / "README.json").read_text()):
+            _write_readme(root, {}, {})  # a corpus built before fingerprints were recorded
         return root
     missing = missing_debian_packages()
     if missing:
