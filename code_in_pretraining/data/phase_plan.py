@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import itertools
 from collections.abc import Sequence
 
@@ -93,15 +94,16 @@ class PhasePlan:
     def one_mixture(cls, mixture: str, steps: int, tokens_per_step: int, name: str = "pretrain") -> PhasePlan:
         return cls((Phase(name, mixture, steps * tokens_per_step),), (steps,), tokens_per_step)
 
-    @property
+    # Read at every step by the loader and the trainer: computed once.
+    @functools.cached_property
     def total_steps(self) -> int:
         return sum(self.steps)
 
-    @property
+    @functools.cached_property
     def ends(self) -> tuple[int, ...]:
         return tuple(itertools.accumulate(self.steps))
 
-    @property
+    @functools.cached_property
     def starts(self) -> tuple[int, ...]:
         return (0, *self.ends[:-1])
 
