@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import pathlib
+import struct
 from collections.abc import Iterable
 
 LENGTH = 12  # hex digits shown; collisions are not a concern at this many objects
@@ -20,6 +21,21 @@ def of_chunks(chunks: Iterable[bytes]) -> str:
     for chunk in chunks:
         h.update(chunk)
     return h.hexdigest()[:LENGTH]
+
+
+class Records:
+    """The fingerprint of records fed one at a time (a shard being written, or read back). Each
+    record's length counts too, so the same tokens cut into other documents differ."""
+
+    def __init__(self):
+        self._h = hashlib.sha256()
+
+    def add(self, record: bytes) -> None:
+        self._h.update(struct.pack("<Q", len(record)))
+        self._h.update(record)
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()[:LENGTH]
 
 
 def of_files(paths: Iterable[str | pathlib.Path]) -> str:

@@ -23,8 +23,6 @@ next run) and is listed under `failed_shards`.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import struct
 import json
 import os
 import pathlib
@@ -126,24 +124,19 @@ def _publish(local_tmp: str, final: str) -> None:
     os.remove(local_tmp)
 
 
-def _hash_record(digest, record: bytes) -> None:
-    digest.update(struct.pack("<Q", len(record)))  # lengths first: the same tokens cut into other documents differ
-    digest.update(record)
-
-
 def _shard_fingerprint(stem: str, done: dict) -> str:
     """A finished shard's fingerprint; one written before stats carried it is read back once and
     the fingerprint added to its stats."""
     if done.get("fingerprint"):
         return done["fingerprint"]
     reader = array_record_module.ArrayRecordReader(stem + ".array_record")
-    digest = hashlib.sha256()
+    digest = fingerprint.Records()
     try:
         for record in reader.read_all():
-            _hash_record(digest, record)
+            digest.add(record)
     finally:
         reader.close()
-    done["fingerprint"] = digest.hexdigest()[:fingerprint.LENGTH]
+    done["fingerprint"] = digest.hexdigest()
     _write_json(stem + ".stats.json", done)
     return done["fingerprint"]
 
@@ -176,14 +169,15 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(stem) + ".", suffix=".tmp", dir=local_dir)
     os.close(fd)
     writer = array_record_module.ArrayRecordWriter(tmp, "group_size:1")
-    documents, digest = 0, hashlib.sha256()
+    documents, digest = 0, fingerprint.Records()
     try:
         for ids in _token_arrays(task, split, shard, stats, on_bad_record):
-            record = np.asarray(ids, TOKEN_DTYPE).tobytes()
+            ids = np.asarray(ids, TOKEN_DTYPE)
+            record = ids.tobytes()
             writer.write(record)
-            _hash_record(digest, record)
+            digest.add(record)
             documents += 1
-            stats.tokens += len(record) // np.dtype(TOKEN_DTYPE).itemsize
+            stats.tokens += int(ids.size)
         writer.close()
     except BadInputError as e:
         writer.close()
@@ -196,7 +190,7 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
         raise
     stats.documents = documents
     result = {"task": task_name, "split": split, "shard": index, "num_shards": num_shards, "input": shard,
-              "vocab": vocab_sum, "fingerprint": digest.hexdigest()[:fingerprint.LENGTH],
+              "vocab": vocab_sum, "fingerprint": digest.hexdigest(),
               "seconds": round(time.perf_counter() - t0, 3), **stats.to_json()}
     if stats.malformed.get("missing_file") and not documents:
         os.remove(tmp)
