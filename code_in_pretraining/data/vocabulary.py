@@ -117,13 +117,20 @@ def default_vocabulary():
     return seqio.SentencePieceVocabulary(str(default_vocab_path()))
 
 
-def vocabulary_fingerprint(vocab) -> str:
-    """The fingerprint of a SeqIO SentencePiece vocabulary's model file (local or gs://)."""
+def model_file(vocab) -> str:
+    """The model file of a SeqIO SentencePiece vocabulary (local or gs://), which must exist."""
     import tensorflow as tf
 
     path = getattr(vocab, "sentencepiece_model_file", None)
     if path is None or not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"vocabulary model not found: {path} (build the default one with `cip demo`, "
+        raise FileNotFoundError(f"vocabulary not found: {path} (build the default one with `cip demo`, "
                                 f"train one with `cip vocab train`, or set $CIP_VOCAB)")
-    with tf.io.gfile.GFile(path, "rb") as f:
+    return path
+
+
+def vocabulary_fingerprint(vocab) -> str:
+    """The fingerprint of a SeqIO SentencePiece vocabulary's model file."""
+    import tensorflow as tf
+
+    with tf.io.gfile.GFile(model_file(vocab), "rb") as f:
         return fingerprint.of_chunks([f.read()])

@@ -19,11 +19,10 @@ from typing import Any
 
 import jax
 import numpy as np
-import tensorflow as tf
 from flax import nnx
 from tqdm import tqdm
 
-from code_in_pretraining.data import materialize, mixtures
+from code_in_pretraining.data import materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.phase_plan import PhasePlan
 from code_in_pretraining.model import restore
@@ -72,10 +71,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
     tasks = sorted({t for w in weights for t in w})
     vocabs = [mixtures.get_task(t).output_features["targets"].vocabulary for t in tasks]
     for v in vocabs:
-        path = getattr(v, "sentencepiece_model_file", None)
-        if path and not tf.io.gfile.exists(path):
-            raise FileNotFoundError(f"vocabulary not found: {path} (build the default one with `cip demo`, "
-                                    f"train one with `cip vocab train`, or set $CIP_VOCAB)")
+        if hasattr(v, "sentencepiece_model_file"):
+            vocabulary.model_file(v)
     vocab_sizes = {v.vocab_size for v in vocabs}
     if len(vocab_sizes) != 1:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
