@@ -46,7 +46,6 @@ _RST_UNDERLINE = re.compile(r"^([=\-^~\"'*+#])\1{2,}\s*$")
 EXTRA_SOURCES = ("changelog", "faq")  # built after text and code; older caches gain them on the next fetch
 
 
-
 def split_of(doc_id: str) -> str:
     digest = int(hashlib.sha256(doc_id.encode()).hexdigest()[:8], 16)
     return "validation" if digest % 1000 < VALIDATION_PER_MILLE else "train"
@@ -199,9 +198,10 @@ def _write_readme(root: pathlib.Path, documents: dict, sources: dict) -> None:
     readme = json.loads(path.read_text()) if path.exists() else {"python": sys.version.split()[0]}
     readme.setdefault("documents", {}).update(documents)
     readme.setdefault("sources", {}).update(sources)
-    known = readme.get("fingerprints", {})
-    readme["fingerprints"] = {src: known.get(src) if src not in documents and known.get(src)
-                              else source_fingerprint(root / src) for src in readme["documents"]}
+    fingerprints = readme.setdefault("fingerprints", {})
+    for src in readme["documents"]:
+        if src in documents or src not in fingerprints:  # rewritten now, or built before fingerprints
+            fingerprints[src] = source_fingerprint(root / src)
     path.write_text(json.dumps(readme, indent=2))
 
 
