@@ -36,8 +36,11 @@ def inspect_plan(plan: PhasePlan, *, batch: int, seed: int = 0, progress: bool =
     shards = _shards(sorted({t for w in weights for t in w}), progress)
     loader = MixingLoader(shards, weights, plan=plan, seq_len=seq_len, global_batch=batch, seed=seed)
     vocab = vocabulary.default_vocabulary()
-    report = []
-    for i, (ph, w) in enumerate(zip(plan.phases, weights)):
+    stats = {src: materialize.shard_set_stats(paths) for src, paths in shards.items()}
+    samples = {src: vocab.decode(source[0][:200].tolist())[:SAMPLE_CHARS]
+               for src, source in zip(loader.names, loader.sources)}
+    rows, report = plan.rows(), []
+    for i, w in enumerate(weights):
         before_tokens, before_docs = loader.tokens.sum(axis=0).copy(), loader.next_doc.sum(axis=0).copy()
         filled = sum(next(loader).fill() for _ in range(plan.steps[i]))
         got = loader.tokens.sum(axis=0) - before_tokens
@@ -47,12 +50,11 @@ def inspect_plan(plan: PhasePlan, *, batch: int, seed: int = 0, progress: bool =
         for j, src in enumerate(loader.names):
             if w.get(src, 0) <= 0 and got[j] == 0:
                 continue
-            stats = materialize.shard_set_stats(shards[src])
-            sample = vocab.decode(loader.sources[j][0][:200].tolist())[:SAMPLE_CHARS]
             sources[src] = {"target": w.get(src, 0.0), "realized": float(got[j]) / max(1, got.sum()),
-                            "documents": int(docs[j]), "mean_doc_tokens": stats["tokens"] / max(1, stats["documents"]),
-                            "epochs": epochs[src], "sample": sample}
-        report.append({**plan.rows()[i], "tokens": int(got.sum()), "fill": filled / plan.steps[i],
+                            "documents": int(docs[j]),
+                            "mean_doc_tokens": stats[src]["tokens"] / max(1, stats[src]["documents"]),
+                            "epochs": epochs[src], "sample": samples[src]}
+        report.append({**rows[i], "tokens": int(got.sum()), "fill": filled / plan.steps[i],
                        "sources": sources})
     return {"seq_len": seq_len, "batch": batch, "steps": plan.total_steps, "phases": report,
             "fingerprints": materialize.fingerprints(shards)}
