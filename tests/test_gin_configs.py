@@ -22,8 +22,7 @@ def _clean_gin():
 
 
 def _config(*files, bindings=()):
-    launch.parse_gin(list(files), list(bindings))
-    return config.TrainConfig()
+    return launch.load_config(list(files), list(bindings))
 
 
 @pytest.mark.parametrize("recipe", recipes.recipe_names())

@@ -75,9 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(command(name)[1](rest) or 0)
     except (UsageError, *USER_ERRORS) as e:
+        from code_in_pretraining.train.launch import ConfigError  # gin and dataclasses: cheap
+
         if os.environ.get("CIP_DEBUG"):
             traceback.print_exc()
-        what = "configuration error: " if type(e).__name__ == "ConfigError" else ""
+        what = "configuration error: " if isinstance(e, ConfigError) else ""
         print(f"cip {name}: {what}{e.args[0] if e.args else e}", file=sys.stderr)
         return 2
     except FloatingPointError as e:  # a NaN stopped training; the message names the step and checkpoint

@@ -35,22 +35,15 @@ class ConfigError(ValueError):
     """A configuration problem found before training starts; the message names the key or file."""
 
 
-def parse_gin(files: list[str], bindings: list[str]) -> None:
-    """Parses gin files and bindings into gin's (global) configuration, replacing what was there."""
+def load_config(files: list[str], bindings: list[str]) -> TrainConfig:
+    """The TrainConfig that the gin files and bindings describe. They replace gin's (global)
+    configuration, which `gin.config_str()` then reports."""
     gin.clear_config()
     files = [str(pathlib.Path(f).absolute()) if pathlib.Path(f).exists() else f for f in files]
     try:
         gin.parse_config_files_and_bindings(files, bindings, finalize_config=False)
-    except (ValueError, KeyError, OSError, SyntaxError) as e:
-        raise ConfigError(f"gin: {e}") from None
-
-
-def load_config(files: list[str], bindings: list[str]):
-    """The TrainConfig that the gin files and bindings describe."""
-    parse_gin(files, bindings)
-    try:
         return TrainConfig()
-    except (TypeError, ValueError) as e:
+    except (ValueError, KeyError, OSError, SyntaxError, TypeError) as e:
         raise ConfigError(f"gin: {e}") from None
 
 
