@@ -17,6 +17,7 @@ paper's own gains follow the same rule over its rows.
 
 from __future__ import annotations
 
+import itertools
 import json
 
 from etils import epath
@@ -142,11 +143,7 @@ def run_rows(runs: list[dict], baseline: str | None = None) -> list[dict]:
 
 def _paper_tokens(variant: str) -> list[int]:
     """Cumulative training tokens at the end of each phase at the paper's budgets."""
-    out, total = [], 0
-    for ph in _recipe(variant):
-        total += ph.tokens
-        out.append(total)
-    return out
+    return list(itertools.accumulate(ph.tokens for ph in _recipe(variant)))
 
 
 def _phase_row(variant: str, index: int, phase: str, phases: list[str], result: dict | None) -> dict:
