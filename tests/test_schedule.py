@@ -1,4 +1,5 @@
-"""LR schedules over phases: warmup + cosine, re-warming, LINEAR cooldown from the current LR to 1e-6."""
+"""LR schedules over phases: warmup + cosine per phase (or joined), LINEAR cooldown from the current LR to 1e-6;
+which leading phases two plans share (the runner forks on them)."""
 
 from __future__ import annotations
 
@@ -36,14 +37,45 @@ def test_cooldown_anneals_linearly_from_the_current_lr_to_1e_6():
     assert np.all(np.diff(lr[60:]) < 0)
 
 
-def test_cosine_phases_share_one_curve_unless_they_rewarm():
-    phases = plan(("cosine", 40), ("cosine", 40), ("cooldown", 10))
-    one = _values(schedule.phased(phases, peak_lr=PEAK, warmup_steps=WARM, end_lr=END), 90)
-    merged = _values(schedule.phased(plan(("cosine", 80), ("cooldown", 10)), peak_lr=PEAK, warmup_steps=WARM,
-                                     end_lr=END), 90)
-    np.testing.assert_array_equal(one, merged)
-    rewarm = _values(schedule.phased(phases, peak_lr=PEAK, warmup_steps=WARM, end_lr=END, rewarm=True), 90)
-    assert rewarm[40] == 0 and rewarm[50] == pytest.approx(PEAK) and rewarm[80] == pytest.approx(END)
+def _phased(p: PhasePlan, n: int) -> np.ndarray:
+    return _values(schedule.phased(p, peak_lr=PEAK, warmup_steps=WARM, end_lr=END), n)
+
+
+def test_a_cosine_phase_is_a_run_of_its_own_and_continued_pretraining_warms_up_again():
+    two = _phased(plan(("cosine", 40), ("cosine", 40), ("cooldown", 10)), 90)
+    np.testing.assert_array_equal(two[:40], _phased(plan(("cosine", 40)), 40))  # phase 1 = the 40-step run
+    assert two[39] > END and two[40] == 0 and two[50] == pytest.approx(PEAK) and two[80] == pytest.approx(END)
+
+
+def test_a_joined_cosine_phase_stretches_the_curve_before_it():
+    joined = _phased(plan(("cosine", 40), ("cosine_joined", 40), ("cooldown", 10)), 90)
+    np.testing.assert_array_equal(joined, _phased(plan(("cosine", 80), ("cooldown", 10)), 90))
+    with pytest.raises(ValueError, match="'cosine_joined' continues the cosine of the phase before"):
+        plan(("cosine_joined", 40))
+    with pytest.raises(ValueError, match="that one is a cooldown"):
+        plan(("cosine", 40), ("cooldown", 10), ("cosine_joined", 40))
+
+
+def _named(*phases: tuple[str, str, int, str]) -> PhasePlan:
+    """A plan of (name, mixture, steps, schedule) phases, one token per step."""
+    return PhasePlan(tuple(Phase(n, m, s, k) for n, m, s, k in phases), tuple(s for _, _, s, _ in phases), 1)
+
+
+def test_plans_share_the_phases_with_the_same_data_steps_and_lr():
+    sweep_50 = _named(("pretrain", "code_sweep_50", 80, "cosine"))
+    b2t = _named(("pretrain", "balanced", 80, "cosine"), ("continued", "continued", 80, "cosine"),
+                 ("cooldown", "cooldown_with_code", 16, "cooldown"))
+    same_data = {"balanced": "text 50%, code 50%", "code_sweep_50": "text 50%, code 50%"}.get
+    assert b2t.shared_prefix(sweep_50) == 0  # by name, two mixtures differ
+    assert b2t.shared_prefix(sweep_50, same_data) == sweep_50.shared_prefix(b2t, same_data) == 1
+    no_code_cooldown = _named(*((ph.name, ph.mixture, n, ph.schedule) for ph, n in zip(b2t.phases[:2], b2t.steps)),
+                              ("cooldown", "cooldown_no_code", 16, "cooldown"))
+    assert b2t.shared_prefix(no_code_cooldown) == 2
+    # Phase 1 of a joined cosine decays over 160 steps, not 80: not the sweep's run.
+    joined = _named(("pretrain", "balanced", 80, "cosine"), ("continued", "continued", 80, "cosine_joined"))
+    assert joined.shared_prefix(sweep_50, same_data) == 0
+    assert joined.shared_prefix(b2t) == 0 and b2t.shared_prefix(joined) == 0
+    assert _named(("pretrain", "balanced", 40, "cosine")).shared_prefix(sweep_50, same_data) == 0  # other steps
 
 
 def test_a_continued_run_starts_from_the_lr_it_takes_over():

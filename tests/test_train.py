@@ -122,6 +122,21 @@ def test_missing_data_path_is_named(default_data, tmp_path):
     assert "Path not found" not in proc.stderr  # gin's search of the package's own gin files is quiet
 
 
+def test_a_paper_model_over_another_vocabulary_fails_before_compiling_naming_both_sizes(default_data, tmp_path):
+    files = ["models/470m.gin", "runtime/cpu.gin", "recipes/text_only.gin"]  # the default vocabulary: 4,096 pieces
+    with pytest.raises(launch.ConfigError, match=r"'470m' is the paper's model with a 256,000-piece vocabulary, "
+                                                 r"but the tasks' vocabulary .*spm4k.model has 4,096 pieces: the "
+                                                 r"model would have 2\d\d\.\dM parameters"):
+        launch.run(files, [], str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nothing written, nothing compiled
+    asked = "TrainConfig.model_overrides = {'vocab_size': 4096}"
+    from code_in_pretraining.train import trainer
+
+    assert trainer.model_config(launch.load_config(files, [asked]), 4096).vocab_size == 4096
+    with pytest.raises(ValueError, match="asks for a vocabulary of 8,000 pieces, but the tasks' vocabulary has 4,096"):
+        trainer.model_config(launch.load_config(files, [asked.replace("4096", "8000")]), 4096)
+
+
 # -- phases, cooldown and continued pre-training ----------------------------------------------
 TOKENS_PER_STEP = 128 * 8
 PHASED = ["TrainConfig.mixture = ''", "TrainConfig.steps = 0", "TrainConfig.warmup_steps = 2",
@@ -143,6 +158,9 @@ def test_cooldown_switches_mixture_and_anneals_linearly_at_one_step(default_data
     assert (record["steps"], record["switch_steps"]) == (9, [6])
     fingerprints = record["fingerprints"]  # equal fingerprints, equal batches
     assert set(fingerprints["tokens"]) == {"text", "code"} and len(fingerprints["vocabulary"]) == 12
+    from code_in_pretraining.model.info import param_counts
+
+    assert record["model"] == {"preset": "tiny", "vocab_size": 4096, **param_counts(out["model_config"])}
     records = _records(tmp_path)
     assert [r["phase"] for r in records] == [0] * 6 + [1] * 3
     lrs = [r["lr"] for r in records]  # record i is step i+1, trained with the LR of step i

@@ -62,14 +62,20 @@ def _dry_run(grid: str, scale_name: str, workdir: str, variants: list[str] | Non
     from code_in_pretraining.experiments import runner
     from code_in_pretraining.experiments.grids import get_grid, get_scale
 
-    scale = get_scale(scale_name)
+    scale, root, planned = get_scale(scale_name), pathlib.Path(workdir), []
     for name in variants or get_grid(grid):
         v = runner.plan_variant(name, scale, bindings)
         print(f"{name}: {v.plan.total_steps:,} steps, {v.plan.total_steps * v.plan.tokens_per_step:,} tokens: "
               + ", ".join(f"{ph.name} ({ph.mixture}, {ph.schedule}) {n:,}"
                           for ph, n in zip(v.plan.phases, v.plan.steps)))
+        for other, shared in runner.shares(v, planned)[:1]:
+            step = other.plan.ends[shared - 1]
+            print(f"  shares {[ph.name for ph in v.plan.phases[:shared]]} with {other.name}: the experiment copies "
+                  f"{root / other.name / 'train' / 'checkpoints' / str(step)} into "
+                  f"{root / name / 'train' / 'checkpoints'} and `cip train` continues from step {step}")
         flags = " ".join([*(f"--gin-file={f}" for f in v.gin_files), *(f"--gin-bindings='{b}'" for b in v.bindings)])
-        print(f"  cip train {flags} --workdir={pathlib.Path(workdir) / name / 'train'}")
+        print(f"  cip train {flags} --workdir={root / name / 'train'}")
+        planned.append(v)
     return 0
 
 

@@ -1,9 +1,12 @@
 """The phase plan: which mixture, and which kind of LR schedule, at every step of a run.
 
 A run is a sequence of phases, each a mixture trained for a token budget under a
-schedule ("cosine", or the linear "cooldown"). `PhasePlan` turns the budgets into
-whole steps once; the LR schedule, the loader, the trainer, the experiment runner,
-the report and `cip inspect` all read it, so a phase boundary is computed in one place.
+schedule: "cosine" (its own warmup and cosine decay, as a run of its own; continued
+pre-training warms up again), "cosine_joined" (the previous phase's warmup + cosine
+stretched over both), or the linear "cooldown". `PhasePlan` turns the budgets into
+whole steps and the schedules into LR segments once; the LR schedule, the loader, the
+trainer, the experiment runner, the report and `cip inspect` all read it, so a phase
+boundary is computed in one place.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import functools
 import itertools
 from collections.abc import Sequence
 
-SCHEDULES = ("cosine", "cooldown")
+SCHEDULES = ("cosine", "cosine_joined", "cooldown")
 ROUNDINGS = ("error", "nearest")
 MAX_STEPS = 2**31 - 1  # the step counter of the compiled step and of optax's schedules is int32
 
@@ -24,7 +27,7 @@ class Phase:
     name: str
     mixture: str
     tokens: int
-    schedule: str = "cosine"  # "cooldown": linear annealing from the current LR
+    schedule: str = "cosine"  # "cosine_joined": one curve with the phase before; "cooldown": linear annealing
 
     def __post_init__(self):
         if self.schedule not in SCHEDULES:
@@ -66,6 +69,10 @@ class PhasePlan:
             raise ValueError(f"a phase plan needs steps for each of its {len(self.phases)} phases, got {self.steps}")
         if any(n <= 0 for n in self.steps):
             raise ValueError(f"phase steps must be positive, got {self.steps}")
+        for i, ph in enumerate(self.phases):
+            if ph.schedule == "cosine_joined" and (i == 0 or self.phases[i - 1].schedule == "cooldown"):
+                raise ValueError(f"phase {ph.name!r}: schedule 'cosine_joined' continues the cosine of the phase "
+                                 f"before, and {'there is none' if i == 0 else 'that one is a cooldown'}")
         if self.total_steps > MAX_STEPS:
             raise ValueError(f"{self.total_steps:,} steps of {self.tokens_per_step:,} tokens overflow the step "
                              f"counter ({MAX_STEPS:,}): raise TrainConfig.global_batch or seq_len, or lower "
@@ -121,14 +128,44 @@ class PhasePlan:
         """The steps at which another phase's mixture switches in (the cooldown's among them)."""
         return self.starts[1:]
 
-    def shared_prefix(self, other: PhasePlan) -> int:
-        """How many leading phases two plans share exactly (same phase, same steps): a run of
-        `other` can continue from this one's checkpoint at the end of those."""
+    @functools.cached_property
+    def segments(self) -> tuple[tuple[str, int, int], ...]:
+        """The LR schedule's stretches, (kind, first step, steps), kind "cosine" (a warmup and a cosine
+        decay) or "cooldown": each phase starts one, except a "cosine_joined" phase, which extends
+        the cosine before it."""
+        out: list[tuple[str, int, int]] = []
+        for ph, start, n in zip(self.phases, self.starts, self.steps):
+            if ph.schedule == "cosine_joined":
+                kind, first, steps = out[-1]
+                out[-1] = (kind, first, steps + n)
+            else:
+                out.append((ph.schedule, start, n))
+        return tuple(out)
+
+    def segment_end(self, phase: int) -> int:
+        """The step at which the LR segment holding `phase` ends."""
+        return next(first + n for _, first, n in self.segments if first + n >= self.ends[phase])
+
+    def shared_prefix(self, other: PhasePlan, mixture_key=None) -> int:
+        """How many leading phases two plans share: the same phase names, schedules, steps and data
+        (mixtures equal by `mixture_key`, a name -> what its data is; default the name), and the same
+        LR over them (a cosine that runs on past the last shared phase must run as far in both). A
+        run of `other` can continue from this one's checkpoint at the end of those."""
+        if self.tokens_per_step != other.tokens_per_step:
+            return 0
+        key = mixture_key or (lambda name: name)
+
+        def same(i: int) -> bool:
+            a, b = self.phases[i], other.phases[i]
+            return ((a.name, a.schedule, self.steps[i]) == (b.name, b.schedule, other.steps[i])
+                    and key(a.mixture) == key(b.mixture))
+
         n = 0
-        while (n < min(len(self.phases), len(other.phases)) and self.phases[n] == other.phases[n]
-               and self.steps[n] == other.steps[n]):
+        while n < min(len(self.phases), len(other.phases)) and same(n):
             n += 1
-        return n if self.tokens_per_step == other.tokens_per_step else 0
+        while n and self.segment_end(n - 1) != other.segment_end(n - 1):
+            n -= 1
+        return n
 
     def rows(self, lr=None) -> list[dict]:
         """One dict per phase (plan.json, logs, `cip inspect`); `lr(step)` adds the LR at its first step."""

@@ -8,10 +8,13 @@ Layout of an experiment directory:
 
 Re-running skips every finished result; a variant whose training stopped resumes
 from its last checkpoint, so a crash loses at most the run in progress since its
-last checkpoint. Variants that start with the same phases as one already trained
-(the cooldown ablation's base is balanced->text) fork from its phase-end checkpoint
-instead of training those phases again: the loader, optimizer and parameters are
-restored exactly, so the result is the same as training the variant from scratch.
+last checkpoint. Variants that start with the same run as one already trained fork
+from its phase-end checkpoint instead of training those phases again (the cooldown
+ablation's base is balanced->text; balanced->text's phase 1 is code_sweep_50, and
+code->text's code_sweep_100): the same configuration, the same data (mixtures equal
+by their tasks and weights, token shards by fingerprint) and the same LR up to the
+fork. The loader, optimizer and parameters are restored exactly, so the result is
+the same as training the variant from scratch.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ import pathlib
 import shutil
 import time
 
-from code_in_pretraining.data.phase_plan import PhasePlan
+from code_in_pretraining.data import materialize, mixtures
+from code_in_pretraining.data.phase_plan import Phase, PhasePlan
 from code_in_pretraining.experiments.grids import Scale, get_grid, get_scale
 from code_in_pretraining.model import restore
 from code_in_pretraining.parallel import distributed
@@ -57,17 +61,40 @@ def result_path(root: pathlib.Path, variant: str, phase: str) -> pathlib.Path:
     return root / variant / "results" / f"{phase}.json"
 
 
+def mixture_data(name: str) -> tuple:
+    """What a mixture trains on, its tasks and token weights: two names may be one mixture
+    ('balanced' and 'code_sweep_50')."""
+    return tuple(sorted((task, round(w, 12)) for task, w in mixtures.mixture_weights(name).items()))
+
+
+def shares(v: Variant, others: list[Variant]) -> list[tuple[Variant, int]]:
+    """(variant, leading phases) of the others whose runs `v` starts with: the same configuration,
+    mixtures and LR over those phases (PhasePlan.shared_prefix); the longest first."""
+    found = [(o, v.plan.shared_prefix(o.plan, mixture_data)) for o in others
+             if o.run_key == v.run_key and o.name != v.name]
+    return sorted([(o, n) for o, n in found if n], key=lambda pair: -pair[1])
+
+
+def same_shards(source: Variant, phases: tuple[Phase, ...], root: pathlib.Path) -> bool:
+    """Whether the source run read the token shards these phases would read now (the vocabulary's and
+    every task's fingerprint in its plan.json): data set up otherwise since then is not shared."""
+    path = root / source.name / "train" / "plan.json"
+    recorded = json.loads(path.read_text()).get("fingerprints") if path.exists() else None
+    if not recorded:
+        return False
+    tasks = sorted({t for ph in phases for t in mixtures.mixture_weights(ph.mixture)})
+    now = materialize.fingerprints({t: materialize.materialize_shards(t, "train", progress=False) for t in tasks})
+    return now["vocabulary"] == recorded.get("vocabulary") and all(
+        now["tokens"][t] is not None and now["tokens"][t] == recorded.get("tokens", {}).get(t) for t in tasks)
+
+
 def fork_source(v: Variant, done: list[Variant], root: pathlib.Path) -> tuple[Variant, int] | None:
-    """The trained variant sharing the longest prefix of phases with `v` (and a checkpoint at its end)."""
-    best = None
-    for other in done:
-        if other.run_key != v.run_key or other.name == v.name:
-            continue
-        shared = v.plan.shared_prefix(other.plan)
-        if shared and (best is None or shared > best[1]) and \
-                other.plan.ends[shared - 1] in restore.complete_steps(root / other.name / "train"):
-            best = (other, shared)
-    return best
+    """The trained variant sharing the longest run with `v`, with a checkpoint at its end and the same data."""
+    for other, shared in shares(v, done):
+        if other.plan.ends[shared - 1] in restore.complete_steps(root / other.name / "train") and \
+                same_shards(other, v.plan.phases[:shared], root):
+            return other, shared
+    return None
 
 
 def fork(v: Variant, source: Variant, shared: int, root: pathlib.Path) -> None:
@@ -86,19 +113,21 @@ def fork(v: Variant, source: Variant, shared: int, root: pathlib.Path) -> None:
         target, origin = result_path(root, v.name, ph.name), result_path(root, source.name, ph.name)
         if not target.exists() and origin.exists():
             r = json.loads(origin.read_text())
-            r.update(variant=v.name, recipe=v.name, name=f"{v.name}/{ph.name}", shared_with=source.name)
+            r.update(variant=v.name, recipe=v.name, name=f"{v.name}/{ph.name}", mixture=ph.mixture,
+                     shared_with=source.name)
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(r, indent=2))
     print(f"  {v.name}: forks from {source.name} at step {step} (phases {[p.name for p in v.plan.phases[:shared]]})")
 
 
 def train_variant(v: Variant, root: pathlib.Path) -> None:
+    """Trains what is left of `v`; a variant forked whole still runs, for its own plan.json and config."""
     train_dir = root / v.name / "train"
-    if v.plan.total_steps in restore.complete_steps(train_dir):
+    if v.plan.total_steps in restore.complete_steps(train_dir) and (train_dir / "plan.json").exists():
         return
-    t0 = time.perf_counter()
+    t0, start = time.perf_counter(), max(restore.complete_steps(train_dir), default=0)
     launch.run(v.gin_files, v.bindings, str(train_dir))
-    print(f"  {v.name}: trained {v.plan.total_steps} steps in {time.perf_counter() - t0:.0f} s")
+    print(f"  {v.name}: trained steps {start} to {v.plan.total_steps} in {time.perf_counter() - t0:.0f} s")
 
 
 def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: str, limit: int | None) -> None:
@@ -200,8 +229,8 @@ def run(grid: str, scale_name: str, workdir: str | pathlib.Path, *, variants: li
         v = plans[name]
         print(f"[{i}/{len(names)}] {name}: " + ", ".join(
             f"{ph.name} {ph.mixture} {n} steps" for ph, n in zip(v.plan.phases, v.plan.steps)), flush=True)
-        src = fork_source(v, done, root)
-        if src is not None and chief:
+        src = fork_source(v, done, root) if chief else None  # the chief forks; the others train after it
+        if src is not None:
             fork(v, *src, root)
         distributed.barrier(f"forked {name}")
         train_variant(v, root)

@@ -135,9 +135,13 @@ def _check_keys(d: dict[str, Any], where: str = "override") -> None:
 
 
 PAPER_VOCAB = 256_000
+# The paper's model sizes: their 256k vocabulary is part of what they are (a 470m model over the
+# default 4,096-piece vocabulary has about 210M parameters), so training one over another
+# vocabulary must be asked for (train/trainer.py, model_config).
+PAPER_PRESETS = ("470m", "2p8b")
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Tests and the CPU demo; the caller sets vocab_size (the demo uses 8k).
+    # Tests and the CPU demo; training sets vocab_size to the data's (the default vocabulary has 4,096 pieces).
     "tiny": dict(
         vocab_size=8192,
         d_model=128,

@@ -26,7 +26,7 @@ class TrainConfig:
     mixture: str = ""
     steps: int = 0
     recipe: str = ""  # the recipe's name, for logs and results
-    phases: tuple = ()  # ((phase, mixture, tokens, "cosine" | "cooldown"), ...)
+    phases: tuple = ()  # ((phase, mixture, tokens, "cosine" | "cosine_joined" | "cooldown"), ...)
     budget_scale: float = 1.0  # multiplies every phase's token budget
     budget_rounding: str = "error"  # or "nearest": round each budget to whole batches
     # Model.
@@ -43,7 +43,6 @@ class TrainConfig:
     end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family
     warmup_steps: int = 1325
     cooldown_end_lr: float = COOLDOWN_END_LR  # where a cooldown phase anneals to
-    rewarm: bool = False  # every cosine phase warms up again (continued pre-training re-warms)
     b1: float = 0.9
     b2: float = 0.95
     eps: float = 1e-8

@@ -1,14 +1,14 @@
 """Learning-rate schedules: linear warmup and cosine decay per pre-training stretch, linear cooldown.
 
-A run's phase plan gives each phase "cosine" or "cooldown". Consecutive cosine phases
-share one warmup + cosine curve, unless `rewarm` gives every cosine phase its own
-warmup (continued pre-training that re-warms). A cooldown anneals LINEARLY from
-the LR the run has at its first step down to `cooldown_end_lr`.
+A run's phase plan cuts it into LR segments (PhasePlan.segments): a "cosine" phase
+warms up and decays on its own, as the run it would be alone (continued pre-training
+warms up again), a "cosine_joined" phase stretches the cosine before it, and a
+cooldown anneals LINEARLY from the LR the run has at its first step down to
+`cooldown_end_lr`. So the LR up to the end of a phase depends only on the phases up to
+there (and a joined one after it): a run that shares them can fork from its checkpoint.
 """
 
 from __future__ import annotations
-
-import itertools
 
 import optax
 
@@ -34,29 +34,22 @@ def cosine_from(start_lr: float, total_steps: int, end_lr: float) -> optax.Sched
 
 
 def phased(plan: PhasePlan, *, peak_lr: float, warmup_steps: int, end_lr: float,
-           cooldown_end_lr: float = COOLDOWN_END_LR, rewarm: bool = False, start_lr: float | None = None
-           ) -> optax.Schedule:
-    """One schedule over the plan's phases, each "cosine" or "cooldown".
+           cooldown_end_lr: float = COOLDOWN_END_LR, start_lr: float | None = None) -> optax.Schedule:
+    """One schedule over the plan's LR segments, each a warmup + cosine or a linear cooldown.
 
     `start_lr`: the LR a continued run takes over from its source run; the first
     segment then starts from it instead of warming up (a cooldown-only run starts
     from `peak_lr` when there is none).
     """
-    groups = []  # (kind, steps): consecutive cosine phases merge unless every one re-warms
-    for kind, steps in zip((ph.schedule for ph in plan.phases), plan.steps):
-        if groups and kind == groups[-1][0] == "cosine" and not rewarm:
-            groups[-1] = (kind, groups[-1][1] + steps)
-        else:
-            groups.append((kind, steps))
     fns, current = [], start_lr
-    for kind, steps in groups:
+    for i, (kind, _, steps) in enumerate(plan.segments):
         if kind == "cooldown":
             fn = optax.linear_schedule(peak_lr if current is None else current, cooldown_end_lr, steps)
-        elif current is None or rewarm:
-            fn = warmup_cosine(peak_lr, warmup_steps, steps, end_lr)
+        elif i == 0 and start_lr is not None:
+            fn = cosine_from(start_lr, steps, end_lr)
         else:
-            fn = cosine_from(current, steps, end_lr)
+            fn = warmup_cosine(peak_lr, warmup_steps, steps, end_lr)
         fns.append(fn)
         current = float(fn(steps))
-    boundaries = list(itertools.accumulate(s for _, s in groups))[:-1]
+    boundaries = [first for _, first, _ in plan.segments[1:]]
     return fns[0] if len(fns) == 1 else optax.join_schedules(fns, boundaries)

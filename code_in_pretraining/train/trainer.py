@@ -26,7 +26,8 @@ from code_in_pretraining.data import materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.phase_plan import PhasePlan
 from code_in_pretraining.model import restore
-from code_in_pretraining.model.config import ModelConfig, get_preset
+from code_in_pretraining.model.config import PAPER_PRESETS, PRESETS, ModelConfig, get_preset
+from code_in_pretraining.model.info import param_counts
 from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
@@ -48,15 +49,33 @@ class Prepared:
     shards: dict[str, list[pathlib.Path]]
     mesh: Any
     init: tuple[pathlib.Path, int, dict] | None  # (checkpoints root, step, meta) of `init_from`
+    parameters: dict[str, int]  # model/info.param_counts: params, params_embedding, params_non_embedding
 
 
-def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
+def model_config(cfg: TrainConfig, vocab_size: int, vocab: str = "the tasks' vocabulary") -> ModelConfig:
+    """The preset with the runtime choices, sized to the data's vocabulary (`vocab`, of `vocab_size`
+    pieces). A paper preset (470m, 2p8b) over a vocabulary of another size than its 256k is refused
+    unless asked for: TrainConfig.model_overrides = {'vocab_size': N}, N the vocabulary's size."""
     runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat}
     runtime = {k: v for k, v in runtime.items() if v}
     if cfg.loss_vocab_block != -1:
         runtime["loss_vocab_block"] = cfg.loss_vocab_block
     overrides = {"vocab_size": vocab_size, **runtime, **dict(cfg.model_overrides)}
-    return get_preset(cfg.model_preset, **overrides)
+    model_cfg = get_preset(cfg.model_preset, **overrides)
+    asked = dict(cfg.model_overrides).get("vocab_size")
+    ask = f"TrainConfig.model_overrides = {{'vocab_size': {vocab_size}}}"
+    if asked is not None and asked != vocab_size:
+        raise ValueError(f"TrainConfig.model_overrides asks for a vocabulary of {asked:,} pieces, but {vocab} has "
+                         f"{vocab_size:,}: its tokens would not fit the model (to train over it: {ask})")
+    preset_vocab = PRESETS[cfg.model_preset]["vocab_size"]
+    if asked is None and cfg.model_preset in PAPER_PRESETS and vocab_size != preset_vocab:
+        params = param_counts(model_cfg)["params"]
+        raise ValueError(
+            f"TrainConfig.model_preset={cfg.model_preset!r} is the paper's model with a {preset_vocab:,}-piece "
+            f"vocabulary, but {vocab} has {vocab_size:,} pieces: the model would have {params / 1e6:,.1f}M "
+            f"parameters, not the paper's. Set $CIP_VOCAB to a {preset_vocab:,}-piece vocabulary (`cip vocab "
+            f"train --vocab-size {preset_vocab}`), or ask for this one with --gin-bindings=\"{ask}\"")
+    return model_cfg
 
 
 def _check_choice(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -76,7 +95,11 @@ def prepare(cfg: TrainConfig) -> Prepared:
     vocab_sizes = {v.vocab_size for v in vocabs}
     if len(vocab_sizes) != 1:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
-    model_cfg = model_config(cfg, vocab_sizes.pop())
+    vocab = getattr(vocabs[0], "sentencepiece_model_file", None)
+    model_cfg = model_config(cfg, vocab_sizes.pop(), f"the tasks' vocabulary {vocab}" if vocab else "the tasks' vocabulary")
+    parameters = param_counts(model_cfg)
+    log.info("model: preset %s, %s parameters (%s in the embedding), a vocabulary of %s pieces", cfg.model_preset,
+             f"{parameters['params']:,}", f"{parameters['params_embedding']:,}", f"{model_cfg.vocab_size:,}")
     determinism.check_attention(cfg.deterministic, model_cfg.attention_impl)
     if cfg.global_batch % jax.process_count():
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
@@ -95,7 +118,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
     shards = _materialize(tasks, cfg.progress)
-    return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init)
+    return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init, parameters)
 
 
 def _materialize(tasks: list[str], progress: bool) -> dict[str, list[pathlib.Path]]:
@@ -122,14 +145,16 @@ def make_schedule(p: Prepared):
     cfg = p.cfg
     start_lr = float(p.init[2]["lr"]) if p.init and cfg.init_lr == "continue" else None
     return schedule.phased(p.plan, peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
-                           cooldown_end_lr=cfg.cooldown_end_lr, rewarm=cfg.rewarm, start_lr=start_lr)
+                           cooldown_end_lr=cfg.cooldown_end_lr, start_lr=start_lr)
 
 
 def plan_record(p: Prepared, sched) -> dict:
-    """plan.json: each phase's steps, mixture and LR at its first step, and the fingerprints of the data
-    (the vocabulary and every task's token shards): equal fingerprints, equal batches."""
+    """plan.json: each phase's steps, mixture and LR at its first step, the model's size, and the
+    fingerprints of the data (the vocabulary and every task's token shards): equal fingerprints,
+    equal batches."""
     return {"steps": p.plan.total_steps, "tokens_per_step": p.plan.tokens_per_step,
             "switch_steps": list(p.plan.switch_steps), "phases": p.plan.rows(sched),
+            "model": {"preset": p.cfg.model_preset, "vocab_size": p.model_cfg.vocab_size, **p.parameters},
             "fingerprints": materialize.fingerprints(p.shards)}
 
 
