@@ -149,7 +149,8 @@ def serve(argv: list[str]) -> int:
 def judge_parser() -> Parser:
     parser = Parser(prog="cip judge", description="Pairwise LLM-as-a-judge: two models answer the same prompts, "
                                                   "a judge model picks the better answer in both orders; prints "
-                                                  "win-rates and ties.")
+                                                  "wins, ties and losses counted apart and the win rate with its "
+                                                  "standard error over prompts.")
     parser.add_argument("--prompts", required=True, help="prompts file (JSON Lines) or URL (Dolly-200 English in "
                                                          "the paper)")
     parser.add_argument("--a-base-url", required=True, help="model A's OpenAI-compatible base URL (e.g. cip serve)")

@@ -6,7 +6,14 @@ import pathlib
 import time
 
 from code_in_pretraining.cli.data import install_debian_packages
-from code_in_pretraining.cli.flags import Parser, add_distributed, add_module_imports, import_modules, init_distributed
+from code_in_pretraining.cli.flags import (
+    Parser,
+    UsageError,
+    add_distributed,
+    add_module_imports,
+    import_modules,
+    init_distributed,
+)
 
 
 # -- cip experiment --------------------------------------------------------------------------------
@@ -27,8 +34,18 @@ def experiment_parser() -> Parser:
     parser.add_argument("--gin-bindings", action="append", default=[], metavar="BINDING",
                         help="an extra gin binding for every run; repeatable")
     parser.add_argument("--limit", type=int, default=-1, help="examples per benchmark (-1: the scale's; 0: all)")
-    parser.add_argument("--no-eval", action="store_true", help="train only")
+    parser.add_argument("--no-eval", action="store_true",
+                        help="skip the benchmarks and the report (with --judge-url the judge still runs)")
     parser.add_argument("--dry-run", action="store_true", help="print each variant's plan and `cip train` command")
+    parser.add_argument("--judge-url", default=None, metavar="URL", help=(
+        "the judge's OpenAI-compatible base URL (…/v1; `cip serve`, or a hosted model with $CIP_JUDGE_API_KEY or "
+        "$OPENAI_API_KEY): each variant's win-rate against text-only at the same stage and each cooldown's "
+        "against none, every prompt judged in both orders, into DIR/win_rates.json and the report"))
+    parser.add_argument("--judge-model", default=None, metavar="NAME", help="the judge's model name (with --judge-url)")
+    parser.add_argument("--judge-prompts", default=None, metavar="FILE", help=(
+        "a copy of databricks-dolly-15k.jsonl: 200 records drawn with random.Random(0), as the paper's Dolly-200 "
+        "(default: the project's own 20 instructions, not Dolly)"))
+    parser.add_argument("--judge-max-tokens", type=int, default=256, help="tokens per answer of a judged model")
     add_module_imports(parser)
     add_distributed(parser)
     return parser
@@ -42,13 +59,26 @@ def experiment(argv: list[str]) -> int:
     from code_in_pretraining.parallel import distributed
 
     variants = args.variants.split(",") if args.variants else None
+    if bool(args.judge_url) != bool(args.judge_model) or (args.judge_prompts and not args.judge_url):
+        raise UsageError("--judge-url and --judge-model go together (--judge-prompts with them)")
     init_distributed(args)
     if args.dry_run:
         return _dry_run(args.grid, args.scale, args.workdir, variants, args.gin_bindings)
+    if args.judge_url:
+        from code_in_pretraining.experiments import win_rates
+
+        win_rates.prompt_setup(args.judge_prompts, args.judge_max_tokens)  # a bad prompts file fails before training
     if get_scale(args.scale).default_data and distributed.is_chief():
         install_debian_packages()
     runner.run(args.grid, args.scale, args.workdir, variants=variants, bindings=args.gin_bindings, limit=args.limit,
                evaluate=not args.no_eval)
+    if args.judge_url and distributed.is_chief():
+        from code_in_pretraining.eval.judge import OpenAIClient
+
+        trained = runner.trained_before(pathlib.Path(args.workdir), get_scale(args.scale), args.gin_bindings, set())
+        win_rates.run(args.workdir, trained, get_scale(args.scale),
+                      OpenAIClient.from_env(base_url=args.judge_url, model=args.judge_model),
+                      prompts_file=args.judge_prompts, max_tokens=args.judge_max_tokens)
     if not args.no_eval and distributed.is_chief():
         from code_in_pretraining.eval.report import write_report
 

@@ -9,6 +9,7 @@ that adds synthetic code (code_quality_adjacent -> code_quality_synth).
 from __future__ import annotations
 
 from code_in_pretraining.eval import paper_figures as P
+from code_in_pretraining.eval import win_rate_report
 from code_in_pretraining.eval.aggregate import relative_gain
 from code_in_pretraining.eval.report_rows import GROUPS, METRICS
 from code_in_pretraining.eval.report_tables import md_table, pct
@@ -35,8 +36,8 @@ def _reason_peak(rows):
     return max(scores, key=scores.get) if len(scores) > 1 else None
 
 
-def findings(rows: list[dict]) -> list[dict]:
-    """[{"finding", "unit", "ours", "paper"}] for each finding PAPER.md states."""
+def findings(rows: list[dict], win_rates=()) -> list[dict]:
+    """[{"finding", "unit", "ours", "paper"}] for each finding PAPER.md states (win-rates: DIR/win_rates.json)."""
     b2t = ("balanced_to_text", "continued", "text_only", "pretrain")
     sweep = ("code_sweep_100", "pretrain", "code_sweep_0", "pretrain")
     synth = ("code_quality_synth", "pretrain", "code_quality_adjacent", "pretrain")
@@ -58,6 +59,7 @@ def findings(rows: list[dict]) -> list[dict]:
     for key in GROUPS:
         out.append((f"{METRICS[key]} gain of a cooldown with code vs without", "%", _gain(rows, key, *cool),
                     P.COOLDOWN_WITH_CODE_GAINS[key]))
+    out += win_rate_report.findings(win_rates)
     return [{"finding": f, "unit": u, "ours": o, "paper": p} for f, u, o, p in out]
 
 
@@ -67,6 +69,6 @@ def _cell(v, unit: str) -> str:
     return f"{v:.1f}x" if unit == "x" else f"{v:g}"
 
 
-def markdown(rows: list[dict]) -> str:
-    body = [[f["finding"], _cell(f["ours"], f["unit"]), _cell(f["paper"], f["unit"])] for f in findings(rows)]
+def markdown(rows: list[dict], win_rates=()) -> str:
+    body = [[f["finding"], _cell(f["ours"], f["unit"]), _cell(f["paper"], f["unit"])] for f in findings(rows, win_rates)]
     return md_table(["finding", "this experiment", "paper (470M)"], body)

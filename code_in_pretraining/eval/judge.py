@@ -2,31 +2,31 @@
 
 For every prompt the judge sees both answers twice, once in each order (to
 cancel position bias). A verdict is [[A]], [[B]] or [[C]] (tie); answers the
-judge gives that we cannot parse count as ties and are reported. Win-rate =
-(wins + ties / 2) / judgments, with a bootstrap confidence interval over prompts.
+judge gives that we cannot parse count as ties and are reported. Wins, ties and
+losses are counted apart: win rate = wins / judgements, with its standard error
+over prompts (a prompt's two judgements are one sample).
 
 The paper uses the English Dolly-200 prompts; they are not shipped here, so
-`load_prompts` takes a file path or URL (JSONL with "instruction"/"prompt" and
-optional "context", or plain text, one prompt per line). `TEST_PROMPTS` are a
-few prompts written for the project's tests, not Dolly.
+`load_prompts` takes a file path or URL (JSON Lines with "instruction"/"prompt" and
+optional "context", as databricks-dolly-15k.jsonl, or plain text, one prompt per
+line) and `draw` takes 200 of them with a fixed seed. `SHIPPED_PROMPTS` are 20
+instructions written for this project in Dolly's fields, not Dolly.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import pathlib
 import random
 import re
+import statistics
 import urllib.request
 
-TEST_PROMPTS = (  # written for tests; NOT the Dolly-200 prompts
-    "Explain in two sentences why the sky looks blue.",
-    "Write a short Python function that reverses a string.",
-    "List three uses of a paperclip.",
-    "What is the difference between weather and climate?",
-)
+SHIPPED_PROMPTS = pathlib.Path(__file__).parent / "prompts" / "instructions.jsonl"  # written here; NOT Dolly
+DOLLY_PROMPTS, DOLLY_SEED = 200, 0  # the paper's Dolly-200: 200 prompts, drawn with a fixed seed
 
 JUDGE_TEMPLATE = """You are comparing two answers to the same user prompt. Judge which answer is more helpful, \
 correct and well written. Reply with exactly one verdict: [[A]] if answer A is better, [[B]] if answer B is \
@@ -88,25 +88,40 @@ class OpenAIClient:
 
 
 def load_prompts(path_or_url: str, limit: int | None = None) -> list[str]:
+    """The prompts of a file or URL: a .json/.jsonl name holds one JSON record per line ("instruction",
+    "prompt" or "text", and an optional "context" appended after a blank line), any other one
+    prompt per line. A record without a prompt is an error naming the file and line."""
+    path_or_url = str(path_or_url)
     if re.match(r"^https?://", path_or_url):
         with urllib.request.urlopen(path_or_url, timeout=60) as resp:
             text = resp.read().decode("utf-8")
     else:
         text = pathlib.Path(path_or_url).read_text(encoding="utf-8")
+    records = re.search(r"\.jsonl?(\?.*)?$", path_or_url) is not None
     prompts = []
-    for line in text.splitlines():
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip():
+            continue
+        if not records:
+            prompts.append(line.strip())
             continue
         try:
             r = json.loads(line)
-        except json.JSONDecodeError:
-            prompts.append(line.strip())
-            continue
-        p = r.get("instruction") or r.get("prompt") or r.get("text")
-        if r.get("context"):
-            p = f"{p}\n\n{r['context']}"
-        prompts.append(p)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path_or_url}:{n}: not a JSON record ({e})") from None
+        p = (r.get("instruction") or r.get("prompt") or r.get("text")) if isinstance(r, dict) else None
+        if not isinstance(p, str) or not p.strip():
+            raise ValueError(f"{path_or_url}:{n}: no 'instruction', 'prompt' or 'text' in the record")
+        prompts.append(f"{p}\n\n{r['context']}" if r.get("context") else p)
     return prompts[:limit] if limit else prompts
+
+
+def draw(n_prompts: int, n: int = DOLLY_PROMPTS, seed: int = DOLLY_SEED) -> list[int]:
+    """Which prompts of a file of `n_prompts` a judgement uses: `n` of them drawn without replacement by
+    random.Random(seed).sample, listed in file order; a file of `n` or fewer is used whole."""
+    if n_prompts <= n:
+        return list(range(n_prompts))
+    return sorted(random.Random(seed).sample(range(n_prompts), n))
 
 
 def parse_verdict(text: str) -> str | None:
@@ -142,27 +157,36 @@ def judge_pairs(prompts, answers_a, answers_b, judge: OpenAIClient, *, max_token
     return records
 
 
-def win_rate(records: list[dict], *, bootstrap: int = 1000, seed: int = 0, alpha: float = 0.05) -> dict:
-    """Model A's win-rate (ties count half) with a percentile bootstrap CI over prompts."""
-    score = {"win": 1.0, "tie": 0.5, "loss": 0.0}
-    by_prompt: dict[int, list[float]] = {}
+def win_rate(records: list[dict]) -> dict:
+    """Model A's judgements counted apart (wins, ties, losses; unparsed verdicts are ties, and counted),
+    overall and per order ("ab": A shown first); rates in % of judgements: win rate, tie and loss
+    rates, wins − losses, the first and last with a standard error over prompts (a prompt's
+    judgements in both orders are one sample, so the error says how much the prompts drawn matter);
+    None where there are no judgements (or, for an error, fewer than two prompts)."""
+    by_prompt: dict[int, list[str]] = {}
     for r in records:
-        by_prompt.setdefault(r["prompt"], []).append(score[r["outcome"]])
-    groups = list(by_prompt.values())
-    flat = [s for g in groups for s in g]
-    rate = sum(flat) / len(flat) if flat else float("nan")
-    rng = random.Random(seed)
-    stats = []
-    for _ in range(bootstrap if groups else 0):
-        sample = [s for _ in groups for s in rng.choice(groups)]
-        stats.append(sum(sample) / len(sample))
-    stats.sort()
-    lo = stats[int(alpha / 2 * len(stats))] if stats else float("nan")
-    hi = stats[min(len(stats) - 1, int((1 - alpha / 2) * len(stats)))] if stats else float("nan")
-    count = {k: sum(r["outcome"] == k for r in records) for k in ("win", "tie", "loss")}
-    return {"win_rate": rate, "ci_low": lo, "ci_high": hi, "wins": count["win"], "ties": count["tie"],
-            "losses": count["loss"], "unparseable": sum(r["unparsed"] for r in records),
-            "judgments": len(records), "prompts": len(groups)}
+        by_prompt.setdefault(r["prompt"], []).append(r["outcome"])
+    n = len(records)
+
+    def counts(rs) -> dict:
+        return {"wins": sum(r["outcome"] == "win" for r in rs), "ties": sum(r["outcome"] == "tie" for r in rs),
+                "losses": sum(r["outcome"] == "loss" for r in rs), "judgements": len(rs)}
+
+    def rate_and_se(score: dict[str, int]) -> tuple[float | None, float | None]:
+        per_prompt = [statistics.fmean(score[o] for o in outs) for outs in by_prompt.values()]
+        rate = 100 * sum(score[r["outcome"]] for r in records) / n if n else None
+        se = 100 * statistics.stdev(per_prompt) / math.sqrt(len(per_prompt)) if len(per_prompt) > 1 else None
+        return rate, se
+
+    total = counts(records)
+    win, win_se = rate_and_se({"win": 1, "tie": 0, "loss": 0})
+    diff, diff_se = rate_and_se({"win": 1, "tie": 0, "loss": -1})
+    return {**total, "prompts": len(by_prompt), "unparsed": sum(r["unparsed"] for r in records),
+            "win_rate": win, "win_rate_se": win_se,
+            "tie_rate": 100 * total["ties"] / n if n else None,
+            "loss_rate": 100 * total["losses"] / n if n else None,
+            "win_minus_loss": diff, "win_minus_loss_se": diff_se,
+            "by_order": {o: counts([r for r in records if r["order"] == o]) for o in ("ab", "ba")}}
 
 
 def generate_answers(client: OpenAIClient, prompts, *, max_tokens: int = 256, temperature: float = 0.0,

@@ -30,6 +30,19 @@ SWEEP_FINDINGS = {"reason_peak_code_percent": 25, "know_gain_at_100_percent_code
 SYNTH_GAINS = {"reason": 9.0, "code": 44.9}  # 10% synthetic code in the code-only ablation
 COOLDOWN_WITH_CODE_GAINS = {"reason": 3.6, "know": 10.1, "code": 20.0}  # vs a cooldown without code
 COOLDOWN_WIN_RATE = 52.3  # LLM-as-a-judge win-rate (%), cooldown vs no cooldown
+# The abstract: "compared to text-only pre-training, the addition of code results in up to ... 6.6%
+# improvement in generative win-rates". Read here as wins − losses in % of judgements, on the pair of
+# the abstract's other gains (balanced->text after phase 2 against text-only): the paper's reading
+# and pair are not in PAPER.md.
+WIN_RATE_GAIN_OVER_TEXT_ONLY = 6.6
+
+# LLM-as-a-judge pairs (variant, phase, against, against phase) -> the paper's figures ("win_rate" or
+# "win_minus_loss", %). cooldown_with_code trains balanced_to_text's recipe: one model, two names.
+WIN_RATES: dict[tuple[str, str, str, str], dict[str, float]] = {
+    ("balanced_to_text", "continued", "text_only", "pretrain"): {"win_minus_loss": WIN_RATE_GAIN_OVER_TEXT_ONLY},
+    ("cooldown_with_code", "cooldown", "cooldown_with_code", "continued"): {"win_rate": COOLDOWN_WIN_RATE},
+    ("balanced_to_text", "cooldown", "balanced_to_text", "continued"): {"win_rate": COOLDOWN_WIN_RATE},
+}
 
 
 def published(recipe: str, phase: str) -> dict[str, float] | None:

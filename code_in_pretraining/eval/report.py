@@ -13,7 +13,7 @@ import os
 
 from etils import epath
 
-from code_in_pretraining.eval import findings, report_rows, report_tables
+from code_in_pretraining.eval import findings, report_rows, report_tables, win_rate_report
 from code_in_pretraining.eval.plots import FIGURES, scores_figure, write
 
 NOTES = ("Gains are (variant − baseline) / baseline against text-only at the same stage and token count; "
@@ -21,6 +21,9 @@ NOTES = ("Gains are (variant − baseline) / baseline against text-only at the s
          "— : no result yet. Scores over the tasks available (tasks: available/total per group).")
 PAPER_NOTES = ("The paper's figures are for 470M models at the full token budgets; its gains use the "
                "same baseline rule over its own rows (* : against text-only at another token budget).")
+PAPER_2P8B_NOTES = ("PAPER.md gives no 2.8B figures: the paper repeated balanced-only, balanced→text and code→text "
+                    "at 2.8B, without a text-only model, so the paper's columns here are its 470M models and a "
+                    "gain against text-only needs a text-only run at this scale.")
 
 
 def provenance(results) -> str:
@@ -48,8 +51,10 @@ def experiment_markdown(experiment: dict, rows: list[dict]) -> str:
     ppl = report_tables.perplexity_markdown(experiment, rows)
     if ppl:
         sections += ["## Held-out perplexity (lower is better)", ppl]
-    sections += ["## Beside the paper (470M, PAPER.md)", report_tables.paper_markdown(rows), PAPER_NOTES,
-                 "## The paper's findings, measured here", findings.markdown(rows)]
+    sections += ["## Beside the paper (470M, PAPER.md)", report_tables.paper_markdown(rows),
+                 PAPER_NOTES + (" " + PAPER_2P8B_NOTES if meta.get("scale") == "2p8b" else ""),
+                 "## The paper's findings, measured here", findings.markdown(rows, experiment["win_rates"])]
+    sections += win_rate_report.sections(experiment)
     return "\n\n".join(sections)
 
 

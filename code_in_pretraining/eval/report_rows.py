@@ -63,8 +63,9 @@ def load_results(paths) -> list[dict]:
 
 
 def load_experiment(path) -> dict:
-    """{"meta": experiment.json (or {}), "root", "results": {(variant, phase): results JSON}}; results
-    files without aggregates (an evaluation in progress) are left out. Local or gs://."""
+    """{"meta": experiment.json (or {}), "root", "results": {(variant, phase): results JSON}, "win_rates":
+    win_rates.json's pairs (or [])}; results files without aggregates (an evaluation in progress) are
+    left out. Local or gs://."""
     root = epath.Path(path)
     meta_path = root / "experiment.json"
     meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
@@ -73,7 +74,10 @@ def load_experiment(path) -> dict:
         r = _read(f, ())
         if "aggregates" in r:
             results[(r.get("variant", f.parents[1].name), r.get("phase", f.stem))] = r
-    return {"meta": meta, "root": str(root), "results": results}
+    win_rates = json.loads((root / "win_rates.json").read_text()) if (root / "win_rates.json").exists() else []
+    if not isinstance(win_rates, list) or not all(isinstance(w, dict) and "win_rate" in w for w in win_rates):
+        raise ValueError(f"{root / 'win_rates.json'} is not a list of win-rate pairs (`cip experiment --judge-url`)")
+    return {"meta": meta, "root": str(root), "results": results, "win_rates": win_rates}
 
 
 def _recipe(variant: str) -> tuple:

@@ -20,6 +20,8 @@ GRIDS: dict[str, tuple[str, ...]] = {
                      "balanced_to_text", "balanced_synth_to_text"),
     # The same base with a 40B cooldown with and without code.
     "cooldown": ("cooldown_with_code", "cooldown_no_code"),
+    # PAPER.md, Recipes: "Scale: 470M and 2.8B (balanced-only, balanced→text, code→text repeated at 2.8B)."
+    "paper_2p8b": ("balanced_only", "balanced_to_text", "code_to_text"),
 }
 
 # 40B tokens are 2^12 * 5^10: scaling by 2^k / 5^10 keeps every paper budget a whole number of
