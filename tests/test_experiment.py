@@ -129,6 +129,15 @@ def test_dry_run_prints_the_2p8b_grid_and_its_forks(capsys, tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_judge_flags_a_user_gets_wrong_fail_before_training(capsys, tmp_path):
+    base = ["experiment", "--scale", "toy", "--workdir", str(tmp_path), "--judge-url", "http://127.0.0.1:9/v1"]
+    assert main(base) == 2
+    assert "--judge-url and --judge-model go together" in capsys.readouterr().err
+    assert main([*base, "--judge-model", "m", "--judge-prompts", str(tmp_path / "dolly.jsonl")]) == 2
+    assert f"no such file {tmp_path / 'dolly.jsonl'}" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
 def test_experiment_with_a_judge_writes_win_rates_for_every_pair_and_order(cooldown_grid, judge_server, tmp_path):
     """`cip experiment --judge-url` with `cip serve` as the judge: every pair judged in both orders."""
     root, _ = cooldown_grid

@@ -45,7 +45,8 @@ def experiment_parser() -> Parser:
     parser.add_argument("--judge-prompts", default=None, metavar="FILE", help=(
         "a copy of databricks-dolly-15k.jsonl: 200 records drawn with random.Random(0), as the paper's Dolly-200 "
         "(default: the project's own 20 instructions, not Dolly)"))
-    parser.add_argument("--judge-max-tokens", type=int, default=256, help="tokens per answer of a judged model")
+    parser.add_argument("--judge-max-tokens", type=int, default=256, metavar="N",
+                        help="tokens per answer of a judged model")
     add_module_imports(parser)
     add_distributed(parser)
     return parser

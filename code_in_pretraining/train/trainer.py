@@ -1,9 +1,10 @@
 """The training loop: phases of mixtures -> packed batches -> sharded AdamW steps -> checkpoints.
 
 A run is one mixture for `steps` steps, or a recipe: phases with token budgets,
-each a mixture and an LR schedule ("cosine", or the LINEAR "cooldown"); at the
-first step of a phase its mixture switches in. Everything that can be wrong with
-a configuration fails in `prepare` before anything is compiled. Running `train`
+each a mixture and an LR schedule ("cosine", warming up again, "cosine_joined", or
+the LINEAR "cooldown"); at the first step of a phase its mixture switches in.
+Everything that can be wrong with a configuration (a paper-sized model over another
+vocabulary among it) fails in `prepare` before anything is compiled. Running `train`
 on a workdir that has checkpoints resumes from the latest complete one, data
 position included; `init_from` starts a new run from another run's checkpoint.
 """
