@@ -21,7 +21,7 @@ from etils import epath
 from matplotlib.figure import Figure
 
 from code_in_pretraining.eval import findings as F
-from code_in_pretraining.eval import provenance
+from code_in_pretraining.eval import provenance, uncertainty
 from code_in_pretraining.eval.report_rows import BPB, GROUPS, METRICS, SCORES
 from code_in_pretraining.eval.report_tables import perplexity_sources, zero_everywhere
 
@@ -168,7 +168,7 @@ def gains_figure(rows: list[dict]) -> Figure | None:
     for i, (k, ax) in enumerate(axes.items()):
         gains = [r[f"{k}_gain"] for r in rows]
         interval = [(r[f"{k}_gain_lo"], r[f"{k}_gain_hi"]) for r in rows]
-        noise = [lo is not None and lo <= 0 <= hi for lo, hi in interval]
+        noise = [lo is not None and uncertainty.contains_zero((lo, hi)) for lo, hi in interval]
         _hbars(ax, np.arange(len(rows)), gains, interval=interval, noise=noise, color=f"C{i}")
         ax.axvline(0, color="black", linewidth=0.8)
         ax.set_xlabel(f"{SCORES[k]} {'change' if k in BPB else 'gain'} vs text-only (%)"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 
-from code_in_pretraining.eval import benchmarks, provenance
+from code_in_pretraining.eval import benchmarks, provenance, uncertainty
 from code_in_pretraining.eval.report_rows import BPB, GROUPS, METRICS, SCORES
 
 MISSING = "—"
@@ -34,7 +34,7 @@ def uncertainty_note(rows: list[dict]) -> str:
     keys = gain_keys(rows)
     spans = [(r[f"{k}_gain_lo"], r[f"{k}_gain_hi"]) for r in rows for k in keys
              if r.get("baseline") not in (None, r["label"]) and r.get(f"{k}_gain_lo") is not None]
-    noise = sum(lo <= 0 <= hi for lo, hi in spans)
+    noise = sum(map(uncertainty.contains_zero, spans))
     return UNCERTAINTY_NOTE + (f" Here {noise} of {len(spans)} gains with an interval are marked {NOISE}." if spans
                                else "")
 
@@ -51,9 +51,9 @@ def _digits(key: str) -> int:
     return 3 if key.endswith("_bpb") else 1
 
 
-def score_cell(row: dict, key: str, prefix: str = "") -> str:
+def score_cell(row: dict, key: str) -> str:
     """The value, with ± its standard error where known."""
-    v, se = row.get(f"{prefix}{key}"), row.get(f"{prefix}{key}_se")
+    v, se = row[key], row.get(f"{key}_se")
     if v is None or se is None:
         return num(v, _digits(key))
     return f"{v:.{_digits(key)}f} ±{se:.{_digits(key)}f}"
@@ -70,7 +70,8 @@ def interval_cell(value, lo, hi, unit: str = "%") -> str:
 
     if lo is None:
         return fmt(value) + unit
-    return f"{fmt(value)}{unit} [{fmt(lo)}, {fmt(hi)}]" + (NOISE if lo <= (0.0 if unit == "%" else 1.0) <= hi else "")
+    noise = uncertainty.contains_zero((lo, hi), at=0.0 if unit == "%" else 1.0)
+    return f"{fmt(value)}{unit} [{fmt(lo)}, {fmt(hi)}]" + (NOISE if noise else "")
 
 
 def tokens_cell(row: dict) -> str:
