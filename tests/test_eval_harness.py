@@ -178,7 +178,8 @@ def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
     for n, t in tasks.items():
         if t["available"]:
             assert t["n"] == 2 and 0.0 <= t["score"] <= 100.0
-            assert len(t["per_example"]["score"]) == 2 and t["score"] == pytest.approx(np.mean(t["per_example"]["score"]))
+            assert len(t["per_example"]["score"]) == 2
+            assert t["score"] == pytest.approx(np.mean(t["per_example"]["score"]))
             assert t["bpb"] > 0 and t["bpb_se"] is not None
     agg = results["aggregates"]
     assert agg["reason_available"] == "7/11" and agg["reason_paper"] is None

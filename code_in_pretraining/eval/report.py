@@ -72,7 +72,8 @@ def write_report(inputs: list[str | os.PathLike], out_dir: str | os.PathLike | N
     else:
         runs = report_rows.load_results(paths)
         rows = report_rows.run_rows(runs, baseline)
-        tables = [report_tables.headline_markdown(rows), report_tables.uncertainty_note(rows)]
+        notes = [report_tables.uncertainty_note(rows), report_tables.zero_note(rows)]
+        tables = [report_tables.headline_markdown(rows), " ".join(n for n in notes if n)]
         tables += [report_tables.gains_markdown(rows)] if baseline is not None else []
         md = "\n\n".join([*tables, report_tables.per_task_markdown(runs)])
         figures = {"report": scores_figure}
