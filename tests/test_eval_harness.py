@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, scoring, suite
+from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, scoring, suite, uncertainty
 from code_in_pretraining.eval.lm import LanguageModel
 from code_in_pretraining.eval.tokenizer import ByteTokenizer
 from code_in_pretraining.model.config import get_preset
@@ -80,6 +80,16 @@ def test_scoring_matches_full_forward_and_left_truncates(split, forward):
         assert lp == pytest.approx(want, abs=1e-4)
         argmax_ok = all(int(jnp.argmax(logp[len(full) - 1 - len(cont) + j])) == t for j, t in enumerate(cont))
         assert greedy == argmax_ok
+    # A continuation longer than max_len counts every token: pieces of 32, each after up to 64 tokens before it.
+    ctx, cont = [5, 6, 7], [(3 * i) % 250 + 2 for i in range(150)]
+    (lp, _), = scoring.loglikelihood(graphdef, params, [(ctx, cont)], max_len=64, batch_size=2)
+    want = 0.0
+    for start in range(0, len(cont), 32):
+        full = (ctx + cont[:start + 32])[-65:]
+        logp = jax.nn.log_softmax(forward(params, jnp.asarray([full[:-1]]))[0], -1)
+        piece = cont[start:start + 32]
+        want += sum(float(logp[len(full) - 1 - len(piece) + j, t]) for j, t in enumerate(piece))
+    assert lp == pytest.approx(want, abs=1e-3)
 
 
 def test_sampling_top_p_and_key():
@@ -101,6 +111,12 @@ def test_lm_generate_stops_and_batches(lm):
 
 def test_metrics():
     assert metrics.normalize_answer("  The  Quick, brown fox!  ") == "quick brown fox"
+    # QuAC's and SQuAD's F1: word overlap after normalisation, the best over the references.
+    assert metrics.token_f1_one("the cat sat on a mat", ["cat sat", "dog"]) == pytest.approx(2 * 0.5 * 1 / 1.5)
+    assert metrics.token_f1_one("", ["CANNOTANSWER"]) == 0.0 and metrics.token_f1_one("x", ["x"]) == 1.0
+    assert metrics.f1([["red apple"], ["pear"]], ["apple", "plum"])["f1"] == pytest.approx(100 * (2 / 3) / 2)
+    assert benchmarks.BENCHMARKS["quac"].primary == "f1" and benchmarks.BENCHMARKS["quac"].stop == ("\n",)
+    assert metrics.per_example("pass@1", [0, 1], [[True, False], [False, False]]) == [50.0, 0.0]
     assert metrics.exact_match([["Sunset Blvd.", "Sunset Boulevard"]], ["sunset boulevard"])["exact_match"] == 100
     assert metrics.exact_match([["Paris"]], ["Paris, France"])["exact_match"] == 0
     assert metrics.accuracy([0, 1, 2, 1], [0, 1, 0, 0])["accuracy"] == 50
@@ -162,11 +178,16 @@ def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
     for n, t in tasks.items():
         if t["available"]:
             assert t["n"] == 2 and 0.0 <= t["score"] <= 100.0
+            assert len(t["per_example"]["score"]) == 2
+            assert t["score"] == pytest.approx(np.mean(t["per_example"]["score"]))
+            assert t["bpb"] > 0 and t["bpb_se"] is not None
     agg = results["aggregates"]
     assert agg["reason_available"] == "7/11" and agg["reason_paper"] is None
     assert sorted(agg["reason_missing"]) == sorted(missing)
     assert agg["nl_avg"] == pytest.approx((agg["reason"] + agg["know"]) / 2)
     assert agg["total_avg"] == pytest.approx((agg["reason"] + agg["know"] + agg["code"]) / 3)
+    assert agg["code_bpb"] == pytest.approx((tasks["humaneval"]["bpb"] + tasks["mbpp"]["bpb"]) / 2)
+    assert all(agg[f"{k}_se"] is not None for k in ("reason", "nl_avg", "total_avg", "code_bpb"))
     # Report: two runs, relative gains against a baseline.
     a = {**results, "name": "text_only"}
     b = {**results, "name": "balanced", "aggregates": {**agg, "know": (agg["know"] or 0) + 10}}
@@ -176,9 +197,29 @@ def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
         paths[-1].write_text(json.dumps(r))
     md, _ = report.write_report(paths, tmp_path, baseline="text_only")
     assert (tmp_path / "report.md").read_text() == md + "\n"
-    assert "| text_only | n/a |" in md and "7/11" in md and "+0.0%" in md
+    assert "| text_only | n/a |" in md and "7/11" in md and "| balanced | text_only |" in md
+    assert " bpb (n=2) |" in md  # per task: score ± standard error, BPB and n
     assert (tmp_path / "report.png").stat().st_size > 1000
     assert "reason_gain" in (tmp_path / "report.csv").read_text().splitlines()[0]
+
+
+def test_bootstrap_is_fixed_paired_and_sized_by_the_examples():
+    rng = np.random.default_rng(0)
+    coin = 100.0 * (rng.random(400) < 0.5)
+    draws = uncertainty.task_draws("boolq", coin)
+    assert np.array_equal(draws, uncertainty.task_draws("boolq", coin))  # a fixed seed: the same every run
+    assert uncertainty.standard_error(draws) == pytest.approx(50 / np.sqrt(400), rel=0.1)
+    # Two models on the same examples are resampled alike: a model one point better on every example
+    # gains with certainty, and a model against itself gains exactly nothing.
+    better = uncertainty.task_draws("boolq", coin + 1.0)
+    lo, hi = uncertainty.interval(uncertainty.gain_draws(better, draws))
+    assert 0 < lo <= hi and uncertainty.interval(uncertainty.gain_draws(draws, draws)) == (0.0, 0.0)
+    assert uncertainty.contains_zero((0.0, 0.0)) and not uncertainty.contains_zero((lo, hi))
+    tasks = {n: {"available": True, "score": 50.0, "bpb": 2.0,
+                 "per_example": {"score": coin[:40].tolist(), "bpb": [2.0] * 40}} for n in ("piqa", "copa")}
+    agg = aggregate.aggregates(tasks)
+    assert agg["reason_bpb"] == 2.0 and agg["reason_bpb_se"] == 0.0 and agg["reason_se"] > 0
+    assert agg["know"] is None and agg["know_se"] is None and agg["nl_avg_se"] is None
 
 
 def test_aggregate_paper_average_when_all_available():
@@ -187,6 +228,42 @@ def test_aggregate_paper_average_when_all_available():
     assert agg["reason_paper"] == 50.0 and agg["reason_available"] == "11/11"
     assert aggregate.relative_gain(54.9, 49.0) == pytest.approx(12.04, abs=0.01)
     assert aggregate.relative_gain(1.0, 0.0) is None
+
+
+@needs_eval_data
+def test_bits_per_byte_is_the_gold_nll_in_bits_per_gold_byte(default_data, eval_dir):
+    """On a fixed tiny model with the project's vocabulary (pieces of several bytes): each example's BPB is
+    -sum log2 p(gold token | all before it) / UTF-8 bytes of the gold text, computed here from the logits of
+    one forward pass over context + gold; the task's BPB is their mean."""
+    from code_in_pretraining.eval.tokenizer import default_tokenizer
+    tok = default_tokenizer()
+    model = Decoder(tiny_cfg(vocab_size=tok.vocab_size, max_seq_len=1024), rngs=nnx.Rngs(0))
+    lm = LanguageModel.from_model(model, tok, batch_size=4)
+    graphdef, params = nnx.split(model)
+    log_softmax = jax.jit(lambda p, t: jax.nn.log_softmax(nnx.merge(graphdef, p)(t).astype(jnp.float32), -1))
+
+    def independent(context: str, gold: str) -> float:
+        ctx, ids = tok.encode(context), tok.encode(gold)
+        full = np.zeros((1, 1024), np.int32)  # one shape, one compilation; causal: the padding after is unseen
+        full[0, :len(ctx) + len(ids) - 1] = (ctx + ids)[:-1]
+        logp = log_softmax(params, full)[0]
+        nll = -sum(float(logp[len(ctx) - 1 + j, t]) for j, t in enumerate(ids))
+        return nll / math.log(2) / len(gold.encode("utf-8"))
+
+    copa = suite.evaluate_benchmark(lm, "copa", limit=3)  # multiple choice: the correct choice
+    exs = suite.load_examples("copa", limit=3)
+    want = [independent(ex["inputs"], ex["choices"][ex["label"]]) for ex in exs]
+    assert copa["per_example"]["bpb"] == pytest.approx(want, rel=1e-4)
+    assert copa["bpb"] == pytest.approx(np.mean(want)) and copa["gold"] == "the correct choice"
+    assert copa["score_se"] is not None and copa["bpb_se"] > 0
+    for name, gold in (("triviaqa", lambda ex: " " + ex["answers"][0]),  # the reference answer
+                       ("humaneval", lambda ex: json.loads(ex["meta"])["reference"])):  # the canonical solution
+        exs = suite.load_examples(name, limit=2)
+        pairs = [benchmarks.gold(ex, benchmarks.BENCHMARKS[name].kind) for ex in exs]
+        assert [p[1] for p in pairs] == [gold(ex) for ex in exs]
+        assert any(len(tok.encode(p[1])) < len(p[1].encode()) for p in pairs)  # pieces are not bytes
+        got = suite.bits_per_byte(lm, pairs)
+        assert got == pytest.approx([independent(*p) for p in pairs], rel=1e-4), name
 
 
 SHARDED_CHECK = r"""

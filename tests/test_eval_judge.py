@@ -96,11 +96,15 @@ def test_the_papers_win_rate_findings_are_measured_on_the_same_pairs():
     pairs = [_pair("balanced_to_text", "continued", "text_only", "pretrain", {"win": 400, "tie": 266, "loss": 334}),
              _pair("cooldown_with_code", "cooldown", "cooldown_with_code", "continued",
                    {"win": 523, "tie": 77, "loss": 400})]
-    measured = {f["finding"]: (f["ours"], f["paper"]) for f in findings.findings([], pairs)}
-    assert measured["Win-rate gain, balanced→text after phase 2 vs text-only (wins − losses, % of judgements)"] \
-        == (6.6, 6.6)
-    assert measured["Win-rate of a cooldown with code vs no cooldown (% of judgements won)"] == (52.3, 52.3)
-    assert findings.findings([], [])[-1]["ours"] is None  # not run
+    measured = {f["finding"]: f for f in win_rate_report.findings(pairs)}
+    gain = measured["Win-rate gain, balanced→text after phase 2 vs text-only (wins − losses, points of judgements)"]
+    cooldown = measured["Win-rate of a cooldown with code vs no cooldown (% of judgements won)"]
+    assert (gain["ours"], gain["paper"]) == (pytest.approx(6.6), 6.6)
+    assert (cooldown["ours"], cooldown["paper"]) == (pytest.approx(52.3), 52.3)
+    assert gain["lo"] < 0 < gain["hi"]  # ± 1.96 x 3.8 points: not a gain these judgements can tell
+    assert win_rate_report.findings([])[-1]["missing"]  # not run
+    md = findings.markdown([], win_rate_report.findings(pairs))
+    assert "| +6.6pp [-0.9, +14.1]† | +6.6pp |" in md and "| 52.3% won [" in md
     title, table, note = win_rate_report.sections({"results": {}, "win_rates": pairs})
     assert title == "## Win-rates (LLM-as-a-judge)"
     assert ("| balanced→text, after phase 2 | text-only | 1000 | 400 | 266 | 334 | 40.0 ± 2.2 | 6.6 ± 3.8 | "

@@ -54,7 +54,7 @@ def test_every_variant_has_a_result_per_phase(cooldown_grid):
     from code_in_pretraining.eval import report
 
     md, _ = report.write_report([root], plots=False)
-    assert "## Held-out perplexity (lower is better)" in md and "slimpajama ppl" in md
+    assert "## Held-out perplexity (lower is better)" in md and "slimpajama [stand-in: KJV chapters] ppl" in md
     record = json.loads((root / "experiment.json").read_text())
     assert (record["grid"], record["scale"], record["bindings"]) == ("cooldown", "toy", MICRO)
 

@@ -14,6 +14,8 @@ pytest.importorskip("ipykernel", reason="needs the `notebooks` extra")
 # tests/ is on sys.path under pytest: the experiment directory fixture of the report tests.
 from test_report_experiment import make_experiment
 
+from code_in_pretraining.eval import plots
+
 NOTEBOOKS = pathlib.Path(__file__).resolve().parents[1] / "notebooks"
 WHICH_PYTHON = "import sys; print(sys.executable)"
 
@@ -79,5 +81,5 @@ def test_results_analysis_runs_on_an_experiment_directory(tmp_path, monkeypatch)
                        for o in c.outputs if o.output_type == "display_data")
     assert "| balanced→text, after phase 2 | 3.28M | 44.0 |" in markdown and "| balanced-only | — |" in markdown
     assert "| balanced→text + cooldown | 46.0 | 54.9 |" in markdown
-    assert images(nb) == 5  # every plot has data in this experiment
+    assert images(nb) == len(plots.FIGURES) == 7  # every plot has data in this experiment
     assert (results / "report" / "report.md").exists()

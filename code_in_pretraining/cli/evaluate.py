@@ -14,8 +14,9 @@ def evaluate_parser() -> Parser:
 
     parser = Parser(prog="cip eval", description=(
         "Run the paper's benchmarks on a checkpoint and write one results JSON: multiple choice by "
-        "log-likelihood, QA by greedy generation, HumanEval and MBPP by executing completions in the sandbox. "
-        "Benchmarks whose data is missing are reported as not available, with the reason."))
+        "log-likelihood, QA by greedy generation, HumanEval and MBPP by executing completions in the sandbox, "
+        "each scored by its benchmark's metric, with the bits per byte of its gold continuation and bootstrap "
+        "standard errors. Benchmarks whose data is missing are reported as not available, with the reason."))
     add_checkpoint(parser)
     parser.add_argument("--out", required=True, help="results JSON to write")
     parser.add_argument("--suite", choices=sorted(SUITES), default="paper", help="which benchmarks")
@@ -85,9 +86,10 @@ def perplexity(argv: list[str]) -> int:
 def report_parser() -> Parser:
     parser = Parser(prog="cip report", description=(
         "Results JSONs from `cip eval` -> the paper's headline table (Reason / Know / Code, NL and total "
-        "averages, gains against a baseline run), per-task scores, CSV and plots. Given one experiment "
-        "directory (`cip experiment`), its report: one row per variant and phase, gains against text-only, "
-        "the paper's figures and findings beside them, written to DIR/report."))
+        "averages, their bits per byte, each ± standard error; gains against a baseline run with 95% intervals), "
+        "per-task scores, CSV and plots. Given one experiment directory (`cip experiment`), its report: one row "
+        "per variant and phase, gains against text-only, tasks, perplexities, the data's provenance, the "
+        "paper's figures and findings beside them, written to DIR/report."))
     parser.add_argument("results", nargs="+", help="results JSON files, or one experiment directory")
     parser.add_argument("--baseline", default=None, help="run name to compute relative gains against (results files)")
     parser.add_argument("--out", default=None, help="directory for report.md, report.csv and the plots "

@@ -14,9 +14,14 @@ Two sources per benchmark: the offline JSON Lines file (`cip data fetch-evals`,
 records as the Hugging Face / oe-eval copies store them) and the real TFDS
 builder for users with network. Prompts are zero-shot in the common
 log-likelihood style ("Question: ...\\nAnswer:"), continuations with a leading
-space. `primary` is the metric reported for a task: length-normalised accuracy
-where the standard harnesses use it (HellaSwag, ARC, PIQA, OpenBookQA), plain
-accuracy elsewhere.
+space. `primary` is the metric reported for a task, the one its benchmark
+defines: accuracy (length-normalised where the standard harnesses use it:
+HellaSwag, ARC, PIQA, SciQ, OpenBookQA), exact match for TriviaQA and NQ-Open,
+word-overlap F1 for QuAC (whose answers are spans of a passage), pass@1 for code.
+
+Every benchmark also has a gold continuation (`gold`), whose bits per byte under
+the model the suite reports beside the score: the correct choice, the first
+reference answer, or the canonical solution.
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ class Benchmark:
     offline_file: str | None = None
     offline_split: str | None = None
     offline_format: Callable[[dict], dict] | None = None
+    # QA generation: the answer ends at the first of `stop` (short answers end at "." or ",";
+    # QuAC's spans are sentences, so only a newline ends them).
+    stop: tuple[str, ...] = ("\n", ".", ",")
+    max_new_tokens: int = 32
 
 
 def example(id_, inputs, *, choices=(), label=-1, contexts=(), answers=(), meta=None) -> dict:
@@ -161,9 +170,9 @@ def mbpp(r):
     return example(r["task_id"], f'"""\n{r["text"]}\n{tests[0]}\n"""\n', meta=meta)
 
 
-def _b(name, group, kind, primary, tfds_name, tfds_split, fmt, offline_file=None, offline_split=None):
+def _b(name, group, kind, primary, tfds_name, tfds_split, fmt, offline_file=None, offline_split=None, **kw):
     return Benchmark(name, group, kind, primary, tfds_name, tfds_split, fmt, offline_file, offline_split,
-                     fmt if offline_file else None)
+                     fmt if offline_file else None, **kw)
 
 
 # Names ending in the TFDS catalogue; "huggingface:..." goes through TFDS's Hugging Face builder.
@@ -176,7 +185,7 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
        "sciq_val.jsonl.gz", "validation"),  # written by fetch-evals; not in every offline copy
     _b("siqa", "reason", "mc", "accuracy", "huggingface:social_i_qa", "validation", siqa,
        "siqa_val.jsonl.gz", "validation"),
-    _b("quac", "reason", "qa", "exact_match", "quac", "validation", quac),
+    _b("quac", "reason", "qa", "f1", "quac", "validation", quac, stop=("\n",), max_new_tokens=64),
     _b("cb", "reason", "mc", "accuracy", "super_glue/cb", "validation", cb),
     _b("copa", "reason", "mc", "accuracy", "super_glue/copa", "validation", copa,
        "copa_val.jsonl.gz", "validation"),
@@ -208,6 +217,20 @@ SUITES = {
     "paper": PAPER_GROUPS["reason"] + PAPER_GROUPS["know"] + PAPER_GROUPS["code"],
     "quick": ("piqa", "copa", "arc_easy", "triviaqa", "nq_open", "humaneval", "mbpp"),
 }
+
+
+GOLD = {"mc": "the correct choice", "qa": "the first reference answer", "code": "the canonical solution"}
+
+
+def gold(ex: dict, kind: str) -> tuple[str, str] | None:
+    """(context, continuation) of the example's gold text (GOLD[kind]); None when it has none."""
+    if kind == "mc":
+        contexts = ex["contexts"] or [ex["inputs"]] * len(ex["choices"])
+        return contexts[ex["label"]], ex["choices"][ex["label"]]
+    if kind == "qa":
+        return (ex["inputs"], " " + ex["answers"][0].strip()) if ex["answers"] else None
+    reference = json.loads(ex["meta"]).get("reference")
+    return (ex["inputs"], reference) if reference else None
 
 
 def task_name(name: str, source: str = "offline") -> str:

@@ -14,11 +14,13 @@ import os
 from etils import epath
 
 from code_in_pretraining.eval import findings, report_rows, report_tables, win_rate_report
+from code_in_pretraining.eval.provenance import provenance
 from code_in_pretraining.eval.plots import FIGURES, scores_figure, write
 
-NOTES = ("Gains are (variant − baseline) / baseline against text-only at the same stage and token count; "
-         "a baseline marked * saw a different number of tokens (no text-only result at this budget). "
-         "— : no result yet. Scores over the tasks available (tasks: available/total per group).")
+NOTES = ("— : no result yet. Scores over the tasks available (tasks: available/total per group; n per task "
+         "under Tasks).")
+GAIN_NOTES = ("Gains are (variant − baseline) / baseline against text-only at the same stage and token count; "
+              "a baseline marked * saw a different number of tokens (no text-only result at this budget).")
 PAPER_NOTES = ("The paper's figures are for 470M models at the full token budgets; its gains use the "
                "same baseline rule over its own rows (* : against text-only at another token budget).")
 PAPER_2P8B_NOTES = ("PAPER.md gives no 2.8B figures: the paper repeated balanced-only, balanced→text and code→text "
@@ -26,34 +28,26 @@ PAPER_2P8B_NOTES = ("PAPER.md gives no 2.8B figures: the paper repeated balanced
                     "gain against text-only needs a text-only run at this scale.")
 
 
-def provenance(results) -> str:
-    """The data the results were trained on, by fingerprint (the same fingerprints, the same batches);
-    a task that shows two fingerprints was read from different shards by different runs."""
-    vocab, tokens = set(), {}
-    for r in results:
-        fp = r.get("fingerprints") or {}
-        vocab.update([fp["vocabulary"]] if isinstance(fp.get("vocabulary"), str) else fp.get("vocabulary", []))
-        for task, f in fp.get("tokens", {}).items():
-            tokens.setdefault(task, set()).add(str(f))
-    if not tokens:
-        return "Data: no fingerprints recorded."
-    return (f"Data fingerprints: vocabulary {' / '.join(f'`{v}`' for v in sorted(vocab))}; token shards "
-            + ", ".join(f"{task} {' / '.join(f'`{f}`' for f in sorted(fs))}" for task, fs in sorted(tokens.items()))
-            + ".")
-
-
 def experiment_markdown(experiment: dict, rows: list[dict]) -> str:
     meta = experiment["meta"]
     done = sum(r["reason"] is not None or r["code"] is not None for r in rows)
     title = (f"# Experiment report: {experiment['root']}\n\ngrid {meta.get('grid', report_tables.MISSING)}, "
              f"scale {meta.get('scale', report_tables.MISSING)}; {done} of {len(rows)} rows have results.")
-    sections = [title, provenance(experiment["results"].values()), "## Headline table", report_tables.headline_markdown(rows), NOTES]
-    ppl = report_tables.perplexity_markdown(experiment, rows)
+    results = list(experiment["results"].values())
+    zero = report_tables.zero_note(rows)
+    sections = [title, provenance(results, experiment["root"]), "## Headline table",
+                report_tables.headline_markdown(rows), NOTES + (" " + zero if zero else ""),
+                "## Gains against text-only", report_tables.gains_markdown(rows),
+                GAIN_NOTES + " " + report_tables.uncertainty_note(rows)]
+    if results:
+        sections += ["## Tasks", report_tables.tasks_markdown(results)]
+    ppl = report_tables.perplexity_markdown(rows)
     if ppl:
         sections += ["## Held-out perplexity (lower is better)", ppl]
     sections += ["## Beside the paper (470M, PAPER.md)", report_tables.paper_markdown(rows),
                  PAPER_NOTES + (" " + PAPER_2P8B_NOTES if meta.get("scale") == "2p8b" else ""),
-                 "## The paper's findings, measured here", findings.markdown(rows, experiment["win_rates"])]
+                 "## The paper's findings, measured here",
+                 findings.markdown(rows, win_rate_report.findings(experiment["win_rates"]))]
     sections += win_rate_report.sections(experiment)
     return "\n\n".join(sections)
 
@@ -84,7 +78,10 @@ def write_report(inputs: list[str | os.PathLike], out_dir: str | os.PathLike | N
     else:
         runs = report_rows.load_results(paths)
         rows = report_rows.run_rows(runs, baseline)
-        md = report_tables.headline_markdown(rows) + "\n\n" + report_tables.per_task_markdown(runs)
+        notes = [report_tables.uncertainty_note(rows), report_tables.zero_note(rows)]
+        tables = [report_tables.headline_markdown(rows), " ".join(n for n in notes if n)]
+        tables += [report_tables.gains_markdown(rows)] if baseline is not None else []
+        md = "\n\n".join([*tables, report_tables.per_task_markdown(runs)])
         figures = {"report": scores_figure}
     if out_dir is None:
         return md, []

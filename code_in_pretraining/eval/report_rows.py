@@ -13,6 +13,12 @@ not) and token count; text-only results are the phases of `text_only` and
 `text_only` at the same stage, with baseline_same_tokens False (e.g. "balanced→text,
 after phase 1" against the 400B text-only model when no 200B one was run). The
 paper's own gains follow the same rule over its rows.
+
+Every score carries its bootstrap standard error (`<key>_se`, from the results), and
+every gain its 95% interval (`<key>_gain_lo`, `<key>_gain_hi`), bootstrapped over
+the examples of both results alike (uncertainty.py); None where the results keep no
+per-example values. Keys starting with "_" hold what the intervals are computed
+from and are left out of the CSV.
 """
 
 from __future__ import annotations
@@ -22,12 +28,14 @@ import json
 
 from etils import epath
 
-from code_in_pretraining.eval import paper_figures
+from code_in_pretraining.eval import paper_figures, uncertainty
 from code_in_pretraining.eval.aggregate import relative_gain
 from code_in_pretraining.train import recipes
 
 METRICS = {"reason": "Reason", "know": "Know", "nl_avg": "NL Avg", "code": "Code", "total_avg": "Total"}
 GROUPS = ("reason", "know", "code")  # the paper's groups, and the figures it publishes
+BPB = {f"{g}_bpb": f"{METRICS[g]} BPB" for g in GROUPS}  # bits per byte of the gold continuations
+SCORES = {**METRICS, **BPB}
 MAIN_GRID = ("text_only", "balanced_only", "balanced_to_text", "code_to_text")
 TEXT_ONLY = ("text_only", "code_sweep_0")  # in order of preference as a baseline
 NAMES = {  # display names, in the order rows are listed
@@ -118,19 +126,39 @@ def phases_of(variant: str, results: dict) -> list[str]:
 
 
 def scores(result: dict | None) -> dict:
-    """Training tokens seen, the aggregates and the tasks they cover ("7/11 2/2 2/2"); None without a result."""
+    """Training tokens seen, the aggregates with their standard errors and the tasks they cover
+    ("7/11 2/2 2/2"); None without a result."""
     agg = result["aggregates"] if result else {}
-    row = {"tokens": result.get("tokens") if result else None, **{k: agg.get(k) for k in METRICS}}
+    row = {"tokens": result.get("tokens") if result else None,
+           **{key: agg.get(key) for k in SCORES for key in (k, f"{k}_se")}}
     row["tasks"] = " ".join(agg.get(f"{g}_available", "?") for g in GROUPS) if result else None
+    row["_tasks"], row["_draws"] = (result or {}).get("tasks"), {}
+    row["_perplexity"] = (result or {}).get("perplexity") or {}  # held-out source -> {"perplexity", ...}
     return row
 
 
-def set_gains(row: dict, base: dict | None, same_tokens: bool | None, prefix: str = "", keys=METRICS) -> None:
-    """The baseline's label, whether it saw the same tokens, and the relative gain of each of `keys`."""
+def draws(row: dict, key: str):
+    """Bootstrap draws of one of the row's SCORES (None without per-example values), computed once."""
+    if key not in row["_draws"]:
+        row["_draws"][key] = uncertainty.draws(row["_tasks"], key) if row["_tasks"] else None
+    return row["_draws"][key]
+
+
+def gain_interval(row: dict, base: dict, key: str, ratio: bool = False) -> tuple[float, float] | None:
+    """The 95% interval of row's gain (or ratio) over base in `key`."""
+    return uncertainty.interval(uncertainty.gain_draws(draws(row, key), draws(base, key), ratio))
+
+
+def set_gains(row: dict, base: dict | None, same_tokens: bool | None, prefix: str = "", keys=SCORES) -> None:
+    """The baseline's label, whether it saw the same tokens, and the relative gain of each of `keys`
+    (with its interval, for this experiment's own rows)."""
     row[f"{prefix}baseline"] = base["label"] if base else None
     row[f"{prefix}baseline_same_tokens"] = same_tokens if base else None
     for k in keys:
         row[f"{prefix}{k}_gain"] = relative_gain(row[f"{prefix}{k}"], base[f"{prefix}{k}"]) if base else None
+        if not prefix:
+            iv = gain_interval(row, base, k) if base and row[f"{k}_gain"] is not None else None
+            row[f"{k}_gain_lo"], row[f"{k}_gain_hi"] = iv or (None, None)
 
 
 def run_rows(runs: list[dict], baseline: str | None = None) -> list[dict]:
@@ -183,6 +211,6 @@ def experiment_rows(experiment: dict) -> list[dict]:
         rows += [_phase_row(variant, i, phase, phases, experiment["results"].get((variant, phase)))
                  for i, phase in enumerate(phases)]
     for row in rows:
-        set_gains(row, *_text_only_baseline(row, rows, "", METRICS))
+        set_gains(row, *_text_only_baseline(row, rows, "", SCORES))
         set_gains(row, *_text_only_baseline(row, rows, "paper_", GROUPS), "paper_", GROUPS)
     return rows

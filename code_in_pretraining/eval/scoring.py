@@ -1,9 +1,12 @@
 """Batched log-likelihood of continuations given contexts (multiple-choice scoring).
 
 A request is (context_ids, continuation_ids). The model reads context +
-continuation, left-truncated to `max_len + 1` tokens (the continuation is
-kept whole when it fits), and we sum the log-probabilities of the
-continuation's tokens and note whether each was the argmax (greedy). Rows are
+continuation, left-truncated to `max_len + 1` tokens, and we sum the
+log-probabilities of the continuation's tokens and note whether each was the
+argmax (greedy). A continuation longer than `max_len` (a canonical solution
+whose bits per byte are measured) is scored in pieces of `max_len // 2` tokens,
+each after as much of what precedes it as fits, so that every one of its tokens
+counts. Rows are
 right-padded to a bucketed length and batches to a fixed size, so jit compiles
 once per length bucket. Params are a pure dict under `jax.jit`: whatever
 sharding they carry is kept, one device or many.
@@ -42,9 +45,24 @@ def _row(context: list[int], continuation: list[int], max_len: int) -> tuple[lis
     return full, min(len(continuation), len(full) - 1)
 
 
+def _pieces(context: list[int], continuation: list[int], max_len: int) -> list[tuple[list[int], list[int]]]:
+    """The whole continuation as requests of at most max_len tokens, each after what precedes it."""
+    if len(continuation) <= max_len:
+        return [(context, continuation)]
+    size = max(1, max_len // 2)
+    return [(list(context) + list(continuation[:i]), continuation[i:i + size])
+            for i in range(0, len(continuation), size)]
+
+
 def loglikelihood(graphdef, params, requests: list[tuple[list[int], list[int]]], *, max_len: int,
                   batch_size: int = 8) -> list[tuple[float, bool]]:
     """(sum log p(continuation | context), continuation is greedy) per request, in order."""
+    pieces = [_pieces(c, x, max_len) for c, x in requests]
+    if any(len(p) > 1 for p in pieces):
+        scored = iter(loglikelihood(graphdef, params, [q for p in pieces for q in p], max_len=max_len,
+                                    batch_size=batch_size))
+        parts = [[next(scored) for _ in p] for p in pieces]
+        return [(sum(lp for lp, _ in ps), all(g for _, g in ps)) for ps in parts]
     rows = [_row(c, x, max_len) for c, x in requests]
     order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))
     out: list[tuple[float, bool]] = [(0.0, False)] * len(rows)

@@ -2,23 +2,29 @@
 
 Multiple choice: score every (context, choice) pair, predict the argmax of the
 summed log-probability (accuracy) and of log-probability per character of the
-choice (accuracy_norm). QA: greedy generation up to a newline, exact match.
-Code: greedy completion (pass@1) or `samples` sampled completions (pass@k),
-each run with the benchmark's tests in the sandbox. Benchmarks whose data is not
+choice (accuracy_norm). QA: greedy generation up to the benchmark's stop strings,
+exact match or F1. Code: greedy completion (pass@1) or `samples` sampled
+completions (pass@k), each run with the benchmark's tests in the sandbox.
+
+Every task also reports `bpb`, the bits per UTF-8 byte of its gold continuation
+(benchmarks.gold) under the model, averaged over examples: -log2 p(gold | context)
+/ bytes(gold). It orders small models where accuracy sits at chance. Each task
+keeps its per-example values of the primary metric and of BPB ("per_example"),
+from which the scores' standard errors ("score_se", "bpb_se") and the report's
+intervals are bootstrapped (uncertainty.py). Benchmarks whose data is not
 available are reported with the reason, never dropped. Examples come from the
 SeqIO evaluation tasks (`benchmarks.task_name`), registered by `tasks.evaluation`.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 
-from code_in_pretraining.eval import aggregate, benchmarks, code_exec
+from code_in_pretraining.eval import aggregate, benchmarks, code_exec, metrics, uncertainty
 from code_in_pretraining.eval.generate import SamplingConfig
-
-QA_SAMPLING = SamplingConfig(max_new_tokens=32, stop=("\n", ".", ","))
 
 
 def load_examples(name: str, *, source: str = "offline", limit: int | None = None) -> list[dict]:
@@ -71,11 +77,22 @@ def run_mc(lm, examples: list[dict]) -> dict:
         per[i].append((lp, lp / max(len(choice), 1)))
     preds = [int(np.argmax([s for s, _ in p])) for p in per]
     preds_norm = [int(np.argmax([n for _, n in p])) for p in per]
-    return {"targets": [ex["label"] for ex in examples], "predictions": preds, "predictions_norm": preds_norm}
+    return {"targets": [ex["label"] for ex in examples], "predictions": preds, "predictions_norm": preds_norm,
+            "gold_logprobs": [p[ex["label"]][0] for p, ex in zip(per, examples)]}
 
 
-def run_qa(lm, examples: list[dict]) -> dict:
-    outs = lm.generate([ex["inputs"] for ex in examples], QA_SAMPLING)
+def bits_per_byte(lm, pairs: list[tuple[str, str] | None], logprobs: list[float] | None = None) -> list:
+    """-log2 p(continuation | context) / UTF-8 bytes of the continuation, per (context, continuation);
+    None where there is none. `logprobs`: the pairs' log-likelihoods where already scored."""
+    if logprobs is None:
+        scored = iter(lm.loglikelihood([p for p in pairs if p]))
+        logprobs = [next(scored)[0] if p else None for p in pairs]
+    return [lp / -math.log(2) / len(p[1].encode("utf-8")) if p else None for p, lp in zip(pairs, logprobs)]
+
+
+def run_qa(lm, examples: list[dict], bench: benchmarks.Benchmark) -> dict:
+    sampling = SamplingConfig(max_new_tokens=bench.max_new_tokens, stop=bench.stop)
+    outs = lm.generate([ex["inputs"] for ex in examples], sampling)
     return {"targets": [ex["answers"] for ex in examples], "predictions": [o.strip() for o in outs]}
 
 
@@ -110,21 +127,36 @@ def evaluate_benchmark(lm, name: str, *, source: str = "offline", limit: int | N
     if bench.kind == "mc":
         out = run_mc(lm, examples)
     elif bench.kind == "qa":
-        out = run_qa(lm, examples)
+        out = run_qa(lm, examples, bench)
     else:
         out = run_code(lm, examples, samples=samples, workers=workers)
-    metrics: dict[str, float] = {}
+    found: dict[str, float] = {}
     for fn in _metric_fns(name, source):
-        metrics.update(fn(out["targets"], out["predictions"]))
+        found.update(fn(out["targets"], out["predictions"]))
     if bench.kind == "mc":
-        metrics["accuracy_norm"] = _metric_fns(name, source)[0](out["targets"], out["predictions_norm"])["accuracy"]
+        found["accuracy_norm"] = _metric_fns(name, source)[0](out["targets"], out["predictions_norm"])["accuracy"]
+    predictions = out["predictions_norm"] if bench.primary == "accuracy_norm" else out["predictions"]
+    per_example = {"score": metrics.per_example(bench.primary, out["targets"], predictions),
+                   "bpb": bits_per_byte(lm, [benchmarks.gold(ex, bench.kind) for ex in examples],
+                                        out.get("gold_logprobs"))}
+    bpb = [b for b in per_example["bpb"] if b is not None]
+    bpb = float(np.mean(bpb)) if bpb else None
     samples_out = [{"id": ex["id"], "prediction": p} for ex, p in zip(examples, out["predictions"])][:5]
     if bench.kind == "code":
         samples_out = [{"id": ex["id"], "completion": c[0], "status": s[0]}
                        for ex, c, s in zip(examples, out["completions"], out["status"])][:5]
-    return {**entry, "available": True, "n": len(examples), "metrics": metrics,
-            "score": metrics[bench.primary], "seconds": round(time.perf_counter() - t0, 2),
-            "samples": samples_out}
+    return {**entry, "available": True, "n": len(examples), "metrics": found, "score": found[bench.primary],
+            "score_se": uncertainty.standard_error(uncertainty.task_draws(name, per_example["score"])),
+            "bpb": bpb, "bpb_se": uncertainty.standard_error(uncertainty.task_draws(name, per_example["bpb"])),
+            "gold": benchmarks.GOLD[bench.kind], "seconds": round(time.perf_counter() - t0, 2),
+            "samples": samples_out, "per_example": per_example}
+
+
+def _line(r: dict) -> str:
+    if not r["available"]:
+        return r["reason"]
+    bpb = "n/a" if r["bpb"] is None else f"{r['bpb']:.3f}"
+    return f"{r['metric']}={r['score']:.1f} bpb={bpb} (n={r['n']}, {r['seconds']}s)"
 
 
 def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | None = None, samples: int = 1,
@@ -134,9 +166,7 @@ def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | 
     tasks = {}
     for name in names:
         tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers)
-        r = tasks[name]
         if progress:
-            progress(f"{name:12s} " + (f"{r['metric']}={r['score']:.1f} (n={r['n']}, {r['seconds']}s)"
-                                       if r["available"] else r["reason"]))
+            progress(f"{name:12s} {_line(tasks[name])}")
     return {"suite": suite, "source": source, "limit": limit, "samples": samples, "tasks": tasks,
             "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}

@@ -7,6 +7,7 @@ findings on the pairs that compare the same models (findings.py adds them to its
 from __future__ import annotations
 
 from code_in_pretraining.eval import paper_figures as P
+from code_in_pretraining.eval.findings import finding
 from code_in_pretraining.eval.report_rows import label, phases_of
 from code_in_pretraining.eval.report_tables import MISSING, md_table
 
@@ -58,18 +59,28 @@ def sections(experiment: dict) -> list[str]:
     return ["## Win-rates (LLM-as-a-judge)", md_table(HEAD, body, left=2), _note(pairs)]
 
 
-def _measured(win_rates, key: tuple[str, str, str, str], field: str) -> float | None:
+def _measured(win_rates, key: tuple[str, str, str, str], field: str) -> dict | None:
     pair = next((p for p in win_rates if (p["variant"], p["phase"], p["against"], p["against_phase"]) == key), None)
-    return None if pair is None or pair[field] is None else round(pair[field], 1)
+    return None if pair is None or pair[field] is None else pair
 
 
-def findings(win_rates) -> list[tuple[str, str, float | None, float]]:
-    """(finding, unit, ours, paper) of the paper's win-rate findings (PAPER.md's 52.3%; the abstract's 6.6%).
+def _finding(text: str, where: str, pair: dict | None, field: str, paper: float, unit: str) -> dict:
+    """A findings row (findings.finding) with the measured value's 95% interval (± 1.96 standard errors)."""
+    if pair is None:
+        return finding(text, where, unit, None, paper, missing=["the judge (--judge-url)"])
+    value, se = pair[field], pair[f"{field}_se"]
+    interval = None if se is None else (value - 1.96 * se, value + 1.96 * se)
+    return finding(text, where, unit, value, paper, interval)
+
+
+def findings(win_rates) -> list[dict]:
+    """The paper's win-rate findings (PAPER.md's 52.3%; the abstract's 6.6%) as findings rows.
     A cooldown with code is cooldown_with_code's, else balanced_to_text's (the same recipe)."""
-    cooldown = next((w for w in (_measured(win_rates, (v, "cooldown", v, "continued"), "win_rate")
-                                 for v in ("cooldown_with_code", "balanced_to_text")) if w is not None), None)
-    return [("Win-rate gain, balanced→text after phase 2 vs text-only (wins − losses, % of judgements)", "points",
-             _measured(win_rates, ("balanced_to_text", "continued", "text_only", "pretrain"), "win_minus_loss"),
-             P.WIN_RATE_GAIN_OVER_TEXT_ONLY),
-            ("Win-rate of a cooldown with code vs no cooldown (% of judgements won)", "% won", cooldown,
-             P.COOLDOWN_WIN_RATE)]
+    cooldown = next((p for p in (_measured(win_rates, (v, "cooldown", v, "continued"), "win_rate")
+                                 for v in ("cooldown_with_code", "balanced_to_text")) if p is not None), None)
+    gain = _measured(win_rates, ("balanced_to_text", "continued", "text_only", "pretrain"), "win_minus_loss")
+    return [_finding("Win-rate gain, balanced→text after phase 2 vs text-only (wins − losses, points of "
+                     "judgements)", "abstract", gain, "win_minus_loss", P.WIN_RATE_GAIN_OVER_TEXT_ONLY, "pp"),
+            _finding("Win-rate of a cooldown with code vs no cooldown (% of judgements won)", P.WHERE["cooldown"],
+                     cooldown, "win_rate",
+                     P.COOLDOWN_WIN_RATE, "% won")]
