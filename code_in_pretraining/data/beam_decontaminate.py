@@ -183,7 +183,7 @@ def removal_lists(shards: dict[str, list[str]], split: str, out_dir, index_fp: s
     examples, removed = meta["examples"], {}
     for task, inputs in shards.items():
         rows = [{"shard": i, "index": doc["index"], "id": doc["id"], "kind": "contaminated",
-                 "examples": [f"{examples[o]['benchmark']}:{examples[o]['index']}" for o in doc["owners"]]}
+                 "examples": [f"{examples[o]['benchmark']}:{examples[o]['id']}" for o in doc["owners"]]}
                 for i, _, result, _ in _shard_results(out_dir, task, split, inputs, index_fp) if result
                 for doc in result["contaminated"]]
         source = materialize.sharded_source(task)

@@ -120,6 +120,12 @@ def _shingles(texts: list[str], size: int) -> list[np.ndarray]:
     return [h[bounds[i]:bounds[i + 1]] for i in range(len(texts))]
 
 
+def jaccard(a: str, b: str, shingle: int = 5) -> float:
+    """The exact Jaccard similarity of two documents' shingle sets (what signatures estimate)."""
+    sa, sb = (set(s.tolist()) for s in _shingles([a, b], shingle))
+    return len(sa & sb) / max(1, len(sa | sb))
+
+
 def signatures(texts: Sequence[str], config: DedupConfig) -> list[np.ndarray | None]:
     """Each document's MinHash signature (uint32, num_perm values), or None for one without words."""
     from datasketch import MinHash

@@ -15,10 +15,10 @@ after checking that the report was made from the same evaluation files.
 
 from __future__ import annotations
 
+import collections
 import json
 import pathlib
 import re
-from collections.abc import Iterator
 
 from code_in_pretraining.data import fingerprint
 from code_in_pretraining.eval import benchmarks, offline
@@ -94,7 +94,18 @@ def read_report(path: str) -> dict:
     return json.loads(p.read_text())
 
 
-def iter_examples(report: dict) -> Iterator[tuple[str, dict]]:
-    for name, entry in report.get("benchmarks", {}).items():
-        for e in entry.get("contaminated_examples", []):
-            yield name, e
+def build_index(suite: str = "paper", *, n: int = 13, min_words: int = 8):
+    """The n-gram index of a suite's examples and what the report needs of them: (index, meta)."""
+    from code_in_pretraining.data.ngrams import NgramIndex
+
+    examples, texts, sets = suite_texts(suite)
+    if not any(s["available"] for s in sets.values()):
+        raise FileNotFoundError(f"no evaluation set of suite {suite!r} has an offline copy in {offline.eval_dir()} "
+                                f"(run `cip data fetch-evals` or set CIP_EVAL_DIR)")
+    index, grams = NgramIndex.build(texts, n=n, min_words=min_words)
+    checked = collections.Counter(examples[o]["benchmark"] for o in grams)
+    for name, s in sets.items():
+        if s["available"]:
+            s["checked"] = checked[name]  # examples with at least one gram; the rest are too short to check
+    return index, {"suite": suite, "examples": examples, "sets": sets, "grams": len(index.hashes),
+                   "n": n, "min_words": min_words}

@@ -7,6 +7,8 @@ Code: greedy completion (pass@1) or `samples` sampled completions (pass@k),
 each run with the benchmark's tests in the sandbox. Benchmarks whose data is not
 available are reported with the reason, never dropped. Examples come from the
 SeqIO evaluation tasks (`benchmarks.task_name`), registered by `tasks.evaluation`.
+Given a decontamination report (`cip decontaminate`), each benchmark is scored on its
+clean examples only: those the report did not find in the training data.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 
 import numpy as np
 
-from code_in_pretraining.eval import aggregate, benchmarks, code_exec
+from code_in_pretraining.eval import aggregate, benchmarks, code_exec, contamination
 from code_in_pretraining.eval.generate import SamplingConfig
 
 QA_SAMPLING = SamplingConfig(max_new_tokens=32, stop=("\n", ".", ","))
@@ -99,14 +101,21 @@ def run_code(lm, examples: list[dict], *, samples: int = 1, temperature: float =
 
 
 def evaluate_benchmark(lm, name: str, *, source: str = "offline", limit: int | None = None,
-                       samples: int = 1, workers: int = 2) -> dict:
+                       samples: int = 1, workers: int = 2, contamination_report: dict | None = None) -> dict:
     bench = benchmarks.BENCHMARKS[name]
     entry = {"group": bench.group, "kind": bench.kind, "metric": bench.primary, "source": source}
     why = availability(name, source)
     if why:
         return {**entry, "available": False, "reason": why}
     t0 = time.perf_counter()
-    examples = load_examples(name, source=source, limit=limit)
+    if contamination_report is not None:
+        if source != "offline":
+            raise ValueError("--clean-only needs the offline evaluation files, which the report was made from")
+        dirty = contamination.contaminated_indices(contamination_report, name)
+        examples = [ex for i, ex in enumerate(load_examples(name, source=source)) if i not in dirty][:limit]
+        entry = {**entry, "clean_only": True, "contaminated_left_out": len(dirty)}
+    else:
+        examples = load_examples(name, source=source, limit=limit)
     if bench.kind == "mc":
         out = run_mc(lm, examples)
     elif bench.kind == "qa":
@@ -128,15 +137,18 @@ def evaluate_benchmark(lm, name: str, *, source: str = "offline", limit: int | N
 
 
 def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | None = None, samples: int = 1,
-             workers: int = 2, progress=print) -> dict:
+             workers: int = 2, progress=print, contamination_report: dict | None = None) -> dict:
+    """`contamination_report`: score each benchmark on the examples it does not list."""
     names = benchmarks.SUITES[suite]
     t0 = time.perf_counter()
     tasks = {}
     for name in names:
-        tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers)
+        tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers,
+                                         contamination_report=contamination_report)
         r = tasks[name]
         if progress:
             progress(f"{name:12s} " + (f"{r['metric']}={r['score']:.1f} (n={r['n']}, {r['seconds']}s)"
                                        if r["available"] else r["reason"]))
-    return {"suite": suite, "source": source, "limit": limit, "samples": samples, "tasks": tasks,
+    return {"suite": suite, "source": source, "limit": limit, "samples": samples,
+            "clean_only": contamination_report is not None, "tasks": tasks,
             "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}
