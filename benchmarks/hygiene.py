@@ -23,9 +23,10 @@ import tempfile
 import time
 
 import tasks  # noqa: F401  (the SeqIO registrations)
-from code_in_pretraining.data import beam_decontaminate, beam_dedup, materialize
+from code_in_pretraining.data import beam_decontaminate, beam_dedup
 from code_in_pretraining.data import near_dedup as nd
 from code_in_pretraining.data.ngrams import NgramIndex
+from code_in_pretraining.data.shards import sharded_source
 from code_in_pretraining.data.stats import SourceStats
 from code_in_pretraining.eval import contamination
 
@@ -33,7 +34,7 @@ TASKS = ("code", "text", "code_adjacent", "cooldown_instruct")
 
 
 def _documents(task: str, split: str) -> list[str]:
-    source = materialize.sharded_source(task)
+    source = sharded_source(task)
     return [d["text"] for s in source.list_shards(split) for d in source.documents(split, s, SourceStats(), "skip")]
 
 

@@ -6,7 +6,12 @@ import json
 import time
 
 from code_in_pretraining.cli.data import failed_shards_exit
-from code_in_pretraining.cli.flags import Parser, UsageError, add_module_imports, import_modules
+from code_in_pretraining.cli.flags import (
+    Parser,
+    UsageError,
+    add_module_imports,
+    import_modules,
+)
 
 DATAFLOW = ("      --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\\n"
             "      --extra_package dist/code_in_pretraining-0.1.0.tar.gz")
@@ -78,7 +83,7 @@ def dedup(argv: list[str]) -> int:
     modules = import_modules(args)
     import dataclasses
 
-    from code_in_pretraining.data import beam_dedup, materialize
+    from code_in_pretraining.data import beam_dedup, shards
     from code_in_pretraining.data.near_dedup import DedupConfig
 
     tasks = _tasks(args)
@@ -87,7 +92,7 @@ def dedup(argv: list[str]) -> int:
                                    ("threshold", args.threshold)) if v is not None}
     t0, failed = time.perf_counter(), {}
     for task in tasks:
-        config = dataclasses.replace(materialize.sharded_source(task).dedup or DedupConfig(), **overrides)
+        config = dataclasses.replace(shards.sharded_source(task).dedup or DedupConfig(), **overrides)
         s = beam_dedup.run(task, args.split, out, config=config, module_imports=modules,
                            pipeline_args=[f"--runner={args.runner}", *beam_args])
         failed[task] = s["failed_shards"]
@@ -100,7 +105,9 @@ def dedup(argv: list[str]) -> int:
 
 # -- cip decontaminate --------------------------------------------------------------------------------
 def decontaminate_parser() -> Parser:
-    from code_in_pretraining.eval.benchmarks import SUITES  # a table: no JAX, no TensorFlow
+    from code_in_pretraining.eval.benchmarks import (
+        SUITES,  # a table: no JAX, no TensorFlow
+    )
 
     parser = Parser(prog="cip decontaminate", description=(
         "Measure the overlap of training tasks with every evaluation set of a suite: word n-grams of each "

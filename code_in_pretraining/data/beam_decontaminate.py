@@ -23,8 +23,9 @@ import collections
 import importlib
 import logging
 
-from code_in_pretraining.data import drops, files, materialize
+from code_in_pretraining.data import drops, files
 from code_in_pretraining.data.ngrams import NgramIndex
+from code_in_pretraining.data.shards import shard_stem, sharded_source, task_drops
 from code_in_pretraining.data.words import batches
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def _index(path: str) -> NgramIndex:
 
 def result_path(out_dir, task: str, split: str, index: int, num_shards: int, index_fp: str, suffix=".json") -> str:
     return files.join(out_dir, task, "decontaminate",
-                      f"{materialize.shard_stem(split, index, num_shards)}.{index_fp}{suffix}")
+                      f"{shard_stem(split, index, num_shards)}.{index_fp}{suffix}")
 
 
 class _Scan:
@@ -66,7 +67,7 @@ class _Scan:
             return
         for module in self.module_imports:
             importlib.import_module(module)
-        index, source, stats = _index(self.index_file), materialize.sharded_source(task), SourceStats()
+        index, source, stats = _index(self.index_file), sharded_source(task), SourceStats()
         vocab = self._vocabulary(task)
         kept = ((pos, doc) for pos, doc in enumerate(source.documents(split, shard, stats, "skip")) if pos not in skip)
         found, docs, characters = [], 0, 0
@@ -108,10 +109,10 @@ def run(tasks: list[str], split: str, out_dir: str, index_file: str, index_fp: s
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    shards = {t: materialize.sharded_source(t).list_shards(split) for t in tasks}
+    shards = {t: sharded_source(t).list_shards(split) for t in tasks}
     work = []
     for task, inputs in shards.items():
-        dedup = materialize.task_drops(task, split, out_dir, ("dedup",))
+        dedup = task_drops(task, split, out_dir, ("dedup",))
         work += [(task, split, i, len(inputs), s, set(dedup.get(i, {}))) for i, s in enumerate(inputs)
                  if not files.exists(result_path(out_dir, task, split, i, len(inputs), index_fp))]
     if work:
@@ -186,7 +187,7 @@ def removal_lists(shards: dict[str, list[str]], split: str, out_dir, index_fp: s
                  "examples": [f"{examples[o]['benchmark']}:{examples[o]['id']}" for o in doc["owners"]]}
                 for i, _, result, _ in _shard_results(out_dir, task, split, inputs, index_fp) if result
                 for doc in result["contaminated"]]
-        source = materialize.sharded_source(task)
+        source = sharded_source(task)
         summary = {"task": task, "split": split, "inputs": drops.inputs_fingerprint(source, inputs),
                    "index": index_fp, "n": meta["n"], "min_words": meta["min_words"]}
         removed[task] = drops.write(out_dir, task, split, "contamination", rows, summary)

@@ -35,9 +35,10 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from code_in_pretraining.data import drops, files, materialize
+from code_in_pretraining.data import drops, files
 from code_in_pretraining.data import near_dedup as nd
 from code_in_pretraining.data.near_dedup import DedupConfig
+from code_in_pretraining.data.shards import shard_stem, sharded_source
 from code_in_pretraining.data.words import batches
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ LARGEST_CLUSTERS = 10  # in the summary, with their documents' ids
 
 
 def shard_path(out_dir, task: str, split: str, index: int, num_shards: int, suffix: str) -> str:
-    return files.join(out_dir, task, "dedup", materialize.shard_stem(split, index, num_shards) + suffix)
+    return files.join(out_dir, task, "dedup", shard_stem(split, index, num_shards) + suffix)
 
 
 def partitions(num_shards: int) -> int:
@@ -90,7 +91,7 @@ class _Signatures(_Step):
             yield index
             return
         self._imports()
-        source, stats = materialize.sharded_source(self.task), SourceStats()
+        source, stats = sharded_source(self.task), SourceStats()
         ids, content, sigs = [], [], []
         for batch in batches((doc["id"], doc["text"]) for doc in source.documents(self.split, shard, stats, "skip")):
             ids += [i for i, _ in batch]
@@ -297,7 +298,7 @@ def run(task: str, split: str, out_dir: str, *, config: DedupConfig | None = Non
         pipeline_args: list[str] | None = None, module_imports: tuple[str, ...] = ()) -> dict:
     """Deduplicates a task's split into out_dir (drop list and summary); returns the summary. `config`:
     else the data config's `dedup` settings of the task, else the defaults."""
-    source = materialize.sharded_source(task)
+    source = sharded_source(task)
     config = config or source.dedup or DedupConfig()
     shards = source.list_shards(split)
     inputs = drops.inputs_fingerprint(source, shards)

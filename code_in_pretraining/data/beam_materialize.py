@@ -22,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 from code_in_pretraining.data import materialize, mixtures, vocabulary
+from code_in_pretraining.data.shards import list_shards, task_drops
 
 
 def _vocabulary(prefix: str):
@@ -57,7 +58,7 @@ class _Shard:
 
 
 def plan(tasks: list[str], split: str) -> dict[str, list[str]]:
-    return {t: materialize.list_shards(t, split) for t in tasks}
+    return {t: list_shards(t, split) for t in tasks}
 
 
 def run(tasks: list[str], split: str, out_dir: str, *, vocab_model: str | None = None,
@@ -79,7 +80,7 @@ def run(tasks: list[str], split: str, out_dir: str, *, vocab_model: str | None =
     for task, inputs in shards.items():
         vocab_fp = vocabulary.vocabulary_fingerprint(
             vocab or mixtures.get_task(task).output_features["targets"].vocabulary)
-        drops = materialize.task_drops(task, split, out_dir)
+        drops = task_drops(task, split, out_dir)
         work += [(task, split, i, len(inputs), s, drops.get(i)) for i, s in enumerate(inputs)
                  if not materialize.shard_done(out_dir, task, split, i, len(inputs), s, vocab_fp, drops.get(i))]
     if work:

@@ -45,6 +45,7 @@ from code_in_pretraining.data.files import join as _join
 from code_in_pretraining.data.files import read_json as _read_json
 from code_in_pretraining.data.files import write_json as _write_json
 from code_in_pretraining.data.paths import data_dir
+from code_in_pretraining.data.shards import list_shards, shard_stem, task_drops
 from code_in_pretraining.data.sources import SIGNATURE, ShardedSource
 from code_in_pretraining.data.stats import BadInputError, SourceStats
 from code_in_pretraining.data.vocabulary import vocabulary_fingerprint
@@ -60,42 +61,12 @@ def task_vocabulary_fingerprint(task_name: str) -> str:
         raise FileNotFoundError(f"task {task_name!r}: {e}") from None
 
 
-def shard_stem(split: str, index: int, num_shards: int) -> str:
-    return f"{split}-{index:05d}-of-{num_shards:05d}"
-
-
 def task_with_vocabulary(task: seqio.Task, vocab: seqio.Vocabulary | None) -> seqio.Task:
     """The task tokenizing with another vocabulary (an unregistered copy), or the task itself."""
     if vocab is None:
         return task
     features = {k: dataclasses.replace(f, vocabulary=vocab) for k, f in task.output_features.items()}
     return seqio.Task(task.name, task.source, features, preprocessors=task.preprocessors)
-
-
-def list_shards(task_name: str, split: str) -> list[str]:
-    """Input shards of a task's split: its files for a ShardedSource, else the whole split as one."""
-    source = mixtures.get_task(task_name).source
-    if isinstance(source, ShardedSource):
-        return source.list_shards(split)
-    return [f"{task_name}:{split}"]
-
-
-def sharded_source(task_name: str) -> ShardedSource:
-    """A task's file-sharded source; what deduplication, decontamination and drops need."""
-    source = mixtures.get_task(task_name).source
-    if not isinstance(source, ShardedSource):
-        raise ValueError(f"task {task_name!r} does not read a file-sharded source (data/sources.py), so its "  # noqa: TRY004
-                         f"documents cannot be deduplicated or decontaminated")
-    return source
-
-
-def task_drops(task_name: str, split: str, out_dir, names=drops_lib.LISTS) -> dict[int, dict[int, str]]:
-    """shard index -> {position: kind} of the task's drop lists under out_dir ({} when none)."""
-    source = mixtures.get_task(task_name).source
-    if not isinstance(source, ShardedSource):
-        return {}
-    inputs = drops_lib.inputs_fingerprint(source, list_shards(task_name, split))
-    return drops_lib.for_task(out_dir, task_name, split, inputs, names)
 
 
 # -- one shard -------------------------------------------------------------------------------------

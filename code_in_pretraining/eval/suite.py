@@ -112,7 +112,8 @@ def evaluate_benchmark(lm, name: str, *, source: str = "offline", limit: int | N
         if source != "offline":
             raise ValueError("--clean-only needs the offline evaluation files, which the report was made from")
         dirty = contamination.contaminated_indices(contamination_report, name)
-        examples = [ex for i, ex in enumerate(load_examples(name, source=source)) if i not in dirty][:limit]
+        read = load_examples(name, source=source, limit=limit + len(dirty) if limit else None)  # enough clean ones
+        examples = [ex for i, ex in enumerate(read) if i not in dirty][:limit]
         entry = {**entry, "clean_only": True, "contaminated_left_out": len(dirty)}
     else:
         examples = load_examples(name, source=source, limit=limit)
