@@ -39,6 +39,15 @@ def _tasks(args) -> list[str]:
     return tasks
 
 
+def _start(parser: Parser, argv: list[str]):
+    """(flags, modules imported, tasks, output directory, Beam pipeline flags) of a command."""
+    args, beam_args = parser.parse_known_args(argv)
+    modules = import_modules(args)
+    tasks = _tasks(args)
+    out = _out(args, tasks, getattr(args, "vocab", None))
+    return args, modules, tasks, out, [f"--runner={args.runner}", *beam_args]
+
+
 def _out(args, tasks: list[str], vocab_model: str | None = None) -> str:
     """--out, else the trainer's token directory of the tasks' vocabulary (or of `vocab_model`)."""
     if args.out:
@@ -79,22 +88,18 @@ def dedup_parser() -> Parser:
 
 
 def dedup(argv: list[str]) -> int:
-    args, beam_args = dedup_parser().parse_known_args(argv)
-    modules = import_modules(args)
+    args, modules, tasks, out, pipeline = _start(dedup_parser(), argv)
     import dataclasses
 
     from code_in_pretraining.data import beam_dedup, shards
     from code_in_pretraining.data.near_dedup import DedupConfig
 
-    tasks = _tasks(args)
-    out = _out(args, tasks)
     overrides = {k: v for k, v in (("shingle", args.shingle), ("num_perm", args.num_perm),
                                    ("threshold", args.threshold)) if v is not None}
     t0, failed = time.perf_counter(), {}
     for task in tasks:
         config = dataclasses.replace(shards.sharded_source(task).dedup or DedupConfig(), **overrides)
-        s = beam_dedup.run(task, args.split, out, config=config, module_imports=modules,
-                           pipeline_args=[f"--runner={args.runner}", *beam_args])
+        s = beam_dedup.run(task, args.split, out, config=config, module_imports=modules, pipeline_args=pipeline)
         failed[task] = s["failed_shards"]
         print(f"{task:>18}/{args.split}: {s['documents']:>9,} documents  removed {s['exact_duplicate']:,} exact and "
               f"{s['near_duplicate']:,} near duplicates in {s['clusters']:,} clusters  (bands {config.bands} x rows "
@@ -105,9 +110,7 @@ def dedup(argv: list[str]) -> int:
 
 # -- cip decontaminate --------------------------------------------------------------------------------
 def decontaminate_parser() -> Parser:
-    from code_in_pretraining.eval.benchmarks import (
-        SUITES,  # a table: no JAX, no TensorFlow
-    )
+    from code_in_pretraining.eval.benchmarks import SUITES  # a table: no JAX, no TensorFlow
 
     parser = Parser(prog="cip decontaminate", description=(
         "Measure the overlap of training tasks with every evaluation set of a suite: word n-grams of each "
@@ -133,14 +136,10 @@ def decontaminate_parser() -> Parser:
 
 
 def decontaminate(argv: list[str]) -> int:
-    args, beam_args = decontaminate_parser().parse_known_args(argv)
-    modules = import_modules(args)
+    args, modules, tasks, out, pipeline = _start(decontaminate_parser(), argv)
     from code_in_pretraining.data import beam_decontaminate, beam_materialize, files
     from code_in_pretraining.eval import contamination
 
-    tasks = _tasks(args)
-    out = _out(args, tasks, args.vocab)
-    pipeline = [f"--runner={args.runner}", *beam_args]
     t0 = time.perf_counter()
     index, meta = contamination.build_index(args.suite, n=args.ngram, min_words=args.min_words)
     fp = index.fingerprint()

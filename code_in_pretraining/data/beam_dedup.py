@@ -58,9 +58,10 @@ def partitions(num_shards: int) -> int:
 class _Step:
     """A pipeline step: a worker imports the modules that register the tasks before it looks one up."""
 
-    def __init__(self, task: str, split: str, out_dir: str, num_shards: int, module_imports: tuple[str, ...]):
+    def __init__(self, task: str, split: str, out_dir: str, num_shards: int, config: DedupConfig,
+                 module_imports: tuple[str, ...]):
         self.task, self.split, self.out_dir, self.num_shards = task, split, out_dir, num_shards
-        self.module_imports = module_imports
+        self.config, self.module_imports = config, module_imports
 
     def _imports(self) -> None:
         for module in self.module_imports:
@@ -76,10 +77,6 @@ class _Step:
 class _Signatures(_Step):
     """Shard -> its signature file (kept when done with the same input and settings); yields the shard's
     index, or nothing when its input file is missing or unreadable (written to <stem>.failed.json)."""
-
-    def __init__(self, config: DedupConfig, **kw):
-        super().__init__(**kw)
-        self.config = config
 
     def __call__(self, work: tuple[int, str]):
         from code_in_pretraining.data.stats import SourceStats
@@ -114,22 +111,29 @@ class _Signatures(_Step):
         yield index
 
 
+def _columns(values) -> list[np.ndarray]:
+    """A group's tuples of arrays, concatenated column by column."""
+    return [np.concatenate(column) for column in zip(*values)]
+
+
+def _split(groups: np.ndarray, *arrays):
+    """(group, the arrays' rows in it) for each group present."""
+    for g in np.unique(groups):
+        yield int(g), tuple(a[groups == g] for a in arrays)
+
+
 class _ContentParts(_Step):
     """Shard -> (hash range, (keys, content hashes)) per range present."""
 
     def __call__(self, index: int):
         content = self.load(index)["content"]
         keys = nd.keys(index, np.arange(len(content)))
-        part = nd.partition(content[:, 0], partitions(self.num_shards))
-        for p in np.unique(part):
-            yield int(p), (keys[part == p], content[part == p])
+        yield from _split(nd.partition(content[:, 0], partitions(self.num_shards)), keys, content)
 
 
 def _exact_pairs(element):
     """A hash range's documents -> exact-duplicate edges (first, copy, similarity 1, exact)."""
-    _, values = element
-    keys = np.concatenate([k for k, _ in values])
-    content = np.concatenate([c for _, c in values])
+    keys, content = _columns(element[1])
     first, copy = nd.equal_runs(content, keys)
     if len(first):
         yield first, copy, np.ones(len(first), np.float32), True
@@ -137,18 +141,13 @@ def _exact_pairs(element):
 
 def _copies_by_shard(edges):
     """Exact edges -> (shard, positions of the copies in it), kept out of the bands."""
-    _, copy, _, _ = edges
-    shard = copy >> nd.KEY_BITS
-    for s in np.unique(shard):
-        yield int(s), copy[shard == s] & ((1 << nd.KEY_BITS) - 1)
+    copy = edges[1]
+    for shard, (copies,) in _split(nd.shard_of(copy), copy):
+        yield shard, nd.position_of(copies)
 
 
 class _BandParts(_Step):
     """(shard, {"shard": [..], "copies": [positions...]}) -> ((band, hash range), (keys, band hashes))."""
-
-    def __init__(self, config: DedupConfig, **kw):
-        super().__init__(**kw)
-        self.config = config
 
     def __call__(self, element):
         index, joined = element
@@ -159,26 +158,19 @@ class _BandParts(_Step):
         for copies in joined["copies"]:
             keep[copies] = False
         positions = np.flatnonzero(keep)
-        if not len(positions):
-            return
         keys = nd.keys(index, positions)
         bands = nd.band_hashes(data["signatures"][positions], self.config)
-        parts = partitions(self.num_shards)
         for band in range(self.config.bands):
-            part = nd.partition(bands[:, band], parts)
-            for p in np.unique(part):
-                yield (band, int(p)), (keys[part == p], bands[part == p, band])
+            for part, arrays in _split(nd.partition(bands[:, band], partitions(self.num_shards)), keys,
+                                       bands[:, band]):
+                yield (band, part), arrays
 
 
 def _candidates(element):
     """A band's hash range -> candidate pairs (first, other), keyed by the first's shard."""
-    _, values = element
-    keys = np.concatenate([k for k, _ in values])
-    hashes = np.concatenate([h for _, h in values])
+    keys, hashes = _columns(element[1])
     first, other = nd.equal_runs(hashes, keys)
-    shard = first >> nd.KEY_BITS
-    for s in np.unique(shard):
-        yield int(s), (first[shard == s], other[shard == s])
+    yield from _split(nd.shard_of(first), first, other)
 
 
 class _AttachFirst(_Step):
@@ -187,29 +179,19 @@ class _AttachFirst(_Step):
 
     def __call__(self, element):
         index, values = element
-        pairs = np.unique(np.stack([np.concatenate([a for a, _ in values]),
-                                    np.concatenate([b for _, b in values])], axis=1), axis=0)
+        pairs = np.unique(np.stack(_columns(values), axis=1), axis=0)
         first, other = pairs[:, 0], pairs[:, 1]
-        sigs = self.load(index)["signatures"][first & ((1 << nd.KEY_BITS) - 1)]
-        shard = other >> nd.KEY_BITS
-        for s in np.unique(shard):
-            yield int(s), (first[shard == s], other[shard == s], sigs[shard == s])
+        sigs = self.load(index)["signatures"][nd.position_of(first)]
+        yield from _split(nd.shard_of(other), first, other, sigs)
 
 
 class _Verify(_Step):
     """(shard, pairs whose other document is in it) -> edges whose estimated similarity reaches the threshold."""
 
-    def __init__(self, config: DedupConfig, **kw):
-        super().__init__(**kw)
-        self.config = config
-
     def __call__(self, element):
         index, values = element
-        first = np.concatenate([a for a, _, _ in values])
-        other = np.concatenate([b for _, b, _ in values])
-        sig_first = np.concatenate([s for _, _, s in values])
-        sig_other = self.load(index)["signatures"][other & ((1 << nd.KEY_BITS) - 1)]
-        sim = nd.similarity(sig_first, sig_other)
+        first, other, sig_first = _columns(values)
+        sim = nd.similarity(sig_first, self.load(index)["signatures"][nd.position_of(other)])
         keep = sim >= self.config.threshold
         if keep.any():
             yield first[keep], other[keep], sim[keep].astype(np.float32), False
@@ -245,9 +227,9 @@ def _cluster(survivor: int) -> str:
 class _Write(_Step):
     """Components -> the drop list (every removed document with its cluster) and the summary."""
 
-    def __init__(self, config: DedupConfig, inputs: str, shards: list[str], **kw):
+    def __init__(self, inputs: str, shards: list[str], **kw):
         super().__init__(**kw)
-        self.config, self.inputs, self.shards = config, inputs, shards
+        self.inputs, self.shards = inputs, shards
 
     def __call__(self, components: nd.Components) -> None:
         clusters = components.clusters()
@@ -304,28 +286,28 @@ def run(task: str, split: str, out_dir: str, *, config: DedupConfig | None = Non
     inputs = drops.inputs_fingerprint(source, shards)
     if is_done(drops.read_summary(out_dir, task, split, "dedup"), config, inputs):
         return drops.read_summary(out_dir, task, split, "dedup")
-    kw = {"task": task, "split": split, "out_dir": str(out_dir), "num_shards": len(shards),
+    kw = {"task": task, "split": split, "out_dir": str(out_dir), "num_shards": len(shards), "config": config,
           "module_imports": tuple(module_imports)}
     options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
     with beam.Pipeline(options=options) as p:
         done = (p | "shards" >> beam.Create(list(enumerate(shards)))
                 | "spread" >> beam.Reshuffle()
-                | "signatures" >> beam.FlatMap(_Signatures(config, **kw)))
+                | "signatures" >> beam.FlatMap(_Signatures(**kw)))
         exact = (done | "content" >> beam.FlatMap(_ContentParts(**kw))
                  | "by content" >> beam.GroupByKey()
                  | "exact pairs" >> beam.FlatMap(_exact_pairs))
         copies = exact | "copies" >> beam.FlatMap(_copies_by_shard)
         near = ({"shard": done | "keyed" >> beam.Map(lambda i: (i, True)), "copies": copies}
                 | "join copies" >> beam.CoGroupByKey()
-                | "bands" >> beam.FlatMap(_BandParts(config, **kw))
+                | "bands" >> beam.FlatMap(_BandParts(**kw))
                 | "by band" >> beam.GroupByKey()
                 | "candidates" >> beam.FlatMap(_candidates)
                 | "by first" >> beam.GroupByKey()
                 | "attach first" >> beam.FlatMap(_AttachFirst(**kw))
                 | "by other" >> beam.GroupByKey()
-                | "verify" >> beam.FlatMap(_Verify(config, **kw)))
+                | "verify" >> beam.FlatMap(_Verify(**kw)))
         _ = ((exact, near) | "edges" >> beam.Flatten()
              | "components" >> beam.CombineGlobally(_ComponentsFn())
-             | "write" >> beam.Map(_Write(config, inputs, shards, **kw)))
+             | "write" >> beam.Map(_Write(inputs, shards, **kw)))
     return drops.read_summary(out_dir, task, split, "dedup")
 

@@ -59,9 +59,9 @@ def for_task(root, task: str, split: str, inputs: str, names: Iterable[str] = LI
         if summary is None:
             continue
         if summary.get("inputs") != inputs:
+            command = "dedup" if name == "dedup" else "decontaminate --remove"
             raise ValueError(f"{summary_path(root, task, split, name)} was made from other input files or "
-                             f"filters than task {task!r} has now; run `cip {'dedup' if name == 'dedup' else 'decontaminate'}` "
-                             f"again, or remove it")
+                             f"filters than task {task!r} has now; run `cip {command}` again, or remove it")
         for row in files.read_lines(list_path(root, task, split, name)):
             out.setdefault(int(row["shard"]), {}).setdefault(int(row["index"]), row["kind"])
     return out

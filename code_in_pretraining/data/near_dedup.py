@@ -153,6 +153,14 @@ def split_key(key: int) -> tuple[int, int]:
     return int(key) >> KEY_BITS, int(key) & ((1 << KEY_BITS) - 1)
 
 
+def shard_of(doc_keys: np.ndarray) -> np.ndarray:
+    return doc_keys >> KEY_BITS
+
+
+def position_of(doc_keys: np.ndarray) -> np.ndarray:
+    return doc_keys & ((1 << KEY_BITS) - 1)
+
+
 @functools.lru_cache(maxsize=8)
 def _row_weights(rows: int) -> np.ndarray:
     return np.array([int.from_bytes(hashlib.blake2b(b"row %d" % i, digest_size=8).digest(), "little") | 1

@@ -99,7 +99,8 @@ class NgramIndex:
     def __init__(self, n: int, min_words: int, hashes: np.ndarray, offsets: np.ndarray, owners: np.ndarray,
                  vocab: np.ndarray, heads: np.ndarray, head_lengths: np.ndarray):
         self.n, self.min_words = n, min_words
-        self.hashes, self.offsets, self.owners = hashes, offsets, owners  # owners of hashes[i]: owners[offsets[i]:offsets[i+1]]
+        # the examples that own hashes[i]: owners[offsets[i]:offsets[i + 1]]
+        self.hashes, self.offsets, self.owners = hashes, offsets, owners
         self.vocab = vocab  # sorted values of every word of the indexed texts
         self.heads, self.head_lengths = heads, head_lengths  # sorted head hashes, a short text's length for each
         self.bitmap = _bitmap(np.concatenate([hashes, heads]), BITMAP_BITS)
@@ -107,7 +108,8 @@ class NgramIndex:
 
     # -- building ----------------------------------------------------------------------------------
     @classmethod
-    def build(cls, texts: Iterable[tuple[int, str]], *, n: int = 13, min_words: int = 8) -> tuple[NgramIndex, dict[int, int]]:
+    def build(cls, texts: Iterable[tuple[int, str]], *, n: int = 13,
+              min_words: int = 8) -> tuple[NgramIndex, dict[int, int]]:
         """The index of (owner, text) pairs, and grams per owner (owners absent had no checkable text)."""
         if not 1 <= min_words <= n:
             raise ValueError(f"need 1 <= min_words <= n, got min_words={min_words}, n={n}")

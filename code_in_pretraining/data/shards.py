@@ -27,8 +27,8 @@ def sharded_source(task_name: str) -> ShardedSource:
     """A task's file-sharded source; what deduplication, decontamination and drops need."""
     source = mixtures.get_task(task_name).source
     if not isinstance(source, ShardedSource):
-        raise ValueError(f"task {task_name!r} does not read a file-sharded source (data/sources.py), so its "  # noqa: TRY004
-                         f"documents cannot be deduplicated or decontaminated")
+        why = "does not read a file-sharded source (data/sources.py), so its documents cannot be deduplicated"
+        raise ValueError(f"task {task_name!r} {why} or decontaminated")  # noqa: TRY004
     return source
 
 
