@@ -264,16 +264,19 @@ def decontaminated(planted, shared_data):
     root = planted["root"] / "leaked"
     root.mkdir()
     paths = [_write(root / p.name, docs) for p, docs in zip(planted["shards"], (originals, kjv, copies))]
-    _register(TASK + "_leaked", paths)
+    _register(TASK + "_leaked", paths, dedup=nd.DedupConfig())  # as a data config's "dedup": true
     out, report_path = root / "out", root / "report.json"
+    decontaminate = ["decontaminate", "--task", TASK + "_leaked", "--out", str(out), "--remove",
+                     "--report", str(report_path)]
+    prefix = str(vocabulary.default_vocab_path()).removesuffix(".model")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CIP_EVAL_DIR", str(eval_dir))
-        assert main(["dedup", "--task", TASK + "_leaked", "--out", str(out)]) == 0
-        assert main(["decontaminate", "--task", TASK + "_leaked", "--out", str(out), "--remove",
-                     "--report", str(report_path)]) == 0
+        # materialisation deduplicates first, since the task's source asks for it
+        assert main(["materialize", "--task", TASK + "_leaked", "--vocab", prefix, "--out", str(out)]) == 0
+        assert main(decontaminate) == 0
     leaked = {originals[7]["id"]: (he_name, he_id), kjv[3]["id"]: (qa_name, qa_id)}
-    return {"report": json.loads(report_path.read_text()), "out": out, "leaked": leaked,
-            "documents": len(originals) + len(kjv) + len(copies)}
+    return {"report": json.loads(report_path.read_text()), "out": out, "leaked": leaked, "argv": decontaminate,
+            "eval_dir": eval_dir, "documents": len(originals) + len(kjv) + len(copies)}
 
 
 def _read_jsonl(path):
@@ -301,3 +304,25 @@ def test_removal_leaves_duplicates_and_leaks_out_of_the_shards(decontaminated):
     assert stats["dropped"]["exact_duplicate"] == dedup["exact_duplicate"] >= EXACT
     assert stats["documents"] == decontaminated["documents"] - dedup["removed"] - 2
     assert stats["finished_shards"] == 3 and stats["fingerprint"]
+
+
+def test_decontamination_resumes_without_redoing_finished_shards(decontaminated, monkeypatch):
+    out, task = decontaminated["out"], TASK + "_leaked"
+    shard = out / task / "train-00001-of-00003.array_record"
+    stamp = os.stat(shard).st_mtime_ns
+    results = sorted((out / task / "decontaminate").glob("train-00001-*.json"))
+    os.remove(results[0])  # an interrupted run: shard 1 was never scanned
+    monkeypatch.setenv("CIP_EVAL_DIR", str(decontaminated["eval_dir"]))
+    assert main(decontaminated["argv"]) == 0
+    report = json.loads((decontaminated["out"].parent / "report.json").read_text())
+    assert report == decontaminated["report"]
+    assert os.stat(shard).st_mtime_ns == stamp  # same drops: the shard is not written again
+
+
+def test_data_config_settings():
+    from code_in_pretraining.data import filters, source_config
+
+    spec = {"splits": {"train": ["x.jsonl"]}, "dedup": {"threshold": 0.8}, "on_failed_shard": "skip"}
+    source = source_config.from_spec(spec, "text", filters.FilterConfig())
+    assert source.dedup == nd.DedupConfig(threshold=0.8) and source.on_failed_shard == "skip"
+    assert source_config.from_spec({**spec, "dedup": False}, "text", filters.FilterConfig()).dedup is None
