@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from code_in_pretraining.cli.data import failed_shards_exit
@@ -31,12 +32,20 @@ def _add_tasks(parser: Parser) -> None:
 
 
 def _tasks(args) -> list[str]:
+    """The tasks asked for that read file-sharded sources; a mixture's others are named on stderr and left
+    alone (the synthetic problems, deduplicated when made); a task asked for by name must be one."""
     from code_in_pretraining.data import mixtures
+    from code_in_pretraining.data.sources import ShardedSource
 
-    tasks = list(mixtures.mixture_weights(args.mixture)) if args.mixture else args.task
+    if args.task:
+        for t in args.task:
+            mixtures.get_task(t)  # an unknown name: one line, exit 2
+        return args.task
+    tasks = list(mixtures.mixture_weights(args.mixture))
     for t in tasks:
-        mixtures.get_task(t)
-    return tasks
+        if not isinstance(mixtures.get_task(t).source, ShardedSource):
+            print(f"{t}: not read from file shards; left alone", file=sys.stderr)
+    return [t for t in tasks if isinstance(mixtures.get_task(t).source, ShardedSource)]
 
 
 def _start(parser: Parser, argv: list[str]):
