@@ -160,7 +160,9 @@ def inspect_parser() -> Parser:
     parser = Parser(prog="cip inspect", description="Run the real loader over a mixture, or over each phase of a "
                                                     "recipe, and report per source: target weight, realised token "
                                                     "share, documents, mean length, epochs, a sample; the packing "
-                                                    "fill; the fingerprints of the vocabulary and token shards.")
+                                                    "fill; the fingerprints of the vocabulary and token shards; "
+                                                    "each source's duplicates and evaluation overlap found and "
+                                                    "left out (`cip dedup`, `cip decontaminate`).")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--mixture", help="a registered mixture or task")
     which.add_argument("--recipe", help="a recipe (gin/recipes/NAME.gin): inspect each of its phases")
