@@ -304,3 +304,20 @@ def test_scoring_and_generation_with_sharded_params():
     import sys
     out = subprocess.run([sys.executable, "-c", SHARDED_CHECK], capture_output=True, text=True, timeout=300)
     assert "SHARDED_OK" in out.stdout, out.stderr[-3000:]
+
+
+@needs_eval_data
+def test_clean_only_leaves_out_what_a_decontamination_report_lists(lm, eval_dir):
+    from code_in_pretraining.data import fingerprint
+    from code_in_pretraining.eval import contamination
+
+    path = contamination.offline_path("copa")
+    entry = {"available": True, "file": str(path), "file_fingerprint": fingerprint.of_files([path]),
+             "contaminated_examples": [{"index": 0, "id": "a"}, {"index": 2, "id": "b"}]}
+    clean = suite.evaluate_benchmark(lm, "copa", limit=3, contamination_report={"benchmarks": {"copa": entry}})
+    every = suite.load_examples("copa", limit=5)
+    assert clean["n"] == 3 and clean["contaminated_left_out"] == 2 and clean["clean_only"]
+    assert [s["id"] for s in clean["samples"]] == [every[i]["id"] for i in (1, 3, 4)]
+    with pytest.raises(ValueError, match="another copy of copa"):
+        suite.evaluate_benchmark(lm, "copa", limit=1,
+                                 contamination_report={"benchmarks": {"copa": {**entry, "file_fingerprint": "0"}}})

@@ -17,12 +17,13 @@ from code_in_pretraining.data.sources import Part, ShardedSource
 from code_in_pretraining.data.stats import BadInputError
 
 
-def _register(name, files, on_bad_record="skip"):
+def _register(name, files, on_bad_record="skip", on_failed_shard="fail"):
     if name in seqio.TaskRegistry.names():
         seqio.TaskRegistry.remove(name)
     seqio.TaskRegistry.add(
         name,
-        source=ShardedSource([Part("text", {"train": tuple(files)}, format="jsonl")], on_bad_record=on_bad_record),
+        source=ShardedSource([Part("text", {"train": tuple(files)}, format="jsonl")], on_bad_record=on_bad_record,
+                             on_failed_shard=on_failed_shard),
         preprocessors=[functools.partial(seqio.preprocessors.rekey, key_map={"targets": "text", "id": "id"}),
                        seqio.preprocessors.tokenize, seqio.preprocessors.append_eos],
         output_features={"targets": seqio.Feature(vocabulary.default_vocabulary(), add_eos=True)})
@@ -111,3 +112,20 @@ def test_beam_pipeline_matches_in_process(default_data, tmp_path):
     argv = ["materialize", "--task", name, "--vocab", prefix, "--out", str(tmp_path / "beam")]
     assert main(argv) == 0
     assert main(["materialize", "--task", "nope", *argv[3:]]) == 2
+
+
+def test_a_failed_shard_makes_the_command_exit_non_zero_unless_skipped(default_data, tmp_path, capsys):
+    files = _files(tmp_path, n=1, per=5)
+    unreadable = tmp_path / "in" / "cut.jsonl.gz"
+    unreadable.write_bytes(b"not gzip at all")
+    missing = str(tmp_path / "in" / "gone.jsonl")
+    name = _register("test_mat_failed", [*files, str(unreadable), missing])
+    prefix = str(vocabulary.default_vocab_path()).removesuffix(".model")
+    argv = ["materialize", "--task", name, "--vocab", prefix, "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"shard 2 ({missing}): missing_file" in err and "shard 1" in err and "unreadable_file" in err
+    assert (tmp_path / "out" / name / "train-00000-of-00003.array_record").exists()  # the good shard is written
+    assert not (tmp_path / "out" / name / "train-00001-of-00003.array_record").exists()
+    _register(name, [*files, str(unreadable), missing], on_failed_shard="skip")
+    assert main(argv) == 0 and "skipped" in capsys.readouterr().err

@@ -67,7 +67,7 @@ def test_mixture_inspection_runs_on_the_default_corpus(default_data, tmp_path):
     report = next(t for t in printed if "== pretrain: steps [0, 8), mixture balanced," in t)
     assert "== continued: steps [8, 16), mixture continued," in report
     assert "== cooldown: steps [16, 24), mixture cooldown_with_code, cooldown schedule" in report
-    assert "fingerprints: vocabulary " in report
+    assert "fingerprints: vocabulary " in report and "== data hygiene" in report
     assert images(nb) >= 2  # shares and length histograms
     assert "===== slimpajama" in "".join(printed)
 

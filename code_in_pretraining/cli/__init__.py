@@ -1,6 +1,7 @@
 """The `cip` command line: the only place that parses arguments, one module per group of commands.
 
     data.py        cip data, vocab, materialize, inspect
+    hygiene.py     cip dedup, decontaminate
     train.py       cip train, model-info, export-hf
     evaluate.py    cip eval, perplexity, report, serve, judge
     synth.py       cip synth
@@ -27,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("data", "data", "obtain data: the embedded default corpus, the offline evaluation sets"),
     "vocab": ("data", "vocab", "train a code-safe SentencePiece vocabulary"),
     "materialize": ("data", "materialize", "tokenize tasks into ArrayRecord shards (Apache Beam)"),
+    "dedup": ("hygiene", "dedup", "remove near-duplicate documents inside tasks (MinHash LSH, Apache Beam)"),
+    "decontaminate": ("hygiene", "decontaminate", "find (and remove) training documents that overlap evaluation sets"),
     "inspect": ("data", "inspect", "run the loader over a mixture or a recipe's phases and report it"),
     "train": ("train", "train", "train (or resume) a run from gin files"),
     "model-info": ("train", "model_info", "parameters, FLOPs per token and memory per device of a preset"),

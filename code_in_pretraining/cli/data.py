@@ -98,7 +98,11 @@ def vocab(argv: list[str]) -> int:
 def materialize_parser() -> Parser:
     parser = Parser(prog="cip materialize", description=(
         "Tokenize tasks into ArrayRecord shards with an Apache Beam pipeline, one output shard per input shard; "
-        "re-running skips finished shards. Flags this command does not know are Beam pipeline options:\n\n"
+        "re-running skips finished shards. Tasks whose data config sets `dedup` are deduplicated first (as "
+        "`cip dedup`), and the documents that drop lists in OUT name (duplicates, contamination) are left out. "
+        "A shard whose input file is missing or unreadable makes the command exit 1 after the other shards, "
+        "unless the data config sets `on_failed_shard: skip` for its task. Flags this command does not know "
+        "are Beam pipeline options:\n\n"
         "  cip materialize --task stack_code --vocab PREFIX --out gs://bucket/tokens \\\n"
         "      --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\\n"
         "      --extra_package dist/code_in_pretraining-0.1.0.tar.gz"))
@@ -126,15 +130,29 @@ def materialize(argv: list[str]) -> int:
     t0 = time.perf_counter()
     result = beam_materialize.run(tasks, args.split, args.out, vocab_model=args.vocab, on_bad_record=args.on_bad_record,
                                   pipeline_args=[f"--runner={args.runner}", *beam_args], module_imports=modules)
-    failed = [f for r in result.values() for f in r["failed_shards"]]
     for task, r in result.items():
         print(f"{task:>18}/{args.split}: {r['documents']:>8} documents {r['tokens']:>11} tokens  "
               f"{r['finished_shards']}/{r['shards']} shards  dropped {r['dropped']}  malformed {r['malformed']}  "
               f"fingerprint {r['fingerprint']}")
     print(json.dumps({"seconds": round(time.perf_counter() - t0, 1), "output": args.out}))
-    for f in failed:
-        print(f"cip materialize: shard {f['shard']} ({f['input']}): {f['error']}", file=sys.stderr)
-    return 2 if any(f["error"] != "missing file" for f in failed) else 0  # bad input under "fail"
+    return failed_shards_exit("materialize", {task: r["failed_shards"] for task, r in result.items()})
+
+
+def failed_shards_exit(command: str, failed: dict[str, list[dict]]) -> int:
+    """After the other shards are done: each failed shard on stderr, and the exit code. 2 when bad input
+    stopped a shard (on_bad_record "fail"); 1 when an input file was missing or unreadable, unless the
+    task's data config says `on_failed_shard: skip`; else 0."""
+    from code_in_pretraining.data import mixtures
+
+    code = 0
+    for task, shards in failed.items():
+        skip = getattr(mixtures.get_task(task).source, "on_failed_shard", "fail") == "skip"
+        for f in shards:
+            bad_record = f.get("kind") == "bad_record"
+            note = "" if bad_record or not skip else " (skipped: the data config says on_failed_shard: skip)"
+            print(f"cip {command}: {task} shard {f['shard']} ({f['input']}): {f['error']}{note}", file=sys.stderr)
+            code = 2 if bad_record else max(code, 0 if skip else 1)
+    return code
 
 
 # -- cip inspect -----------------------------------------------------------------------------------
@@ -142,7 +160,9 @@ def inspect_parser() -> Parser:
     parser = Parser(prog="cip inspect", description="Run the real loader over a mixture, or over each phase of a "
                                                     "recipe, and report per source: target weight, realised token "
                                                     "share, documents, mean length, epochs, a sample; the packing "
-                                                    "fill; the fingerprints of the vocabulary and token shards.")
+                                                    "fill; the fingerprints of the vocabulary and token shards; "
+                                                    "each source's duplicates and evaluation overlap found and "
+                                                    "left out (`cip dedup`, `cip decontaminate`).")
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument("--mixture", help="a registered mixture or task")
     which.add_argument("--recipe", help="a recipe (gin/recipes/NAME.gin): inspect each of its phases")

@@ -28,6 +28,9 @@ def evaluate_parser() -> Parser:
     parser.add_argument("--max-len", type=int, default=None, help="context length (default: the model's)")
     parser.add_argument("--workers", type=int, default=2, help="sandbox processes in parallel")
     parser.add_argument("--name", default=None, help="run name in reports (default: the checkpoint directory's name)")
+    parser.add_argument("--clean-only", default=None, metavar="REPORT",
+                        help="a decontamination report (`cip decontaminate`): score each benchmark on the examples "
+                             "it did not find in the training data")
     add_module_imports(parser)
     return parser
 
@@ -35,13 +38,14 @@ def evaluate_parser() -> Parser:
 def evaluate(argv: list[str]) -> int:
     args = evaluate_parser().parse_args(argv)
     import_modules(args)
-    from code_in_pretraining.eval import suite
+    from code_in_pretraining.eval import contamination, suite
     from code_in_pretraining.eval.lm import LanguageModel
 
+    report = contamination.read_report(args.clean_only) if args.clean_only else None
     t0 = time.perf_counter()
     lm = LanguageModel.from_checkpoint(args.checkpoint, batch_size=args.batch_size, max_len=args.max_len)
     results = suite.evaluate(lm, args.suite, source=args.source, limit=args.limit, samples=args.samples,
-                             workers=args.workers)
+                             workers=args.workers, contamination_report=report)
     checkpoint = pathlib.Path(args.checkpoint).absolute()
     results.update(name=args.name or checkpoint.name, checkpoint=str(checkpoint), model_config=lm.cfg.to_dict(),
                    total_wall_s=round(time.perf_counter() - t0, 1))

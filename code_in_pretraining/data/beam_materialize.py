@@ -5,10 +5,12 @@
         --runner DataflowRunner --project P --region R --temp_location gs://bucket/tmp \\
         --extra_package dist/code_in_pretraining-0.1.0.tar.gz  # workers need this package (python -m build)
 
-The driver lists every task's input shards and the ones not yet finished; the
-pipeline maps `materialize.materialize_shard` (the trainer's code path too) over
-them, one input shard per element; the driver then merges the per-shard stats
-into <task>/<split>.stats.json. DirectRunner runs here; any other runner is a
+The driver first deduplicates the tasks whose data config asks for it (`dedup`;
+beam_dedup.py, its own pipeline, skipped when done), then lists every task's input
+shards and the ones not yet finished with their current drops (drops.py: duplicates,
+contamination); the pipeline maps `materialize.materialize_shard` (the trainer's code
+path too) over them, one input shard per element; the driver then merges the
+per-shard stats into <task>/<split>.stats.json. DirectRunner runs here; any other runner is a
 flag, and flags this command does not know are Beam pipeline options.
 Re-running skips finished shards. With --on-bad-record fail, the first bad
 record stops its shard (no output for it), and the command exits 2 naming file
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib
 
 from code_in_pretraining.data import materialize, mixtures, vocabulary
+from code_in_pretraining.data.shards import list_shards, task_drops
 
 
 def _vocabulary(prefix: str):
@@ -40,22 +43,22 @@ class _Shard:
         self.out_dir, self.vocab_model, self.on_bad_record = out_dir, vocab_model, on_bad_record
         self.module_imports = module_imports
 
-    def __call__(self, work: tuple[str, str, int, int, str]) -> dict:
+    def __call__(self, work: tuple[str, str, int, int, str, dict | None]) -> dict:
         from code_in_pretraining.data.stats import BadInputError
 
         for module in self.module_imports:
             importlib.import_module(module)
-        task, split, index, num_shards, shard = work
+        task, split, index, num_shards, shard, drops = work
         vocab = _vocabulary(self.vocab_model) if self.vocab_model else None
         try:
             return materialize.materialize_shard(task, split, index, num_shards, shard, self.out_dir,
-                                                 vocabulary=vocab, on_bad_record=self.on_bad_record)
+                                                 vocabulary=vocab, on_bad_record=self.on_bad_record, drops=drops)
         except BadInputError as e:  # already written to the shard's .failed.json
             return {"task": task, "shard": index, "error": str(e)}
 
 
 def plan(tasks: list[str], split: str) -> dict[str, list[str]]:
-    return {t: materialize.list_shards(t, split) for t in tasks}
+    return {t: list_shards(t, split) for t in tasks}
 
 
 def run(tasks: list[str], split: str, out_dir: str, *, vocab_model: str | None = None,
@@ -67,13 +70,19 @@ def run(tasks: list[str], split: str, out_dir: str, *, vocab_model: str | None =
     from apache_beam.options.pipeline_options import PipelineOptions
 
     shards = plan(tasks, split)
+    for task in tasks:
+        if getattr(mixtures.get_task(task).source, "dedup", None):
+            from code_in_pretraining.data import beam_dedup
+
+            beam_dedup.run(task, split, out_dir, pipeline_args=pipeline_args, module_imports=module_imports)
     vocab = _vocabulary(vocab_model) if vocab_model else None
     work = []
     for task, inputs in shards.items():
         vocab_fp = vocabulary.vocabulary_fingerprint(
             vocab or mixtures.get_task(task).output_features["targets"].vocabulary)
-        work += [(task, split, i, len(inputs), s) for i, s in enumerate(inputs)
-                 if not materialize.shard_done(out_dir, task, split, i, len(inputs), s, vocab_fp)]
+        drops = task_drops(task, split, out_dir)
+        work += [(task, split, i, len(inputs), s, drops.get(i)) for i, s in enumerate(inputs)
+                 if not materialize.shard_done(out_dir, task, split, i, len(inputs), s, vocab_fp, drops.get(i))]
     if work:
         options = PipelineOptions(pipeline_args or ["--runner=DirectRunner"])
         with beam.Pipeline(options=options) as p:

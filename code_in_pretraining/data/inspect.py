@@ -1,17 +1,21 @@
 """Run the real loader through a phase plan and report what it drew (`cip inspect`, the notebooks).
 
 Per phase and source: target weight, realised token fraction, documents read, mean
-document length, epochs used and one sample; the packing fill; and the fingerprints
-of the vocabulary and of every source's token shards.
+document length, epochs used and one sample; the packing fill; the fingerprints of
+the vocabulary and of every source's token shards; and per source its data hygiene:
+duplicates and contaminated documents left out of the shards (`cip dedup`,
+`cip decontaminate --remove`), and the overlapping documents that a decontamination
+report next to the shards found.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import numpy as np
 
-from code_in_pretraining.data import materialize, mixtures, vocabulary
+from code_in_pretraining.data import files, materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.phase_plan import Phase, PhasePlan
 
@@ -57,7 +61,23 @@ def inspect_plan(plan: PhasePlan, *, batch: int, seed: int = 0, progress: bool =
         report.append({**rows[i], "tokens": int(got.sum()), "fill": filled / plan.steps[i],
                        "sources": sources})
     return {"seq_len": seq_len, "batch": batch, "steps": plan.total_steps, "phases": report,
-            "fingerprints": materialize.fingerprints(shards)}
+            "fingerprints": materialize.fingerprints(shards), "hygiene": hygiene(shards, stats)}
+
+
+def hygiene(shards: dict[str, list], stats: dict[str, dict]) -> dict[str, dict]:
+    """Per source: documents in its shards, duplicates and contaminated documents left out, clusters of
+    duplicates, and the documents a decontamination report next to the shards found overlapping
+    (None where no report covers the source)."""
+    out = {}
+    for src, paths in shards.items():
+        report_path = files.join(os.path.dirname(os.path.dirname(str(paths[0]))), "decontamination.json")
+        found = files.read_json(report_path)["sources"].get(src) if files.exists(report_path) else None
+        dropped, dedup = stats[src]["dropped"], stats[src].get("dedup") or {}
+        out[src] = {"documents": stats[src]["documents"], "exact_duplicates": dropped.get("exact_duplicate", 0),
+                    "near_duplicates": dropped.get("near_duplicate", 0), "clusters": dedup.get("clusters"),
+                    "contaminated_found": found["contaminated_documents"] if found else None,
+                    "contaminated_removed": dropped.get("contaminated", 0)}
+    return out
 
 
 def _documents(task: str):
@@ -93,4 +113,23 @@ def format_report(result: dict) -> str:
                          f"{s['mean_doc_tokens']:>9,.0f} {s['epochs']:>7.3f}")
         for name, s in ph["sources"].items():
             lines.append(f"-- sample of {name}: {s['sample']!r}")
+    lines.append("\n== data hygiene (`cip dedup`, `cip decontaminate`)")
+    widths = [20] + [max(9, len(c)) for c in HYGIENE_COLUMNS[1:]]
+    for row in [HYGIENE_COLUMNS, *hygiene_rows(result)]:
+        lines.append(" ".join(f"{v:<{w}}" if i == 0 else f"{v:>{w}}" for i, (v, w) in enumerate(zip(row, widths))))
     return "\n".join(lines)
+
+
+HYGIENE_COLUMNS = ("source", "documents", "exact duplicates", "near duplicates", "clusters", "contamination found",
+                   "removed as contaminated")
+
+
+def hygiene_rows(result: dict) -> list[tuple[str, ...]]:
+    """The data hygiene of `inspect_plan`'s result, one row of formatted cells per source (HYGIENE_COLUMNS)."""
+    rows = []
+    for name, h in result["hygiene"].items():
+        rows.append((name, f"{h['documents']:,}", f"{h['exact_duplicates']:,}", f"{h['near_duplicates']:,}",
+                     "-" if h["clusters"] is None else f"{h['clusters']:,}",
+                     "not scanned" if h["contaminated_found"] is None else f"{h['contaminated_found']:,}",
+                     f"{h['contaminated_removed']:,}"))
+    return rows

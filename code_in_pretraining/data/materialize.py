@@ -14,16 +14,20 @@ the vocabulary's fingerprint, so a new vocabulary never reads stale tokens. Each
 shard's stats carry the fingerprint of its token records, and the merged stats the
 fingerprint of the whole set: equal fingerprints, equal batches.
 
+Documents that a drop list names (drops.py: duplicates, contamination) are left
+out and counted under `dropped` by kind; a shard's stats carry the fingerprint of
+its drops, and a shard whose drops changed is written again.
+
 Bad input follows `on_bad_record`: "skip" counts it (stats: `malformed`, with
 file and line of the first few); "fail" raises BadInputError naming file and
-line. A shard whose input file is missing is not written (it is retried on the
-next run) and is listed under `failed_shards`.
+line. A shard whose input file is missing or unreadable is not written (it is
+retried on the next run): `<stem>.failed.json` says why, and the merged stats list
+it under `failed_shards`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import pathlib
 import tempfile
@@ -35,8 +39,13 @@ import tensorflow as tf
 from array_record.python import array_record_module
 from tqdm import tqdm
 
+from code_in_pretraining.data import drops as drops_lib
 from code_in_pretraining.data import fingerprint, mixtures
+from code_in_pretraining.data.files import join as _join
+from code_in_pretraining.data.files import read_json as _read_json
+from code_in_pretraining.data.files import write_json as _write_json
 from code_in_pretraining.data.paths import data_dir
+from code_in_pretraining.data.shards import list_shards, shard_stem, task_drops
 from code_in_pretraining.data.sources import SIGNATURE, ShardedSource
 from code_in_pretraining.data.stats import BadInputError, SourceStats
 from code_in_pretraining.data.vocabulary import vocabulary_fingerprint
@@ -52,14 +61,6 @@ def task_vocabulary_fingerprint(task_name: str) -> str:
         raise FileNotFoundError(f"task {task_name!r}: {e}") from None
 
 
-def shard_stem(split: str, index: int, num_shards: int) -> str:
-    return f"{split}-{index:05d}-of-{num_shards:05d}"
-
-
-def _join(root, *parts) -> str:
-    return os.path.join(str(root), *parts)
-
-
 def task_with_vocabulary(task: seqio.Task, vocab: seqio.Vocabulary | None) -> seqio.Task:
     """The task tokenizing with another vocabulary (an unregistered copy), or the task itself."""
     if vocab is None:
@@ -68,17 +69,11 @@ def task_with_vocabulary(task: seqio.Task, vocab: seqio.Vocabulary | None) -> se
     return seqio.Task(task.name, task.source, features, preprocessors=task.preprocessors)
 
 
-def list_shards(task_name: str, split: str) -> list[str]:
-    """Input shards of a task's split: its files for a ShardedSource, else the whole split as one."""
-    source = mixtures.get_task(task_name).source
-    if isinstance(source, ShardedSource):
-        return source.list_shards(split)
-    return [f"{task_name}:{split}"]
-
-
 # -- one shard -------------------------------------------------------------------------------------
-def _token_arrays(task: seqio.Task, split: str, shard: str, stats: SourceStats, on_bad_record: str | None):
-    """Token id arrays of one shard, through the task's own preprocessors."""
+def _token_arrays(task: seqio.Task, split: str, shard: str, stats: SourceStats, on_bad_record: str | None,
+                  drops: dict[int, str]):
+    """Token id arrays of one shard, through the task's own preprocessors; documents in `drops`
+    (position -> kind) are left out and counted."""
     source = task.source
     if not isinstance(source, ShardedSource):
         ds = task.get_dataset(sequence_length=None, split=split, shuffle=False)
@@ -89,7 +84,12 @@ def _token_arrays(task: seqio.Task, split: str, shard: str, stats: SourceStats, 
 
     def documents():
         try:
-            yield from source.documents(split, shard, stats, on_bad_record)
+            for i, doc in enumerate(source.documents(split, shard, stats, on_bad_record)):
+                if i in drops:
+                    stats.drop(drops[i])
+                    stats.characters -= len(doc["text"])
+                    continue
+                yield doc
         except Exception as e:  # noqa: BLE001  re-raised below, outside tf.data
             failures.append(e)
 
@@ -99,18 +99,6 @@ def _token_arrays(task: seqio.Task, split: str, shard: str, stats: SourceStats, 
         yield ex["targets"]
     if failures:
         raise failures[0]
-
-
-def _write_json(path: str, obj) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with tf.io.gfile.GFile(tmp, "w") as f:
-        f.write(json.dumps(obj, indent=2))
-    tf.io.gfile.rename(tmp, path, overwrite=True)
-
-
-def _read_json(path: str):
-    with tf.io.gfile.GFile(path) as f:
-        return json.loads(f.read())
 
 
 def _publish(local_tmp: str, final: str) -> None:
@@ -142,7 +130,8 @@ def _shard_fingerprint(stem: str, done: dict) -> str:
 
 
 def shard_done(out_dir, task_name: str, split: str, index: int, num_shards: int, shard: str,
-               vocab_sum: str) -> bool:
+               vocab_sum: str, drops: dict[int, str] | None = None) -> bool:
+    """Whether the shard is written, from this input and with these drops (else it is written again)."""
     stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
     if not (tf.io.gfile.exists(stem + ".stats.json") and tf.io.gfile.exists(stem + ".array_record")):
         return False
@@ -150,17 +139,20 @@ def shard_done(out_dir, task_name: str, split: str, index: int, num_shards: int,
     if done.get("vocab") != vocab_sum:
         raise ValueError(f"{stem}.array_record holds tokens of vocabulary {done.get('vocab')}, not "
                          f"{vocab_sum}; write to another output directory")
-    return done.get("input") == shard  # another input under the same name: redo it
+    return done.get("input") == shard and done.get("drops") == drops_lib.shard_fingerprint(drops)
 
 
 def materialize_shard(task_name: str, split: str, index: int, num_shards: int, shard: str, out_dir,
-                      *, vocabulary: seqio.Vocabulary | None = None, on_bad_record: str | None = None) -> dict:
-    """Tokenize input shard `index` of `num_shards` into its ArrayRecord; returns its stats (skips if done)."""
+                      *, vocabulary: seqio.Vocabulary | None = None, on_bad_record: str | None = None,
+                      drops: dict[int, str] | None = None) -> dict:
+    """Tokenize input shard `index` of `num_shards` into its ArrayRecord, leaving out the documents in
+    `drops` (position -> kind); returns its stats (skips if done)."""
+    drops = drops or {}
     task = task_with_vocabulary(mixtures.get_task(task_name), vocabulary)
     vocab = task.output_features["targets"].vocabulary
     vocab_sum = vocabulary_fingerprint(vocab)
     stem = _join(out_dir, task_name, shard_stem(split, index, num_shards))
-    if shard_done(out_dir, task_name, split, index, num_shards, shard, vocab_sum):
+    if shard_done(out_dir, task_name, split, index, num_shards, shard, vocab_sum, drops):
         return _read_json(stem + ".stats.json")
     tf.io.gfile.makedirs(_join(out_dir, task_name))
     stats = SourceStats()
@@ -171,7 +163,7 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
     writer = array_record_module.ArrayRecordWriter(tmp, "group_size:1")
     documents, digest = 0, fingerprint.Records()
     try:
-        for ids in _token_arrays(task, split, shard, stats, on_bad_record):
+        for ids in _token_arrays(task, split, shard, stats, on_bad_record, drops):
             ids = np.asarray(ids, TOKEN_DTYPE)
             record = ids.tobytes()
             writer.write(record)
@@ -182,7 +174,8 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
     except BadInputError as e:
         writer.close()
         os.remove(tmp)
-        _write_json(stem + ".failed.json", {"input": shard, "error": str(e), **stats.to_json()})
+        _write_json(stem + ".failed.json", {"input": shard, "error": str(e), "kind": "bad_record",
+                                            **stats.to_json()})
         raise
     except BaseException:
         writer.close()
@@ -190,10 +183,12 @@ def materialize_shard(task_name: str, split: str, index: int, num_shards: int, s
         raise
     stats.documents = documents
     result = {"task": task_name, "split": split, "shard": index, "num_shards": num_shards, "input": shard,
-              "vocab": vocab_sum, "fingerprint": digest.hexdigest(),
+              "vocab": vocab_sum, "fingerprint": digest.hexdigest(), "drops": drops_lib.shard_fingerprint(drops),
               "seconds": round(time.perf_counter() - t0, 3), **stats.to_json()}
-    if stats.malformed.get("missing_file") and not documents:
+    error = stats.file_error()
+    if error:
         os.remove(tmp)
+        result = {**result, "error": error, "kind": "file"}
         _write_json(stem + ".failed.json", result)
         return result
     _publish(tmp, stem + ".array_record")
@@ -217,13 +212,18 @@ def merge_stats(task_name: str, split: str, num_shards: int, out_dir) -> dict:
         elif tf.io.gfile.exists(stem + ".failed.json"):
             bad = _read_json(stem + ".failed.json")
             total = total.merge(SourceStats.from_json({**bad, "documents": 0, "tokens": 0}))
-            failed.append({"shard": i, "input": bad["input"], "error": bad.get("error", "missing file")})
+            failed.append({"shard": i, "input": bad["input"], "error": bad.get("error", "missing_file"),
+                           "kind": bad.get("kind", "file")})
         else:
             pending.append(i)
     merged = {"task": task_name, "split": split, "vocab": vocab, "shards": num_shards,
               "fingerprint": fingerprint.combine(parts) if parts and not pending and not failed else None,
               "finished_shards": num_shards - len(pending) - len(failed), "failed_shards": failed,
               "pending_shards": pending, **total.to_json()}
+    for name in drops_lib.LISTS:  # what the drop lists hold: clusters of duplicates, contamination
+        summary = drops_lib.read_summary(out_dir, task_name, split, name)
+        if summary:
+            merged[name] = {k: v for k, v in summary.items() if k not in ("largest_clusters",)}
     _write_json(_join(out_dir, task_name, f"{split}.stats.json"), merged)
     return merged
 
@@ -241,10 +241,15 @@ def materialize_shards(task_name: str, split: str, root=None, *, progress: bool 
         vocab = vocabulary_fingerprint(vocabulary) if vocabulary else task_vocabulary_fingerprint(task_name)
         root = data_dir() / "tokens" / vocab
     shards = list_shards(task_name, split)
+    if getattr(mixtures.get_task(task_name).source, "dedup", None):  # the data config asks for it
+        from code_in_pretraining.data import beam_dedup
+
+        beam_dedup.run(task_name, split, str(root))
+    drops = task_drops(task_name, split, root)
     for i, shard in enumerate(tqdm(shards, desc=f"tokenize {task_name}/{split}", unit=" shards",
                                    disable=not progress or len(shards) == 1, leave=False)):
         materialize_shard(task_name, split, i, len(shards), shard, root, vocabulary=vocabulary,
-                          on_bad_record=on_bad_record)
+                          on_bad_record=on_bad_record, drops=drops.get(i))
     merged = merge_stats(task_name, split, len(shards), root)
     paths = output_paths(task_name, split, len(shards), root)
     if not paths:

@@ -19,8 +19,13 @@
 A spec is one part (its keys at the top) or several ("parts"); a part's keys are
 those of `sources.Part` (`shape` defaults to the task's own). Task-level keys:
 `filters` (fields of filters.FilterConfig, replacing the task's defaults one by
-one), `max_document_bytes`, `on_bad_record` ("skip" or "fail"). A task that the
-config does not name reads its offline source (the embedded default corpus).
+one), `max_document_bytes`, `on_bad_record` ("skip" or "fail"), `on_failed_shard`
+("fail", the default: a shard whose input file is missing or unreadable makes
+`cip materialize`, `cip dedup` and `cip decontaminate` exit non-zero after the other
+shards; "skip": they finish without it), `dedup` (near-duplicate removal as a stage
+of materialisation: true for the defaults, or settings of near_dedup.DedupConfig,
+e.g. {"shingle": 5, "num_perm": 128, "threshold": 0.7}). A task that the config does
+not name reads its offline source (the embedded default corpus).
 """
 
 from __future__ import annotations
@@ -31,10 +36,11 @@ import pathlib
 from collections.abc import Sequence
 
 from code_in_pretraining.data import filters as filters_lib
+from code_in_pretraining.data.near_dedup import DedupConfig
 from code_in_pretraining.data.sources import MAX_DOCUMENT_BYTES, Part, ShardedSource
 
 ENV = "CIP_SOURCES"
-_TASK_KEYS = {"parts", "filters", "max_document_bytes", "on_bad_record"}
+_TASK_KEYS = {"parts", "filters", "max_document_bytes", "on_bad_record", "on_failed_shard", "dedup"}
 
 
 def load(path: str | os.PathLike | None = None) -> dict:
@@ -70,7 +76,9 @@ def from_spec(spec: dict, default_shape: str, default_filters: filters_lib.Filte
     return ShardedSource([_part(p, default_shape) for p in part_specs],
                          filters_lib.with_overrides(default_filters, spec.get("filters", {})),
                          max_document_bytes=int(spec.get("max_document_bytes", MAX_DOCUMENT_BYTES)),
-                         on_bad_record=spec.get("on_bad_record", "skip"))
+                         on_bad_record=spec.get("on_bad_record", "skip"),
+                         on_failed_shard=spec.get("on_failed_shard", "fail"),
+                         dedup=DedupConfig.from_spec(spec.get("dedup")))
 
 
 def task_source(name: str, default_shape: str, default_filters: filters_lib.FilterConfig,

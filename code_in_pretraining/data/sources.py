@@ -27,12 +27,14 @@ import tensorflow as tf
 
 from code_in_pretraining.data import filters as filters_lib
 from code_in_pretraining.data import readers, records
+from code_in_pretraining.data.near_dedup import DedupConfig
 from code_in_pretraining.data.stats import BadInputError, SourceStats
 
 log = logging.getLogger(__name__)
 
 MAX_DOCUMENT_BYTES = 8 << 20  # larger documents are skipped and counted (books run to a few MB)
 ON_BAD_RECORD = ("skip", "fail")
+ON_FAILED_SHARD = ("fail", "skip")  # a shard whose input file is missing or unreadable
 SIGNATURE = {"id": tf.TensorSpec((), tf.string), "text": tf.TensorSpec((), tf.string)}
 
 # file -> reason -> count, for read_jsonl's callers.
@@ -60,14 +62,19 @@ class ShardedSource(seqio.DataSource):
     """Documents of one task, one shard per input file."""
 
     def __init__(self, parts: Sequence[Part], filter_config: filters_lib.FilterConfig = filters_lib.FilterConfig(),
-                 *, max_document_bytes: int = MAX_DOCUMENT_BYTES, on_bad_record: str = "skip"):
+                 *, max_document_bytes: int = MAX_DOCUMENT_BYTES, on_bad_record: str = "skip",
+                 on_failed_shard: str = "fail", dedup: DedupConfig | None = None):
         if on_bad_record not in ON_BAD_RECORD:
             raise ValueError(f"on_bad_record must be one of {ON_BAD_RECORD}, not {on_bad_record!r}")
+        if on_failed_shard not in ON_FAILED_SHARD:
+            raise ValueError(f"on_failed_shard must be one of {ON_FAILED_SHARD}, not {on_failed_shard!r}")
         self.parts = list(parts)
         self.filter_config = filter_config
         self.filters = filters_lib.build(filter_config)
         self.max_document_bytes = max_document_bytes
         self.on_bad_record = on_bad_record
+        self.on_failed_shard = on_failed_shard  # "skip": the commands finish without it, exit code 0
+        self.dedup = dedup  # near-duplicate removal as a stage of materialisation, when set
         splits = dict.fromkeys(s for p in self.parts for s in p.splits)
         super().__init__(splits=list(splits))
 

@@ -12,6 +12,7 @@ import logging
 
 log = logging.getLogger(__name__)
 MAX_EXAMPLES = 10  # bad records reported with file and line, per shard and per task
+FILE_ERRORS = ("missing_file", "unreadable_file")  # a shard that saw one of these failed as a whole
 
 
 class BadInputError(ValueError):
@@ -35,6 +36,16 @@ class SourceStats:
         if len(self.malformed_examples) < MAX_EXAMPLES:
             self.malformed_examples.append({"file": path, "line": location, "reason": reason, "detail": detail})
             log.warning("%s:%d: skipped (%s) %s", path, location, reason, detail)
+
+    def file_error(self) -> str | None:
+        """Why the shard's input file could not be read (missing, unreadable), or None: such a shard
+        is not written, so that a later run reads it again."""
+        for example in self.malformed_examples:
+            if example["reason"] in FILE_ERRORS:
+                return f"{example['reason']}: {example['file']}" + (f" ({example['detail']})"
+                                                                  if example["detail"] != example["file"] else "")
+        reasons = [r for r in FILE_ERRORS if self.malformed.get(r)]
+        return reasons[0] if reasons else None
 
     def to_json(self) -> dict:
         return {"documents": self.documents, "tokens": self.tokens, "characters": self.characters,

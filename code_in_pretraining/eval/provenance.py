@@ -15,7 +15,6 @@ import json
 
 from etils import epath
 
-from code_in_pretraining.data import source_config
 
 STAND_INS = {  # the default corpus's stand-in for each paper source, as tasks/sources.py reads it
     "slimpajama": "KJV chapters",
@@ -30,6 +29,8 @@ STAND_INS = {  # the default corpus's stand-in for each paper source, as tasks/s
 
 def configured_sources() -> set[str]:
     """The sources the data config names (their real data is read, not a stand-in)."""
+    from code_in_pretraining.data import source_config  # here: its readers start TensorFlow, a report needs none
+
     return set(source_config.load())
 
 

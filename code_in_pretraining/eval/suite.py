@@ -14,6 +14,8 @@ from which the scores' standard errors ("score_se", "bpb_se") and the report's
 intervals are bootstrapped (uncertainty.py). Benchmarks whose data is not
 available are reported with the reason, never dropped. Examples come from the
 SeqIO evaluation tasks (`benchmarks.task_name`), registered by `tasks.evaluation`.
+Given a decontamination report (`cip decontaminate`), each benchmark is scored on its
+clean examples only: those the report did not find in the training data.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import time
 
 import numpy as np
 
-from code_in_pretraining.eval import aggregate, benchmarks, code_exec, metrics, uncertainty
+from code_in_pretraining.eval import aggregate, benchmarks, code_exec, contamination, metrics, uncertainty
 from code_in_pretraining.eval.generate import SamplingConfig
 
 
@@ -116,14 +118,22 @@ def run_code(lm, examples: list[dict], *, samples: int = 1, temperature: float =
 
 
 def evaluate_benchmark(lm, name: str, *, source: str = "offline", limit: int | None = None,
-                       samples: int = 1, workers: int = 2) -> dict:
+                       samples: int = 1, workers: int = 2, contamination_report: dict | None = None) -> dict:
     bench = benchmarks.BENCHMARKS[name]
     entry = {"group": bench.group, "kind": bench.kind, "metric": bench.primary, "source": source}
     why = availability(name, source)
     if why:
         return {**entry, "available": False, "reason": why}
     t0 = time.perf_counter()
-    examples = load_examples(name, source=source, limit=limit)
+    if contamination_report is not None:
+        if source != "offline":
+            raise ValueError("--clean-only needs the offline evaluation files, which the report was made from")
+        dirty = contamination.contaminated_indices(contamination_report, name)
+        read = load_examples(name, source=source, limit=limit + len(dirty) if limit else None)  # enough clean ones
+        examples = [ex for i, ex in enumerate(read) if i not in dirty][:limit]
+        entry = {**entry, "clean_only": True, "contaminated_left_out": len(dirty)}
+    else:
+        examples = load_examples(name, source=source, limit=limit)
     if bench.kind == "mc":
         out = run_mc(lm, examples)
     elif bench.kind == "qa":
@@ -160,13 +170,16 @@ def _line(r: dict) -> str:
 
 
 def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | None = None, samples: int = 1,
-             workers: int = 2, progress=print) -> dict:
+             workers: int = 2, progress=print, contamination_report: dict | None = None) -> dict:
+    """`contamination_report`: score each benchmark on the examples it does not list."""
     names = benchmarks.SUITES[suite]
     t0 = time.perf_counter()
     tasks = {}
     for name in names:
-        tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers)
+        tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers,
+                                         contamination_report=contamination_report)
         if progress:
             progress(f"{name:12s} {_line(tasks[name])}")
-    return {"suite": suite, "source": source, "limit": limit, "samples": samples, "tasks": tasks,
+    return {"suite": suite, "source": source, "limit": limit, "samples": samples,
+            "clean_only": contamination_report is not None, "tasks": tasks,
             "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}
