@@ -8,6 +8,7 @@ import time
 
 from code_in_pretraining.cli.flags import Parser, UsageError, add_checkpoint, add_module_imports, import_modules
 
+
 # -- cip eval --------------------------------------------------------------------------------------
 def evaluate_parser() -> Parser:
     from code_in_pretraining.eval.benchmarks import SUITES  # a table: no JAX, no TensorFlow

@@ -12,9 +12,10 @@ and `cip lm-eval` (cli/evaluate.py) imports it for the command line. `CipLM` is 
 continuation) pair becomes tokens exactly as in lm-eval's `hf` backend (trailing
 spaces of the context move to the continuation; the pair is encoded whole and split
 at the context's length). The token pairs are scored by eval/scoring.py (sorted by
-length, longest first, in padded batches of one compiled shape per length bucket);
-generation runs eval/generate.py's KV cache, requests grouped by their generation
-arguments and sorted by length as lm-eval's backends do.
+length, longest first, in padded batches compiled once per length bucket; only the
+continuation's positions are projected to the vocabulary); generation runs
+eval/generate.py's KV cache, requests grouped by their generation arguments and
+sorted by length as lm-eval's backends do.
 """
 
 from __future__ import annotations
@@ -53,15 +54,15 @@ class CipLM(TemplateLM):
 
     def __init__(self, checkpoint: str, step: int | None = None, tokenizer: str | None = None,
                  batch_size: int | str = 16, max_length: int | None = None, max_gen_toks: int = 256,
-                 seed: int = 0, **ignored):
+                 seed: int = 0, **other):
         super().__init__()
-        if ignored.pop("device", None) not in (None, "cpu", "cuda"):
+        if other.pop("device", None) not in (None, "cpu", "cuda"):  # simple_evaluate passes its own
             log.warning("cip: the device is JAX's default; model_args device is ignored")
-        ignored.pop("max_batch_size", None)
-        if ignored:
-            raise ValueError(f"cip model_args: unknown {sorted(ignored)}; known: checkpoint, step, tokenizer, "
+        other.pop("max_batch_size", None)
+        if other:
+            raise ValueError(f"cip model_args: unknown {sorted(other)}; known: checkpoint, step, tokenizer, "
                              "batch_size, max_length, max_gen_toks, seed")
-        batch = 16 if batch_size in (None, "auto") or str(batch_size).startswith("auto") else int(batch_size)
+        batch = 16 if str(batch_size).startswith("auto") else int(batch_size)  # "auto": our default
         self.lm = LanguageModel.from_checkpoint(checkpoint, tok.from_name(tokenizer), step=step, batch_size=batch,
                                                 max_len=max_length)
         self.checkpoint, self._max_gen_toks, self.seed = str(checkpoint), int(max_gen_toks), int(seed)
