@@ -130,19 +130,20 @@ def _responses(results, task):
 
 
 def test_loglikelihoods_agree_with_lm_evals_hf_backend(both):
-    n, worst = 0, 0.0
+    n, worst, greedy_n = 0, 0.0, 0
     for task in TASKS:
         hf, ours = _responses(both["hf"], task), _responses(both["cip"], task)
         assert len(hf) == len(ours)
         for (lp_hf, greedy_hf), (lp, greedy) in zip(hf, ours):
             worst = max(worst, abs(lp - lp_hf))
             assert greedy == greedy_hf
+            greedy_n += greedy
         n += len(hf)
         acc_hf, acc = both["hf"]["results"][task], both["cip"]["results"][task]
         assert {k: v for k, v in acc.items() if k.startswith("acc")} == \
                {k: v for k, v in acc_hf.items() if k.startswith("acc")}, task
         print(f"\n{task}: acc hf {acc_hf['acc,none']:.3f}, cip {acc['acc,none']:.3f}")
-    print(f"{n} loglikelihood requests, largest |difference| {worst:.2e} nats")
+    print(f"{n} loglikelihood requests, largest |difference| {worst:.2e} nats, {greedy_n} greedy")
     assert n >= 200 and worst <= 1e-3
 
 
@@ -152,18 +153,32 @@ def test_greedy_generations_are_identical(both):
     assert ours == hf
 
 
-def test_rolling_loglikelihood_agrees_with_hf(lm_eval, exported):
-    """Texts longer than the model's 256 tokens: several disjoint windows each."""
+def test_greedy_continuations_and_rolling_loglikelihoods_agree_with_hf(both, exported):
+    """What the tasks above hardly ask: continuations that are the model's own greedy text (is_greedy
+    true), and texts longer than the model's 256 tokens (rolling log-likelihood over several windows)."""
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
     from code_in_pretraining.eval.lmeval import CipLM
 
     ckpt, hf_dir = exported
+    hf = HFLM(pretrained=str(hf_dir), dtype="float32", device="cpu", batch_size=16)
+    ours = CipLM(checkpoint=str(ckpt), batch_size=16)  # the shapes compiled above, where they fit
+    generated = [(s["arguments"][0][0], s["resps"][0][0]) for s in both["hf"]["samples"][GENERATION]]
+
+    def apart(context, text):  # the text's tokens follow the context's unchanged (no piece spans both)
+        ids = ours.tok_encode(context)
+        return text.strip() and ours.tok_encode(context + text)[:len(ids)] == ids
+
+    reqs = [Instance("loglikelihood", {}, pair, i) for i, pair in enumerate(generated) if apart(*pair)]
+    want, got = hf.loglikelihood(reqs, disable_tqdm=True), ours.loglikelihood(reqs, disable_tqdm=True)
+    print(f"\n{sum(g for _, g in got)} of {len(reqs)} generated continuations are greedy when scored")
+    assert [g for _, g in got] == [g for _, g in want] and any(g for _, g in got)  # (a re-encoded text may
+    # not be the generated pieces: then the pieces scored are not the argmax ones)
+    assert max(abs(a - b) for (a, _), (b, _) in zip(want, got)) <= 1e-3
+
     texts = [pathlib.Path(json.__file__).read_text()[:4000], "def f(x):\n    return x + 1\n"]
     reqs = [Instance("loglikelihood_rolling", {}, (t,), i) for i, t in enumerate(texts)]
-    hf = HFLM(pretrained=str(hf_dir), dtype="float32", device="cpu", batch_size=8)
-    ours = CipLM(checkpoint=str(ckpt), batch_size=8)
     assert ours.max_length == hf.max_length == 256
     for a, b in zip(hf.loglikelihood_rolling(reqs, disable_tqdm=True), ours.loglikelihood_rolling(reqs)):
         assert b == pytest.approx(a, rel=1e-6, abs=1e-3)
