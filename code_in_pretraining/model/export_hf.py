@@ -6,9 +6,11 @@ needed to write them; `tests/test_export_hf.py` checks logits against it.
 
 With a vocabulary, the tokenizer too (tokenizer.json, tokenizer_config.json): our
 SentencePiece model converted by transformers' own SentencePiece converter into a
-`tokenizers` BPE that encodes and decodes exactly as SentencePiece does (the tests
-check ids and text), so `AutoTokenizer.from_pretrained(out_dir)` and harnesses that
-load a model directory (lm-eval's `hf` backend) work on the export as it is.
+`tokenizers` BPE that encodes and decodes text exactly as SentencePiece does (the
+tests check ids and text; byte pieces that form no valid UTF-8, which only a model's
+output can hold, read back with other replacement characters), so
+`AutoTokenizer.from_pretrained(out_dir)` and harnesses that load a model directory
+(lm-eval's `hf` backend) work on the export as it is.
 
 `cip export-hf --checkpoint DIR --out DIR [--vocab PATH]`
 """
