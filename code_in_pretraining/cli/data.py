@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -35,9 +36,11 @@ def data_parser() -> Parser:
 def data(argv: list[str]) -> int:
     args = data_parser().parse_args(argv)
     if args.action == "fetch-evals":
-        from code_in_pretraining.eval import fetch
+        from code_in_pretraining.eval import fetch, lmeval_tasks, offline
 
         print(json.dumps(fetch.fetch_evals(args.out), indent=2))
+        print(f"lm-eval tasks over them (for lm-eval's --include_path): "
+              f"{pathlib.Path(args.out or offline.eval_dir()) / lmeval_tasks.TASK_DIR}")
         return 0
     from code_in_pretraining.data import corpus
 
