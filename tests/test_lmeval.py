@@ -66,7 +66,7 @@ def _offline_dir() -> pathlib.Path | None:
 @pytest.fixture(scope="module")
 def lm_eval():
     for module, extra in (("lm_eval", "lmeval"), ("torch", "test"), ("transformers", "test"), ("accelerate", "test")):
-        pytest.importorskip(module, reason=f"the lm-eval agreement test needs the `{extra}` extra "
+        pytest.importorskip(module, reason=f"the lm-eval agreement test needs {module}, in the `{extra}` extra "
                                            f"(pip install -e '.[{extra}]')")
     if _offline_dir() is None:
         pytest.skip(f"offline evaluation files not found in {offline.eval_dir()} or {SHARED_EVAL} "
