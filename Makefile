@@ -10,7 +10,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-EXTRAS := dev,test,beam,eval,notebooks
+EXTRAS := dev,test,beam,eval,notebooks,lmeval
 
 AOT_VENV := .venv-aot
 

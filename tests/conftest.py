@@ -47,21 +47,14 @@ def judge_server(tmp_path_factory):
     import time
     import urllib.request
 
-    import numpy as np
     from flax import nnx
 
     from code_in_pretraining.model.config import get_preset
     from code_in_pretraining.model.decoder import Decoder
     from code_in_pretraining.train import checkpoint
 
-    workdir = tmp_path_factory.mktemp("served")
     cfg = get_preset("tiny", vocab_size=258, d_model=64, n_heads=4, head_dim=16, mlp_dim=96, max_seq_len=256)
-    _, state = nnx.split(Decoder(cfg, rngs=nnx.Rngs(0)))
-    mngr = checkpoint.manager(workdir, async_save=False)
-    checkpoint.save(mngr, 1, params=nnx.to_pure_dict(state), opt_state={"step": np.zeros((), np.int32)},
-                    loader_state={}, meta={"model_config": cfg.to_dict()}, force=True)
-    mngr.wait_until_finished()
-    mngr.close()
+    workdir = checkpoint.save_model(tmp_path_factory.mktemp("served"), Decoder(cfg, rngs=nnx.Rngs(0)))
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

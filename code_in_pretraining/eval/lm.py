@@ -27,10 +27,10 @@ class LanguageModel:
         return cls(model.cfg, graphdef, nnx.to_pure_dict(state), tokenizer, **kw)
 
     @classmethod
-    def from_checkpoint(cls, path, tokenizer=None, **kw) -> "LanguageModel":
+    def from_checkpoint(cls, path, tokenizer=None, *, step: int | None = None, **kw) -> "LanguageModel":
         from code_in_pretraining.eval.tokenizer import default_tokenizer
         from code_in_pretraining.model.restore import restore_model
-        _, model = restore_model(path)
+        _, model = restore_model(path, step)
         return cls.from_model(model, tokenizer or default_tokenizer(), **kw)
 
     @property

@@ -41,3 +41,10 @@ class SentencePieceTokenizer:
 def default_tokenizer() -> SentencePieceTokenizer:
     from code_in_pretraining.data import vocabulary
     return SentencePieceTokenizer(vocabulary.default_vocab_path())
+
+
+def from_name(name: str | None) -> ByteTokenizer | SentencePieceTokenizer:
+    """'bytes': UTF-8 bytes; a path: that SentencePiece model; None: the project's vocabulary."""
+    if name == "bytes":
+        return ByteTokenizer()
+    return SentencePieceTokenizer(name) if name else default_tokenizer()

@@ -2,9 +2,17 @@
 
 Output: config.json + model.safetensors, loadable with
 `transformers.CohereForCausalLM.from_pretrained(out_dir)`. transformers is not
-needed to write it; `tests/test_export_hf.py` checks logits against it.
+needed to write them; `tests/test_export_hf.py` checks logits against it.
 
-`cip export-hf --checkpoint DIR --out DIR`
+With a vocabulary, the tokenizer too (tokenizer.json, tokenizer_config.json): our
+SentencePiece model converted by transformers' own SentencePiece converter into a
+`tokenizers` BPE that encodes and decodes text exactly as SentencePiece does (the
+tests check ids and text; byte pieces that form no valid UTF-8, which only a model's
+output can hold, read back with other replacement characters), so
+`AutoTokenizer.from_pretrained(out_dir)` and harnesses that load a model directory
+(lm-eval's `hf` backend) work on the export as it is.
+
+`cip export-hf --checkpoint DIR --out DIR [--vocab PATH]`
 """
 
 from __future__ import annotations
@@ -103,4 +111,41 @@ def export_model(model: nnx.Module, cfg: ModelConfig, out_dir: str, **token_ids)
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(hf_config(cfg, **token_ids), f, indent=2, sort_keys=True)
     save_file(hf_tensors(model, cfg), os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
+    return out_dir
+
+
+def vocab_token_ids(vocab_path: str) -> dict[str, int | None]:
+    """pad / bos / eos ids of a SentencePiece model (None where it has none)."""
+    from code_in_pretraining.data import vocabulary
+
+    sp = vocabulary.load(vocab_path)
+    return {name: (i if i >= 0 else None) for name, i in
+            (("pad_token_id", sp.pad_id()), ("bos_token_id", sp.bos_id()), ("eos_token_id", sp.eos_id()))}
+
+
+def export_tokenizer(vocab_path: str, out_dir: str) -> str:
+    """Writes the transformers tokenizer of a SentencePiece BPE model into out_dir; returns it."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2
+        from transformers import PreTrainedTokenizerFast
+        from transformers.convert_slow_tokenizer import SpmConverter
+    except ModuleNotFoundError as e:
+        raise ModuleNotFoundError(f"writing the tokenizer needs transformers ({e.name} is missing): "
+                                  "pip install -e '.[test]', or pass --vocab none") from None
+    from code_in_pretraining.data import vocabulary
+
+    sp = vocabulary.load(vocab_path)  # a clear error when the file is missing
+    proto = sentencepiece_model_pb2.ModelProto.FromString(sp.serialized_model_proto())
+    vocab = {p.piece: i for i, p in enumerate(proto.pieces)}
+    backend = SpmConverter.build_tokenizer_from_spm_proto(proto, vocab)
+    if backend is None:
+        raise ValueError(f"{vocab_path}: not a SentencePiece BPE or unigram model")
+
+    def piece(i: int) -> str | None:
+        return sp.id_to_piece(i) if i >= 0 else None
+
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token=piece(sp.pad_id()),
+                                        eos_token=piece(sp.eos_id()), bos_token=piece(sp.bos_id()),
+                                        unk_token=piece(sp.unk_id()), clean_up_tokenization_spaces=False)
+    tokenizer.save_pretrained(out_dir)
     return out_dir

@@ -71,3 +71,15 @@ def restore(mngr: ocp.CheckpointManager, step: int, *, abstract_params, abstract
     return out.params, out.get("opt_state"), out.get("loader"), out.meta
 
 
+def save_model(workdir: str | pathlib.Path, model, step: int = 1) -> pathlib.Path:
+    """A model alone as step `step` of a run (no optimizer or loader state), for what reads a
+    trained model (restore.restore_model: evaluation, serving, export). Returns the workdir."""
+    import numpy as np
+    from flax import nnx
+
+    mngr = manager(workdir, async_save=False)
+    save(mngr, step, params=nnx.to_pure_dict(nnx.state(model)), opt_state={"step": np.zeros((), np.int32)},
+         loader_state={}, meta={"model_config": model.cfg.to_dict()}, force=True)
+    mngr.wait_until_finished()
+    mngr.close()
+    return pathlib.Path(workdir)
