@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from code_in_pretraining.eval import aggregate, benchmarks, code_exec
+from code_in_pretraining.eval import aggregate, benchmarks, code_exec, sandbox
 from code_in_pretraining.eval.generate import SamplingConfig
 
 QA_SAMPLING = SamplingConfig(max_new_tokens=32, stop=("\n", ".", ","))
@@ -132,6 +132,11 @@ def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | 
     names = benchmarks.SUITES[suite]
     t0 = time.perf_counter()
     tasks = {}
+    plan = None
+    if any(benchmarks.BENCHMARKS[n].kind == "code" for n in names):
+        plan = sandbox.describe()  # said once: how every completion below is contained
+        if progress:
+            progress(f"sandbox: {plan}")
     for name in names:
         tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers)
         r = tasks[name]
@@ -139,4 +144,4 @@ def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | 
             progress(f"{name:12s} " + (f"{r['metric']}={r['score']:.1f} (n={r['n']}, {r['seconds']}s)"
                                        if r["available"] else r["reason"]))
     return {"suite": suite, "source": source, "limit": limit, "samples": samples, "tasks": tasks,
-            "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}
+            "aggregates": aggregate.aggregates(tasks), "sandbox": plan, "wall_s": round(time.perf_counter() - t0, 1)}

@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import random
+from collections.abc import Iterable
 
 from code_in_pretraining.eval import sandbox
 from code_in_pretraining.synthetic import mutants as mutants_lib
@@ -57,7 +58,7 @@ class Verdict:
     verification: dict = dataclasses.field(default_factory=dict)
 
 
-def _run(sources: list[str], workers: int, config: Config, timeout_s: float) -> list[sandbox.SandboxResult]:
+def _run(sources: Iterable[str], workers: int, config: Config, timeout_s: float) -> list[sandbox.SandboxResult]:
     return sandbox.run_programs(sources, workers=workers, timeout_s=timeout_s, memory_mb=config.memory_mb)
 
 
@@ -128,24 +129,28 @@ def check(problems: list[Problem], expected: list, *, workers: int = 2, config: 
         prompt = render.prompt(p, want_tests)
         solution = render.solution(p)
         tests = render.tests(p, want_tests)
-        n_all, sampled = _sampled_mutants(p, config)
-        muts = [(k, f"{p.imports}\n{m.source}") for k, m in enumerate(sampled)]
         jobs[j] = dict(prompt=prompt, solution=solution, tests=tests, text=render.text(prompt, solution, tests),
-                       want=want_probes, n_all=n_all, mutants=muts, sampled=sampled,
-                       solution_report=None, diff_report=None, mutant_reports={})
+                       want=want_probes, solution_report=None, diff_report=None, mutant_reports={})
+    # The wall-clock bound of any candidate's program: solution, probes and every mutant at their deadlines.
+    timeout = 2 * config.seconds + 2 * config.mutant_seconds * config.max_mutants + 10
     pending = {j: True for j in jobs}  # j -> must the solution still run
-    while pending:
-        order = sorted(pending)
-        sources, timeouts = [], []
+
+    def sources(order: list[int], run_solution: dict[int, bool]):
+        """Each candidate's program, made as the workers ask for it (its mutants on first use)."""
         for j in order:
             job, p = jobs[j], problems[j]
+            if "mutants" not in job:
+                job["n_all"], job["sampled"] = _sampled_mutants(p, config)
+                job["mutants"] = [(k, f"{p.imports}\n{m.source}") for k, m in enumerate(job["sampled"])]
             left = [m for m in job["mutants"] if m[0] not in job["mutant_reports"]]
-            sources.append(programs.candidate_program(
+            yield programs.candidate_program(
                 text=job["text"], tests=job["tests"], entry=p.entry, probes=list(p.probes), want=job["want"],
                 mutants=left, seconds=config.seconds, mutant_seconds=config.mutant_seconds,
-                run_solution=pending[j]))
-            timeouts.append(2 * config.seconds + 2 * config.mutant_seconds * len(left) + 10)
-        results = _run(sources, workers, config, max(timeouts))
+                run_solution=run_solution[j])
+
+    while pending:
+        order = sorted(pending)
+        results = _run(sources(order, pending), workers, config, timeout)
         next_pending = {}
         for j, res in zip(order, results):
             job = jobs[j]
