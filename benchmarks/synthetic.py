@@ -21,7 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from code_in_pretraining.eval import sandbox  # noqa: E402
-from code_in_pretraining.synthetic import generate  # noqa: E402
+from code_in_pretraining.synthetic import generate, output  # noqa: E402
 
 
 def main() -> int:
@@ -36,7 +36,7 @@ def main() -> int:
     t0 = time.perf_counter()
     records, outcomes = generate.generate(args.n, args.seed, workers=args.workers)
     wall = time.perf_counter() - t0
-    stats = generate.family_stats(outcomes, records, lambda text: 0)
+    stats = output.family_stats(outcomes, records, lambda text: 0)
     verified = sum(o.reason != "duplicate" for o in outcomes)
     result = {
         "n": len(records), "workers": args.workers, "cpus": os.cpu_count(), "wall_s": round(wall, 1),

@@ -39,6 +39,19 @@ def test_clean_program_passes_and_output_is_captured():
     assert r.stdout == "hello\n" and r.stderr == "oops\n"
 
 
+def test_a_program_runs_as_a_script_would():
+    """__main__, annotations evaluated (no __future__ of the server's leaks in), tracebacks with source."""
+    r = run("import sys\nassert __name__ == '__main__' and sys.modules['__main__'].__dict__ is globals()\n"
+            "def f(x: int) -> 'str':\n    return str(x)\nassert f.__annotations__['x'] is int\n")
+    assert r.passed, r
+    r = run("def f() -> undefined_name:\n    pass\n")
+    assert not r.passed and "NameError" in r.stderr
+    r = run("def g():\n    raise ValueError('deep')\ng()\n")
+    assert r.stderr.splitlines()[1:] == ['  File "program.py", line 3, in <module>', "    g()",
+                                         '  File "program.py", line 2, in g', "    raise ValueError('deep')",
+                                         "ValueError: deep"], r.stderr
+
+
 def test_exception_fails():
     r = run("assert 1 == 2, 'wrong'\n")
     assert not r.passed and r.status == "failed" and "AssertionError: wrong" in r.stderr

@@ -328,7 +328,7 @@ def _run_program(plan: dict, source: str, token: bytes) -> int:
     sys.modules["__main__"] = main
     code = 0
     try:
-        exec(compile(source, "program.py", "exec"), main.__dict__)
+        exec(compile(source, "program.py", "exec", dont_inherit=True), main.__dict__)  # none of this file's __future__
         threading = sys.modules.get("threading")
         if threading is not None and threading.active_count() > 1:
             threading._shutdown()  # as the interpreter does at exit: wait for non-daemon threads

@@ -142,9 +142,10 @@ def check(problems: list[Problem], expected: list, *, workers: int = 2, config: 
             if "mutants" not in job:
                 job["n_all"], job["sampled"] = _sampled_mutants(p, config)
                 job["mutants"] = [(k, f"{p.imports}\n{m.source}") for k, m in enumerate(job["sampled"])]
+                job["probes"] = programs.probe_data(list(p.probes))
             left = [m for m in job["mutants"] if m[0] not in job["mutant_reports"]]
             yield programs.candidate_program(
-                text=job["text"], tests=job["tests"], entry=p.entry, probes=list(p.probes), want=job["want"],
+                text=job["text"], tests=job["tests"], entry=p.entry, probes=job["probes"], want=job["want"],
                 mutants=left, seconds=config.seconds, mutant_seconds=config.mutant_seconds,
                 run_solution=run_solution[j])
 
