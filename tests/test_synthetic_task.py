@@ -37,6 +37,7 @@ def test_task_reads_what_synth_writes(records, tmp_path, monkeypatch, write):
     monkeypatch.setenv("CIP_SYNTH_FILE", str(write(records, tmp_path)))
 
     import seqio
+
     from tasks import synthetic  # noqa: F401
 
     task = seqio.get_mixture_or_task("synthetic_code")

@@ -33,7 +33,8 @@ import pathlib
 import threading
 from collections.abc import Callable, Sequence
 
-from code_in_pretraining.synthetic import dedup, output, streams as streams_lib, verify
+from code_in_pretraining.synthetic import dedup, output, verify
+from code_in_pretraining.synthetic import streams as streams_lib
 from code_in_pretraining.synthetic.streams import Outcome, Stream
 
 BLOCK = 32  # candidates whose keys one element computes

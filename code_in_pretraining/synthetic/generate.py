@@ -12,9 +12,17 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-from code_in_pretraining.synthetic import dedup, streams as streams_lib, verify
+from code_in_pretraining.synthetic import dedup, verify
+from code_in_pretraining.synthetic import streams as streams_lib
 from code_in_pretraining.synthetic.problem import Problem
-from code_in_pretraining.synthetic.streams import Outcome, Stream, candidate, dedup_source, record
+from code_in_pretraining.synthetic.streams import (
+    Outcome,
+    Stream,
+    candidate,
+    dedup_source,
+    record,
+)
+
 
 def _draw(stream: Stream, seen: dedup.Deduper, seed: int, want: int) -> list[tuple[Outcome, Problem]]:
     """Up to `want` new non-duplicate candidates of the stream (duplicates are recorded as they come)."""
