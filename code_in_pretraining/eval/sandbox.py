@@ -119,7 +119,8 @@ def _close_pools() -> None:
         p.close()
 
 
-_PROBE = "import os, sys, math, collections\nprint('ok', os.getcwd())\n"
+# colorsys is not preloaded: a plan passes only if a program can read the standard library too.
+_PROBE = "import os, sys, math, collections, colorsys\nprint('ok', os.getcwd())\n"
 DEFAULT_LIMITS = {"timeout_s": 10.0, "memory_mb": 1024, "file_size_mb": 8, "max_procs": 16}
 
 

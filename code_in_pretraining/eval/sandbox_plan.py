@@ -48,12 +48,8 @@ class Isolation:
         if self.disable_sockets:
             per.append("socket modules disabled")
         parts.append("per program: " + ", ".join(per))
-        if "pid" in self.namespaces:
-            parts.append("leftovers killed (PID namespace)")
-        elif self.drop_uid:
-            parts.append("leftovers killed by uid")
-        else:
-            parts.append("leftovers killed by process group")
+        parts.append("leftovers killed: " + ("the whole PID namespace" if "pid" in self.namespaces
+                                             else "every descendant (the server is a subreaper)"))
         return "; ".join(parts)
 
 

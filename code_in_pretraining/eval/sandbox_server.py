@@ -368,43 +368,53 @@ class _Capture:
         return text
 
 
-def _kill_all(plan: dict, child: int, uid: int) -> None:
-    """Kills whatever the program left and reaps it: in a PID namespace this server is init, and
-    kill(-1) reaches every other process in it; else every process of the program's uid (a helper
-    that takes the uid), or its process group; orphans come back here (a subreaper) to be reaped."""
-    try:
-        if "pid" in plan["namespaces"]:
+def _kill_all(plan: dict) -> None:
+    """Kills whatever the program left and reaps it. In a PID namespace this server is init:
+    kill(-1) reaches every other process in it. Without one the server is a subreaper, so every
+    descendant of the program, whatever session it moved to, is its child once its parent dies:
+    kill the children, reap, repeat until none is left."""
+    if "pid" in plan["namespaces"]:
+        try:
             os.kill(-1, signal.SIGKILL)
-        elif plan["drop_uid"]:
-            _kill_uid(uid)
-        else:
-            os.killpg(child, signal.SIGKILL)
-    except ProcessLookupError:  # nothing left
-        pass
-    blocking = "pid" in plan["namespaces"] or plan["drop_uid"]
-    until = time.monotonic() + 1.0
+        except ProcessLookupError:  # nothing left
+            pass
+        _reap(block=True)
+        return
+    while _reap(block=False):
+        for pid in _children():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.001)
+
+
+def _reap(block: bool) -> bool:
+    """Reaps children (until none is left, when blocking); True while some are still alive."""
     while True:
         try:
-            pid, _ = os.waitpid(-1, 0 if blocking else os.WNOHANG)
+            pid, _ = os.waitpid(-1, 0 if block else os.WNOHANG)
         except ChildProcessError:
-            return
+            return False
         if pid == 0:
-            if time.monotonic() > until:  # same uid, no namespace: a process outside the group escapes
-                return
-            time.sleep(0.01)
+            return True
 
 
-def _kill_uid(uid: int, passes: int = 200) -> None:
-    """kill(-1) as `uid`, from a helper: every process of the program, however it forks. Repeated,
-    for processes born during a pass; a pass that finds none (ESRCH) ends it early, but zombies
-    still count as found until the server reaps them."""
-    if os.fork() == 0:
-        try:
-            os.setresuid(uid, uid, uid)
-            for _ in range(passes):
-                os.kill(-1, signal.SIGKILL)
-        finally:
-            os._exit(0)
+def _children() -> list[int]:
+    me = os.getpid()
+    try:
+        with open(f"/proc/{me}/task/{me}/children") as f:
+            return [int(pid) for pid in f.read().split()]
+    except OSError:  # a kernel without the list: scan every process's parent
+        out = []
+        for entry in os.listdir("/proc"):
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                        out.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+        return out
 
 
 def _drain(fd: int, capture: _Capture) -> bool:
@@ -478,7 +488,7 @@ def run(plan: dict, request: dict, control: int) -> dict:
     _, status = os.waitpid(child, 0)
     wall = time.monotonic() - t0
     os.close(pidfd)
-    _kill_all(plan, child, uid)
+    _kill_all(plan)
     for r in readers:
         _drain(r, captures[r])
         os.close(r)
