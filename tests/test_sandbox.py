@@ -75,11 +75,13 @@ def test_not_root_inside(plan):
         assert "0" not in r.stdout.split()
 
 
-def test_infinite_loop_times_out_quickly():
+@pytest.mark.parametrize("source", ["while True:\n    pass\n", "import time\ntime.sleep(60)\n"],
+                         ids=["cpu-loop", "sleep-past-deadline"])
+def test_a_program_past_its_deadline_times_out_on_time(source):
     t0 = time.perf_counter()
-    r = run("while True:\n    pass\n", timeout_s=1.0)
+    r = run(source, timeout_s=1.0)
     assert r.status == "timeout" and not r.passed
-    assert time.perf_counter() - t0 < 5
+    assert time.perf_counter() - t0 < 4
 
 
 def test_fork_bomb_is_contained():
@@ -263,13 +265,6 @@ print(written, sorted(os.listdir("/tmp")), os.listdir("/dev/shm"))
 """
     r = run(src)
     assert r.passed and r.stdout.strip() == "[] ['a', 'b'] ['c']", r
-
-
-def test_sleep_past_the_deadline_times_out_on_time():
-    t0 = time.perf_counter()
-    r = run("import time\ntime.sleep(60)\n", timeout_s=1.0)
-    assert r.status == "timeout" and not r.passed
-    assert time.perf_counter() - t0 < 3
 
 
 def test_killing_the_worker_or_parent_by_pid_fails_and_the_worker_survives():
