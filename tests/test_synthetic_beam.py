@@ -54,8 +54,9 @@ def test_an_interrupted_run_resumes_without_redoing_or_duplicating(in_process, t
                             start_new_session=True)
     verdicts = out / "work" / "verdicts"
     deadline = time.monotonic() + 120
-    while len(list(verdicts.glob("*/*.jsonl"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+    while not list(verdicts.glob("*/*.jsonl")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
     os.killpg(proc.pid, signal.SIGKILL)  # mid-round: some chunks verified, no output written
     proc.wait()
     before = {p: p.stat().st_mtime_ns for p in verdicts.glob("*/*.jsonl")}

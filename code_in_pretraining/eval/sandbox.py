@@ -53,18 +53,20 @@ from __future__ import annotations
 
 import atexit
 import concurrent.futures
+import contextlib
 import functools
 import os
-import queue
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 
 from code_in_pretraining.eval import sandbox_plan
 from code_in_pretraining.eval.sandbox_plan import Isolation
 from code_in_pretraining.eval.sandbox_server import STDOUT_KEEP
 from code_in_pretraining.eval.sandbox_worker import SandboxResult, Worker, WorkerError
 
-__all__ = ["STDOUT_KEEP", "Isolation", "SandboxResult", "describe", "isolation", "run_program", "run_programs"]
+__all__ = ["STDOUT_KEEP", "Isolation", "SandboxResult", "describe", "isolation", "run_program", "run_programs",
+           "session"]
 
 
 class Pool:
@@ -159,59 +161,35 @@ def run_program(source: str, *, timeout_s: float = 10.0, memory_mb: int = 1024, 
         p.release(worker)
 
 
-def run_programs(sources: Iterable[str], *, workers: int = 2, **limits) -> list[SandboxResult]:
-    """`run_program` over many sources, on `workers` pooled workers at once; results in input order.
-
-    `sources` may be a generator: a thread draws from it a few programs ahead of the workers, so
-    that the host's work of making the next programs overlaps with the running ones."""
-    p = pool(limits.pop("plan", None))
+@contextlib.contextmanager
+def session(workers: int = 2, plan: Isolation | None = None, **limits) -> Iterator[Callable[..., Future]]:
+    """Yields submit(source, **limits) -> Future[SandboxResult]: programs run in the order submitted,
+    on `workers` pooled workers at once (each thread keeps its own). Submitting does not wait, so
+    the caller can make the next programs, or act on finished ones, while others run."""
+    p = pool(plan)
     limits = {**DEFAULT_LIMITS, **limits}
-    n = max(1, min(workers, len(sources)) if isinstance(sources, Sequence) else workers)
-    todo: queue.Queue = queue.Queue(maxsize=2 * n)
-    results: dict[int, SandboxResult] = {}
-    stop = threading.Event()
+    local, taken, lock = threading.local(), [], threading.Lock()
 
-    def put(item) -> None:
-        while not stop.is_set():
-            try:
-                return todo.put(item, timeout=0.1)
-            except queue.Full:
-                continue
+    def run(source: str, overrides: dict) -> SandboxResult:
+        worker = getattr(local, "worker", None)
+        if worker is None or not worker.alive():  # first use, or it died or stalled under the last program
+            worker = local.worker = p.acquire()
+            with lock:
+                taken.append(worker)
+        return worker.run(source, **{**limits, **overrides})
 
-    def get():
-        while not stop.is_set():
-            try:
-                return todo.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        return None
-
-    def produce() -> None:
-        try:
-            for item in enumerate(sources):
-                put(item)
-        finally:
-            for _ in range(n):
-                put(None)
-
-    def consume() -> None:
-        worker = p.acquire()
-        try:
-            while (item := get()) is not None:
-                if not worker.alive():  # it died or stalled under the last program: a fresh one
-                    worker = p.acquire()
-                results[item[0]] = worker.run(item[1], **limits)
-        except BaseException:
-            stop.set()
-            raise
-        finally:
+    ex = concurrent.futures.ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="sandbox")
+    try:
+        yield lambda source, **overrides: ex.submit(run, source, overrides)
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
+        for worker in taken:
             p.release(worker)
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=n + 1) as ex:
-        futures = [ex.submit(produce)] + [ex.submit(consume) for _ in range(n)]
-        try:
-            for f in futures:
-                f.result()
-        finally:
-            stop.set()
-    return [results[i] for i in range(len(results))]
+
+def run_programs(sources: Iterable[str], *, workers: int = 2, **limits) -> list[SandboxResult]:
+    """`run_program` over many sources, on `workers` pooled workers at once; results in input order.
+    `sources` may be a generator: each program starts as soon as it is made."""
+    with session(workers, **limits) as submit:
+        futures = [submit(s) for s in sources]
+        return [f.result() for f in futures]
