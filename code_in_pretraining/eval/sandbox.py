@@ -16,14 +16,17 @@ worker, once
   extension modules load, /dev/null, /dev/zero, /dev/urandom and /proc of its own PID
   namespace (other users' processes hidden). The project tree, evaluation data, /root,
   /home, /work and every other host file are not there to read or write.
-- IPC namespace: no System V objects shared with the host.
+- IPC namespace whose limits allow no System V object and no message queue: nothing of
+  that kind is shared with the host, or outlives the program that would make it.
+- a tmpfs (size-limited, noexec) at /tmp, also mounted at /var/tmp, and another at
+  /dev/shm: the only writable places.
 - bounding set emptied and no_new_privs: nothing a child does can gain a capability.
 
 each program, in the forked child
 - its own session and process group.
-- its own mount and IPC namespaces: a fresh tmpfs (size-limited, noexec) as /tmp, also
-  mounted as /var/tmp, and a private /dev/shm; it is the working directory, empty at the
-  start, gone with the namespace when the program ends.
+- /tmp is its working directory: empty when it starts, owned by it alone (mode 0700)
+  while it runs, emptied with /dev/shm by the server before the next program (a server
+  that cannot empty them retires, and the next program gets a fresh worker).
 - a fresh unprivileged uid and gid (no passwd entry): no capabilities, nothing writable
   outside its directory, no signal to the server, and RLIMIT_NPROC counts its processes only.
 - limits: CPU time, address space, file size, processes, open files, no core dump.
@@ -43,10 +46,10 @@ stalls is replaced; the program it was running gets an `error` or `timeout` resu
 
 Where namespaces or root are not available, `isolation()` degrades step by step (see
 sandbox_plan.plans()): no minimal root (the host's files, protected by permissions only),
-then no mount namespace (a temporary directory as the working directory), then no
-namespaces (socket modules removed in the child, leftovers killed by uid or process
-group). Without root, a user namespace stands in for the fresh uid. `describe()` says
-which plan is in use.
+then no mount namespace (a temporary directory of its own as the working directory), then
+no namespaces (socket modules removed in the child; the server, a subreaper, kills every
+descendant of the program). Without root, a user namespace stands in for the fresh uid.
+`describe()` says which plan is in use.
 """
 
 from __future__ import annotations

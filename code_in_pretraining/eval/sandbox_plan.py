@@ -14,7 +14,7 @@ class Isolation:
     namespaces: tuple[str, ...]  # the worker's own: of "net", "pid", "mount", "ipc"
     user_ns: bool  # in a user namespace (no root on the host): uid 0 inside, mapped to the caller
     minimal_root: bool  # pivot into the small read-only view of the filesystem
-    private_tmp: bool  # per program: own mount (and ipc) namespace, tmpfs /tmp, /var/tmp, /dev/shm
+    private_tmp: bool  # the worker's tmpfs /tmp (also /var/tmp) and /dev/shm, each program's alone, emptied after it
     drop_uid: bool  # per program: a fresh unprivileged uid and gid (needs root)
     disable_sockets: bool  # no network namespace: the socket modules are removed in the child
     python: str
@@ -34,10 +34,11 @@ class Isolation:
             parts.append("the host's filesystem (file permissions only)")
         per = ["own process group"]
         if self.private_tmp:
-            per.append("tmpfs /tmp, /var/tmp, /dev/shm in its own mount" + (" and ipc" if "ipc" in self.namespaces
-                                                                          else "") + " namespace")
+            per.append("an empty tmpfs /tmp (also /var/tmp) and /dev/shm of its own, emptied after it")
         else:
             per.append("own directory as cwd")
+        if "ipc" in self.namespaces:
+            per.append("no System V IPC or message queue that outlives it")
         if self.drop_uid:
             per.append("a fresh uid and gid, no capabilities")
         elif self.user_ns:

@@ -246,12 +246,54 @@ def setup(plan: dict, protocol: tuple[int, ...]) -> dict:
         python_dirs = _view_of_python()
         _build_root(python_dirs)
         _use_view_paths(python_dirs)
+    if plan["private_tmp"]:
+        _mount_scratch()
+    plan["ipc_closed"] = "ipc" in plan["namespaces"] and _close_ipc()
     if "pid" not in plan["namespaces"]:
         prctl(PR_SET_CHILD_SUBREAPER, 1)  # orphans of a program come back here to be reaped
     if os.geteuid() == 0:
         _drop_bounding_set()
     prctl(PR_SET_NO_NEW_PRIVS, 1)
-    return {"ready": True, "host_pid": host_pid, "sys_path": list(sys.path)}
+    return {"ready": True, "host_pid": host_pid, "sys_path": list(sys.path), "ipc_closed": plan["ipc_closed"]}
+
+
+SCRATCH = ("/tmp", "/dev/shm")  # a program's own, emptied before the next one
+
+
+def _mount_scratch() -> None:
+    """This worker's /tmp (also /var/tmp) and /dev/shm: tmpfs, each program's alone while it runs."""
+    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64m,nr_inodes=16k,mode=0700")
+    mount("/tmp", "/var/tmp", None, MS_BIND)
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=16m,nr_inodes=4k,mode=1777")
+
+
+IPC_LIMITS = {"kernel/shmmni": "0", "kernel/msgmni": "0", "kernel/sem": "0 0 0 0", "fs/mqueue/queues_max": "0"}
+
+
+def _close_ipc() -> bool:
+    """No System V object or message queue can be made in this worker's IPC namespace, so none
+    outlives its program. False where the limits cannot be written: each child then takes an IPC
+    namespace of its own."""
+    try:
+        for name, value in IPC_LIMITS.items():
+            with open(f"/proc/sys/{name}", "w") as f:
+                f.write(value)
+        return True
+    except OSError:
+        return False
+
+
+def _empty(directory: str) -> bool:
+    """Removes everything in `directory`; False if something stayed."""
+    for entry in os.scandir(directory):
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            pass
+    return not os.listdir(directory)
 
 
 # -- one program ---------------------------------------------------------------------------------
@@ -261,14 +303,8 @@ _DEFAULT_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 def _contain(plan: dict, request: dict, uid: int, home: str) -> None:
     """In the forked child, before the program: its own directory, limits and credentials."""
     os.setsid()
-    if plan["private_tmp"]:
-        unshare(CLONE_NEWNS | (CLONE_NEWIPC if "ipc" in plan["namespaces"] else 0))
-        owner = uid if plan["drop_uid"] else 0
-        size = max(16, 2 * request["file_size_mb"])
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-              f"size={size}m,mode=0700,uid={owner},gid={owner}")
-        mount("/tmp", "/var/tmp", None, MS_BIND)
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=1m,mode=1777")
+    if "ipc" in plan["namespaces"] and not plan["ipc_closed"]:
+        unshare(CLONE_NEWIPC)
     os.chdir(home)
     cpu = max(1, int(-(-request["timeout_s"] // 1)))
     memory = request["memory_mb"] * 2**20
@@ -433,11 +469,10 @@ def run(plan: dict, request: dict, control: int) -> dict:
     """One program in a forked child; the result as the host reads it."""
     uid = UID_RANGE[0] + secrets.randbelow(UID_RANGE[1] - UID_RANGE[0]) if plan["drop_uid"] else os.getuid()
     token = secrets.token_hex(16).encode()
-    home = "/tmp"
-    if not plan["private_tmp"]:
-        home = tempfile.mkdtemp(prefix="cip-sandbox-")
-        if plan["drop_uid"]:
-            os.chown(home, uid, uid)
+    home = "/tmp" if plan["private_tmp"] else tempfile.mkdtemp(prefix="cip-sandbox-")
+    os.chmod(home, 0o700)
+    if plan["drop_uid"]:
+        os.chown(home, uid, uid)
     pipes = [os.pipe() for _ in range(3)]  # stdout, stderr, the token
     devnull = os.open(os.devnull, os.O_RDONLY)
     t0 = time.monotonic()
@@ -492,8 +527,11 @@ def run(plan: dict, request: dict, control: int) -> dict:
     for r in readers:
         _drain(r, captures[r])
         os.close(r)
-    if not plan["private_tmp"]:
+    if plan["private_tmp"]:
+        emptied = all([_empty(directory) for directory in SCRATCH])
+    else:
         shutil.rmtree(home, ignore_errors=True)
+        emptied = True
     if host_gone:
         raise SystemExit(0)
     rc = os.waitstatus_to_exitcode(status)
@@ -510,7 +548,7 @@ def run(plan: dict, request: dict, control: int) -> dict:
     else:
         outcome = "failed"
     return {"status": outcome, "returncode": None if timed_out else rc, "stdout": stdout, "stderr": stderr,
-            "wall_s": wall}
+            "wall_s": wall, "retire": not emptied}  # what could not be emptied ends this worker, not the next program
 
 
 def serve() -> None:
@@ -533,7 +571,10 @@ def serve() -> None:
         request = read_message(control)
         if request is None:
             return
-        write_message(reply, run(plan, request, control))
+        result = run(plan, request, control)
+        write_message(reply, result)
+        if result["retire"]:
+            return
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ class Worker:
             status = "timeout" if stalled else "error"
             return SandboxResult(False, status, None, "", f"sandbox: worker {'stalled' if stalled else 'died'}"
                                  f" ({self.log()[-500:]})", time.perf_counter() - t0)
+        if answer["retire"]:  # the server could not clean up after this program: it has ended
+            self.close()
         return SandboxResult(answer["status"] == "passed", answer["status"], answer["returncode"],
                              answer["stdout"], answer["stderr"], answer["wall_s"])
 
