@@ -254,6 +254,9 @@ def setup(plan: dict, protocol: tuple[int, ...]) -> dict:
     if os.geteuid() == 0:
         _drop_bounding_set()
     prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _fresh_stdio()  # made once: a child finds them over its own fds 0-2, the server never writes to them
+    os.environ.clear()
+    os.environ.update(PROGRAM_ENV)
     return {"ready": True, "host_pid": host_pid, "sys_path": list(sys.path), "ipc_closed": plan["ipc_closed"]}
 
 
@@ -297,7 +300,7 @@ def _empty(directory: str) -> bool:
 
 
 # -- one program ---------------------------------------------------------------------------------
-_DEFAULT_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+PROGRAM_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/tmp"}  # set once in the server
 
 
 def _contain(plan: dict, request: dict, uid: int, home: str) -> None:
@@ -322,7 +325,7 @@ def _contain(plan: dict, request: dict, uid: int, home: str) -> None:
 
 
 def _fresh_stdio() -> None:
-    """Text streams over fds 0-2 as a fresh interpreter would make them (none of the server's buffers)."""
+    """Text streams over fds 0-2 as a fresh interpreter makes them, with empty buffers."""
     def writer(fd, errors, line):
         return io.TextIOWrapper(io.BufferedWriter(io.FileIO(fd, "w", closefd=False)), encoding="utf-8",
                                 errors=errors, line_buffering=line)
@@ -343,13 +346,12 @@ def _exit_code(e: SystemExit) -> int:
 
 def _run_program(plan: dict, source: str, token: bytes) -> int:
     """Runs the program as __main__; writes the token to fd 3 only if it ran to its end."""
-    os.environ.clear()
-    os.environ.update(_DEFAULT_ENV, HOME=os.getcwd())
+    if not plan["private_tmp"]:
+        os.environ["HOME"] = os.getcwd()
     sys.argv = ["program.py"]
     if plan["disable_sockets"]:
         for name in ("socket", "_socket", "ssl", "_ssl"):
             sys.modules[name] = None
-    _fresh_stdio()
     me, tried = os.getpid(), []
 
     def no_signals(event, args):  # an audit hook cannot be removed by the program
