@@ -5,8 +5,8 @@ and reports problems/s, candidates/s, and per family the candidates drawn, kept,
 rejected by reason and two acceptance rates: kept / generated (duplicates included)
 and kept / verified (what reached the sandbox). With --beam-n M it then makes M
 problems twice, in process and through the Beam pipeline (DirectRunner, `workers`
-pipeline workers, one sandbox worker each, a fresh work directory), checks that
-both made the same problems and reports both rates. The machine's load average is
+pipeline workers, one sandbox worker each, a fresh work directory; Beam imported
+before the clock), checks that both made the same problems and reports both rates. The machine's load average is
 recorded too: the sandbox is CPU-bound, so a shared machine slows it.
 
   python benchmarks/synthetic.py --n 220 --workers 2 [--beam-n 1100] [--out results.json]
@@ -50,13 +50,16 @@ def throughput(n: int, seed: int, workers: int) -> dict:
     }
 
 
-def beam_against_in_process(n: int, seed: int, workers: int, mode: str) -> dict:
+def beam_against_in_process(n: int, seed: int, workers: int, mode: str, sandbox_workers: int) -> dict:
+    import apache_beam  # noqa: F401  (imported before the clock, as the in-process generator's modules are)
+
     (ours, _), wall_in, load_in = _timed(lambda: generate.generate(n, seed, workers=workers))
     pipeline = ["--runner=DirectRunner", f"--direct_num_workers={workers}", f"--direct_running_mode={mode}"]
     with tempfile.TemporaryDirectory() as tmp:
         (beams, _), wall_beam, load_beam = _timed(
-            lambda: beam_synth.generate(n, seed, pathlib.Path(tmp), pipeline_args=pipeline))
-    return {"n": n, "seed": seed, "workers": workers, "pipeline": pipeline,
+            lambda: beam_synth.generate(n, seed, pathlib.Path(tmp), pipeline_args=pipeline,
+                                        sandbox_workers=sandbox_workers))
+    return {"n": n, "seed": seed, "workers": workers, "pipeline": pipeline, "sandbox_workers": sandbox_workers,
             "identical": json.dumps(ours) == json.dumps(beams),
             "in_process": {"wall_s": round(wall_in, 1), "problems_per_s": round(n / wall_in, 2), "load_average": load_in},
             "beam": {"wall_s": round(wall_beam, 1), "problems_per_s": round(n / wall_beam, 2), "load_average": load_beam},
@@ -70,6 +73,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--beam-n", type=int, default=0, help="also compare Beam with in-process on this many")
     parser.add_argument("--beam-mode", default="multi_threading", help="the DirectRunner's running mode")
+    parser.add_argument("--beam-sandbox-workers", type=int, default=1, help="sandbox workers of each pipeline worker")
     parser.add_argument("--out")
     args = parser.parse_args()
     plan = sandbox.describe()  # probe once, outside the timing
@@ -86,12 +90,14 @@ def main() -> int:
         print(f"| {f} | {s['generated']} | {s['verified']} | {s['kept']} | {s['acceptance']:.1%} | "
               f"{s['acceptance_verified']:.1%} | {rejected} |")
     if args.beam_n:
-        b = result["beam"] = beam_against_in_process(args.beam_n, args.seed, args.workers, args.beam_mode)
+        b = result["beam"] = beam_against_in_process(args.beam_n, args.seed, args.workers, args.beam_mode,
+                                                     args.beam_sandbox_workers)
         print(f"\n{args.beam_n} problems, seed {args.seed}, {args.workers} workers, same problems: {b['identical']}")
         print("| generator | wall s | problems/s | load average |")
         print("|---|---:|---:|---|")
         for name, key in (("in process (generate.generate)", "in_process"),
-                          (f"Beam, DirectRunner {args.beam_mode}", "beam")):
+                          (f"Beam, DirectRunner {args.beam_mode}, {args.beam_sandbox_workers} sandbox worker(s) "
+                           "each", "beam")):
             r = b[key]
             print(f"| {name} | {r['wall_s']} | {r['problems_per_s']} | {r['load_average'][0]} -> "
                   f"{r['load_average'][1]} |")

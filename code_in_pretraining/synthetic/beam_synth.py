@@ -39,15 +39,14 @@ from code_in_pretraining.synthetic.streams import Outcome, Stream
 
 BLOCK = 32  # candidates whose keys one element computes
 CHUNK = 4  # representatives one element verifies
-FIRST_DENSITY = 0.5  # share of candidates that are not duplicates, guessed before the first round (keys are cheap)
-FIRST_ACCEPTANCE = 0.95  # share of representatives kept, guessed before a stream has 10 verdicts
+FIRST_DENSITY = 0.7  # share of candidates that are not duplicates, guessed before the first round
+FIRST_ACCEPTANCE = 0.97  # share of representatives kept, guessed before a stream has 10 verdicts
 
 
 @dataclasses.dataclass(frozen=True)
 class Target:
     raw_end: int  # candidates [0, raw_end) get keys
-    want: int  # the first `want` representatives get verdicts (a multiple of CHUNK)
-    final: bool  # raw_end is the stream's cap: the last, partial chunk is complete too
+    want: int  # the first `want` representatives get verdicts
 
 
 def _write_atomic(path: pathlib.Path, text: str) -> None:
@@ -58,14 +57,11 @@ def _write_atomic(path: pathlib.Path, text: str) -> None:
 
 
 def _chunks(reps: list[int], target: Target) -> list[list[int]]:
-    """The chunks of the first `target.want` representatives: full ones, and a last partial one
-    only when no later representative can ever join it."""
+    """The first `target.want` representatives, CHUNK at a time from the first. A chunk's file is
+    named by its first and last candidate, so a last, partial chunk that a later round fills up
+    is a new chunk (its few verdicts are made again), never a file that changed."""
     reps = reps[:target.want]
-    full = len(reps) // CHUNK * CHUNK
-    out = [reps[i:i + CHUNK] for i in range(0, full, CHUNK)]
-    if target.final and full < len(reps):
-        out.append(reps[full:])
-    return out
+    return [reps[i:i + CHUNK] for i in range(0, len(reps), CHUNK)]
 
 
 def _verdict_file(work: pathlib.Path, family: str, chunk: list[int]) -> pathlib.Path:
@@ -178,7 +174,7 @@ def _next_target(stream: Stream, previous: Target | None, work: pathlib.Path) ->
     verified = [o for o in stream.outcomes if o.reason != "duplicate"]
     ok = sum(o.reason == "ok" for o in verified)
     rate = max(0.3, ok / len(verified)) if len(verified) >= 10 else FIRST_ACCEPTANCE
-    want = _round_up(len(verified) + math.ceil((stream.quota - ok) / rate) + 1, CHUNK)
+    want = len(verified) + math.ceil((stream.quota - ok) / rate) + (len(verified) > 0)  # a margin once short
     cap = stream.cap()
     raw_end, reps_known = 0, 0
     plan_file = work / "reps" / f"{stream.family}.json"
@@ -188,8 +184,7 @@ def _next_target(stream: Stream, previous: Target | None, work: pathlib.Path) ->
     if reps_known < want or raw_end == 0:
         density = reps_known / raw_end if raw_end and reps_known else FIRST_DENSITY
         raw_end = max(raw_end + BLOCK, math.ceil(1.1 * want / max(density, 0.02)))
-    raw_end = min(cap, _round_up(raw_end, BLOCK))
-    return Target(raw_end, want, raw_end == cap)
+    return Target(min(cap, _round_up(raw_end, BLOCK)), want)
 
 
 @contextlib.contextmanager
