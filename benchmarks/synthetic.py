@@ -39,13 +39,14 @@ def throughput(n: int, seed: int, workers: int) -> dict:
     (records, outcomes), wall, load = _timed(lambda: generate.generate(n, seed, workers=workers))
     stats = output.family_stats(outcomes, records, lambda text: 0)
     verified = sum(o.reason != "duplicate" for o in outcomes)
+    checked = {f: s["generated"] - s["rejected"].get("duplicate", 0) for f, s in stats.items()}
     return {
         "n": len(records), "seed": seed, "workers": workers, "cpus": os.cpu_count(), "wall_s": round(wall, 1),
         "problems_per_s": round(len(records) / wall, 2), "candidates_verified_per_s": round(verified / wall, 2),
         "load_average": load,
-        "families": {f: {"generated": s["generated"], "verified": s["generated"] - s["rejected"].get("duplicate", 0),
-                         "kept": s["kept"], "rejected": s["rejected"], "acceptance": s["acceptance"],
-                         "acceptance_verified": round(s["kept"] / max(1, s["generated"] - s["rejected"].get("duplicate", 0)), 3)}
+        "families": {f: {"generated": s["generated"], "verified": checked[f], "kept": s["kept"],
+                         "rejected": s["rejected"], "acceptance": s["acceptance"],
+                         "acceptance_verified": round(s["kept"] / max(1, checked[f]), 3)}
                      for f, s in stats.items()},
     }
 
@@ -61,8 +62,10 @@ def beam_against_in_process(n: int, seed: int, workers: int, mode: str, sandbox_
                                         sandbox_workers=sandbox_workers))
     return {"n": n, "seed": seed, "workers": workers, "pipeline": pipeline, "sandbox_workers": sandbox_workers,
             "identical": json.dumps(ours) == json.dumps(beams),
-            "in_process": {"wall_s": round(wall_in, 1), "problems_per_s": round(n / wall_in, 2), "load_average": load_in},
-            "beam": {"wall_s": round(wall_beam, 1), "problems_per_s": round(n / wall_beam, 2), "load_average": load_beam},
+            "in_process": {"wall_s": round(wall_in, 1), "problems_per_s": round(n / wall_in, 2),
+                           "load_average": load_in},
+            "beam": {"wall_s": round(wall_beam, 1), "problems_per_s": round(n / wall_beam, 2),
+                     "load_average": load_beam},
             "beam_over_in_process": round(wall_beam / wall_in, 3)}
 
 

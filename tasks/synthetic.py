@@ -3,9 +3,10 @@
 JSON Lines (prompt + solution + tests as `text`) from $CIP_SYNTH_FILE or
 <data_dir>/synthetic/synthetic_code.jsonl.gz, read when the dataset is built (not at
 import): one file (`cip synth --out FILE`), or a directory of the shards that
-`cip synth --beam --out DIR` writes, read in order. Train and validation come from the same file, split by the stable hash of
-each record's id (corpus.split_of), as for the default corpus. Mixtures that use
-it are registered with the other mixtures, not here.
+`cip synth --beam --out DIR` writes, read in order. Train and validation come from
+the same records, split by the stable hash of each record's id (corpus.split_of), as
+for the default corpus. Mixtures that use it are registered with the other mixtures,
+not here.
 """
 
 from __future__ import annotations

@@ -24,6 +24,8 @@ import dataclasses
 import random
 from collections.abc import Callable
 
+from code_in_pretraining.synthetic import parsing
+
 _COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
 _BUILTINS = {"min": "max", "max": "min", "any": "all", "all": "any"}
@@ -155,14 +157,14 @@ def _apply(node: ast.AST, operator: str, choice, parents: dict[int, tuple]) -> C
 
 
 def count_sites(source: str) -> int:
-    return sum(1 for _ in _sites(ast.parse(source)))
+    return sum(1 for _ in _sites(parsing.parse(source)))
 
 
 def mutants(source: str, sites: list[int] | None = None) -> list[Mutant]:
     """The single-site mutants of `source` at `sites` (default: every site), dropping any whose text
     equals the original or an earlier mutant, or does not compile. One tree: each mutation is
     applied, written out and undone before the next."""
-    tree = ast.parse(source)
+    tree = parsing.parse(source)
     every = list(_sites(tree))
     parents = _parents(tree)
     original = ast.unparse(tree)

@@ -22,7 +22,6 @@ generator's own solution, each in its own namespace under its own deadline.
 
 from __future__ import annotations
 
-import ast
 import concurrent.futures
 import dataclasses
 import random
@@ -30,7 +29,7 @@ from concurrent.futures import Future
 
 from code_in_pretraining.eval import sandbox
 from code_in_pretraining.synthetic import mutants as mutants_lib
-from code_in_pretraining.synthetic import programs, render
+from code_in_pretraining.synthetic import parsing, programs, render
 from code_in_pretraining.synthetic.problem import Problem
 
 REASONS = ("spec_error", "trivial_tests", "tests_fail", "differential", "few_mutants", "weak_tests", "sandbox_error")
@@ -81,7 +80,7 @@ def _sampled_mutants(problem: Problem, config: Config) -> tuple[int, list[mutant
 def _literal_outputs(outs: list[str]) -> list[str] | str:
     try:
         for text in outs:
-            ast.literal_eval(text)
+            parsing.literal_eval(text)
     except (ValueError, SyntaxError, MemoryError, RecursionError):
         return "spec output is not a literal"
     return outs
