@@ -33,12 +33,14 @@ import pathlib
 import threading
 from collections.abc import Callable, Sequence
 
+from code_in_pretraining.eval import sandbox
 from code_in_pretraining.synthetic import dedup, output, verify
 from code_in_pretraining.synthetic import streams as streams_lib
 from code_in_pretraining.synthetic.streams import Outcome, Stream
 
 BLOCK = 32  # candidates whose keys one element computes
-CHUNK = 4  # representatives one element verifies
+CHUNK = 4  # representatives whose verdicts one file holds
+CHUNKS_AT_ONCE = 2  # chunks a worker verifies together (one's specifications run while the other's candidates do)
 FIRST_DENSITY = 0.7  # share of candidates that are not duplicates, guessed before the first round
 FIRST_ACCEPTANCE = 0.97  # share of representatives kept, guessed before a stream has 10 verdicts
 
@@ -102,24 +104,34 @@ class _Plan:
                 if not _verdict_file(self.work, family, chunk).exists()]
 
 
-class _VerifyChunk:
-    """Verdicts of one chunk, through this worker's own sandbox pool."""
+class _VerifyChunks:
+    """Verdicts of a few chunks, through this worker's own sandbox pool. One Verifier takes them
+    all, so the next chunk's specifications run while this one's candidates do; each chunk's
+    file is written as soon as its last verdict comes."""
 
     def __init__(self, seed: int, work: str, config: verify.Config, sandbox_workers: int):
         self.seed, self.work, self.config, self.sandbox_workers = seed, pathlib.Path(work), config, sandbox_workers
 
-    def __call__(self, item: tuple[str, list[int]]) -> int:
-        family, chunk = item
-        path = _verdict_file(self.work, family, chunk)
-        if path.exists():  # a retried bundle
-            return 0
-        problems = [streams_lib.candidate(self.seed, family, j) for j in chunk]
-        verdicts = verify.verify(problems, workers=self.sandbox_workers, config=self.config)
-        lines = [{"j": j, "reason": v.reason,
-                  "record": streams_lib.record(self.seed, j, p, v) if v.kept else None}
-                 for j, p, v in zip(chunk, problems, verdicts)]
-        _write_atomic(path, "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
-        return len(chunk)
+    def __call__(self, items: list[tuple[str, list[int]]]) -> int:
+        todo = [(f, c) for f, c in items if not _verdict_file(self.work, f, c).exists()]  # else a retried bundle
+        where = [(k, j) for k, (_, c) in enumerate(todo) for j in c]  # verifier id -> (chunk, candidate)
+        problems = [streams_lib.candidate(self.seed, todo[k][0], j) for k, j in where]
+        verdicts: dict[tuple[int, int], tuple[verify.Verdict, object]] = {}
+        with sandbox.session(self.sandbox_workers) as submit:
+            verifier = verify.Verifier(submit, self.config)
+            verifier.add(dict(enumerate(problems)))
+            while verifier.busy():
+                for i, v in verifier.wait():
+                    k, _ = where[i]
+                    verdicts[where[i]] = (v, problems[i])
+                    family, chunk = todo[k]
+                    if all((k, j) in verdicts for j in chunk):
+                        lines = [{"j": j, "reason": verdicts[k, j][0].reason,
+                                  "record": streams_lib.record(self.seed, j, verdicts[k, j][1], verdicts[k, j][0])
+                                  if verdicts[k, j][0].kept else None} for j in chunk]
+                        _write_atomic(_verdict_file(self.work, family, chunk),
+                                      "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
+        return len(problems)
 
 
 def _first_of_each(item):
@@ -143,7 +155,8 @@ def _run_round(targets: dict[str, Target], seed: int, work: pathlib.Path, config
              | "by family" >> beam.GroupByKey()
              | "plan" >> beam.FlatMap(_Plan(str(work), targets))
              | "spread chunks" >> beam.Reshuffle()
-             | "verify" >> beam.Map(_VerifyChunk(seed, str(work), config, sandbox_workers)))
+             | "a few at a time" >> beam.BatchElements(min_batch_size=1, max_batch_size=CHUNKS_AT_ONCE)
+             | "verify" >> beam.Map(_VerifyChunks(seed, str(work), config, sandbox_workers)))
 
 
 def _load(stream: Stream, target: Target | None, work: pathlib.Path) -> None:

@@ -105,7 +105,7 @@ class Verifier:
         self.candidate_timeout = 2 * config.seconds + 2 * config.mutant_seconds * config.max_mutants + 10
 
     def add(self, problems: dict[int, Problem]) -> None:
-        """Starts verifying these problems (keys: the caller's ids)."""
+        """Starts verifying these problems (keys: the caller's ids, ints: they travel through JSON)."""
         self.problems.update(problems)
         for group in _groups(list(problems), self.problems, self.config.spec_batch):
             self._run_specs(group, self.config.spec_batch)
