@@ -348,7 +348,9 @@ def test_after_a_thousand_programs_the_worker_holds_nothing_extra(plan):
         assert sum(r.passed for r in results) >= 800
         assert worker.alive() and worker.programs >= 1000
         after = worker.footprint()
-        assert after == before, (before, after)
+        assert after["fds"] == before["fds"], (before, after)
+        if "mount" in plan.namespaces:  # else the mount table is the host's, which others change
+            assert after["mounts"] == before["mounts"], (before, after)
         if "pid" in plan.namespaces:
             assert after["processes"] == 0
     finally:
