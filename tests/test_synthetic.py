@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from code_in_pretraining.synthetic import dedup, families, generate, mutants, render
+from code_in_pretraining.synthetic import dedup, families, mutants, render, streams
 
 PER_FAMILY = 40
 
@@ -17,7 +17,7 @@ PER_FAMILY = 40
 def test_family_makes_valid_distinct_problems(family):
     keys = set()
     for j in range(PER_FAMILY):
-        p = generate.candidate(0, family, j)
+        p = streams.candidate(0, family, j)
         assert p.family == family and p.statement.strip() and p.tests and len(p.probes) >= 20
         fn = ast.parse(p.function_source()).body[0]
         assert isinstance(fn, ast.FunctionDef) and fn.name == p.entry
@@ -25,7 +25,7 @@ def test_family_makes_valid_distinct_problems(family):
         spec = ast.parse(p.spec)
         assert any(isinstance(n, ast.FunctionDef) and n.name == "spec" for n in spec.body)
         assert dedup.normalise(p.spec) != dedup.normalise(p.function_source())  # written differently
-        keys.add(dedup.key(generate.dedup_source(p)))
+        keys.add(dedup.key(streams.dedup_source(p)))
     assert len(keys) >= PER_FAMILY // 2, f"{family}: only {len(keys)} distinct of {PER_FAMILY}"
 
 
@@ -35,9 +35,9 @@ def test_at_least_ten_families_each_with_several_templates():
 
 
 def test_candidates_are_a_function_of_seed_family_index():
-    a = generate.candidate(7, "dp", 3)
-    assert a == generate.candidate(7, "dp", 3)
-    assert a != generate.candidate(8, "dp", 3)
+    a = streams.candidate(7, "dp", 3)
+    assert a == streams.candidate(7, "dp", 3)
+    assert a != streams.candidate(8, "dp", 3)
 
 
 class _Rename(ast.NodeTransformer):
@@ -57,8 +57,8 @@ class _Rename(ast.NodeTransformer):
 
 
 def test_dedup_catches_renamed_duplicates_but_not_changed_constants():
-    p = generate.candidate(0, "strings", 1)
-    source = generate.dedup_source(p)
+    p = streams.candidate(0, "strings", 1)
+    source = streams.dedup_source(p)
     renamed = ast.unparse(_Rename().visit(ast.parse(source)))
     assert renamed != source
     d = dedup.Deduper()
@@ -92,7 +92,7 @@ def test_mutants_are_single_site_compilable_and_distinct():
 
 
 def test_render_is_humaneval_style():
-    p = generate.candidate(0, "lists", 0)
+    p = streams.candidate(0, "lists", 0)
     expected = [repr(i) for i in range(len(p.tests))]  # stand-ins: rendering only
     prompt = render.prompt(p, expected)
     assert prompt.lstrip().startswith(p.imports.strip() or p.signature)

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from code_in_pretraining.eval import sandbox
-from code_in_pretraining.synthetic import families, generate, verify
+from code_in_pretraining.synthetic import families, generate, output, streams, verify
 from code_in_pretraining.synthetic.problem import Problem
 
 N = 2 * 11  # two problems of each family
@@ -50,8 +50,8 @@ def test_same_seed_same_bytes_whatever_the_workers(small_run, tmp_path):
     records, _ = small_run
     again, _ = generate.generate(N, seed=11, workers=1)
     a, b = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
-    generate.write_jsonl(records, a)
-    generate.write_jsonl(again, b)
+    output.write_jsonl(records, a)
+    output.write_jsonl(again, b)
     assert a.read_bytes() == b.read_bytes()
 
 
@@ -73,7 +73,7 @@ def test_planted_wrong_solutions_are_rejected():
 
 
 def test_planted_weak_tests_are_rejected_by_the_mutant_check():
-    p = next(q for j in range(50) if (q := generate.candidate(0, "lists", j)).template == "window_sum")
+    p = next(q for j in range(50) if (q := streams.candidate(0, "lists", j)).template == "window_sum")
     weak = dataclasses.replace(p, tests=(([],), ([0] * 5,)))  # the loop never runs
     strong_v, weak_v = verify.verify([p, weak], workers=2)
     assert strong_v.kept, strong_v.detail

@@ -25,7 +25,7 @@ import time
 
 import numpy as np
 
-from code_in_pretraining.eval import aggregate, benchmarks, code_exec, contamination, metrics, uncertainty
+from code_in_pretraining.eval import aggregate, benchmarks, code_exec, contamination, metrics, sandbox, uncertainty
 from code_in_pretraining.eval.generate import SamplingConfig
 
 
@@ -175,11 +175,16 @@ def evaluate(lm, suite: str = "paper", *, source: str = "offline", limit: int | 
     names = benchmarks.SUITES[suite]
     t0 = time.perf_counter()
     tasks = {}
+    plan = None
+    if any(benchmarks.BENCHMARKS[n].kind == "code" for n in names):
+        plan = sandbox.describe()  # said once: how every completion below is contained
+        if progress:
+            progress(f"sandbox: {plan}")
     for name in names:
         tasks[name] = evaluate_benchmark(lm, name, source=source, limit=limit, samples=samples, workers=workers,
                                          contamination_report=contamination_report)
         if progress:
             progress(f"{name:12s} {_line(tasks[name])}")
     return {"suite": suite, "source": source, "limit": limit, "samples": samples,
-            "clean_only": contamination_report is not None, "tasks": tasks,
+            "clean_only": contamination_report is not None, "tasks": tasks, "sandbox": plan,
             "aggregates": aggregate.aggregates(tasks), "wall_s": round(time.perf_counter() - t0, 1)}

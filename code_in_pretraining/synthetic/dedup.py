@@ -12,6 +12,8 @@ import ast
 import builtins
 import hashlib
 
+from code_in_pretraining.synthetic import parsing
+
 _KEEP = frozenset(dir(builtins))
 
 
@@ -54,7 +56,7 @@ def _imported(tree: ast.AST) -> frozenset[str]:
 
 def normalise(source: str) -> str:
     """The canonical dump of `source`: identifiers renamed, docstrings dropped."""
-    tree = ast.parse(source)
+    tree = parsing.parse(source)
     tree = _Canonical(_KEEP | _imported(tree)).visit(tree)
     return ast.dump(tree, annotate_fields=False)
 

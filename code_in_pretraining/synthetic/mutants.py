@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
-import itertools
 import random
+from collections.abc import Callable
+
+from code_in_pretraining.synthetic import parsing
 
 _COMPARE = {ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq,
             ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In, ast.Is: ast.IsNot, ast.IsNot: ast.Is}
@@ -97,73 +99,86 @@ def _wrong_constant(value: ast.expr) -> ast.expr:
     return ast.Constant(None) if not isinstance(value, ast.Constant) else ast.Constant(0)
 
 
-def _apply(node: ast.AST, operator: str, choice) -> None:
-    """Mutates `node` in place (the node-replacing operators are done by _Replace)."""
+def _edit(container, key, new) -> Callable[[], None]:
+    """Sets container[key] (a list) or container.key (a node) to `new`; returns how to undo it."""
+    if isinstance(container, list):
+        old = container[key]
+        container[key] = new
+        return lambda: container.__setitem__(key, old)
+    old = getattr(container, key)
+    setattr(container, key, new)
+    return lambda: setattr(container, key, old)
+
+
+def _parents(tree: ast.AST) -> dict[int, tuple]:
+    """id(node) -> (the list or node that holds it, its index or field name)."""
+    out = {}
+    for node in ast.walk(tree):
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list):
+                out.update((id(item), (value, i)) for i, item in enumerate(value) if isinstance(item, ast.AST))
+            elif isinstance(value, ast.AST):
+                out[id(value)] = (node, field)
+    return out
+
+
+def _apply(node: ast.AST, operator: str, choice, parents: dict[int, tuple]) -> Callable[[], None]:
+    """Applies one mutation to the tree in place; returns how to undo it."""
     if operator == "compare":
-        node.ops[choice] = _COMPARE[type(node.ops[choice])]()
-    elif operator == "constant":
-        node.value = node.value + choice
-    elif operator == "arith":
-        node.op = _ARITH[type(node.op)][choice]()
-    elif operator == "augassign":
-        node.op = _ARITH[type(node.op)][0]()
-    elif operator == "boolop":
-        node.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
-    elif operator == "negate":
+        return _edit(node.ops, choice, _COMPARE[type(node.ops[choice])]())
+    if operator == "constant":
+        return _edit(node, "value", node.value + choice)
+    if operator == "arith":
+        return _edit(node, "op", _ARITH[type(node.op)][choice]())
+    if operator == "augassign":
+        return _edit(node, "op", _ARITH[type(node.op)][0]())
+    if operator == "boolop":
+        return _edit(node, "op", ast.Or() if isinstance(node.op, ast.And) else ast.And())
+    if operator == "negate":
         if isinstance(node, ast.comprehension):
-            node.ifs[choice] = ast.UnaryOp(ast.Not(), node.ifs[choice])
-        else:
-            node.test = ast.UnaryOp(ast.Not(), node.test)
-    elif operator == "bool":
-        node.value = not node.value
-    elif operator == "string":
-        node.value = "" if node.value else "x"
-    elif operator == "builtin":
-        node.func = ast.Name(_BUILTINS[node.func.id], ast.Load())
-    elif operator == "delete":
+            return _edit(node.ifs, choice, ast.UnaryOp(ast.Not(), node.ifs[choice]))
+        return _edit(node, "test", ast.UnaryOp(ast.Not(), node.test))
+    if operator == "bool":
+        return _edit(node, "value", not node.value)
+    if operator == "string":
+        return _edit(node, "value", "" if node.value else "x")
+    if operator == "builtin":
+        return _edit(node, "func", ast.Name(_BUILTINS[node.func.id], ast.Load()))
+    if operator == "delete":
         field, i = choice
-        getattr(node, field)[i] = ast.Pass()
-    elif operator == "return":
-        node.value = _wrong_constant(node.value)
-
-
-class _Replace(ast.NodeTransformer):
-    """Replaces one node (found by identity) with another."""
-
-    def __init__(self, target: ast.AST, new: ast.AST):
-        self.target, self.new = target, new
-
-    def visit(self, node):
-        if node is self.target:
-            return self.new
-        return super().visit(node)
+        return _edit(getattr(node, field), i, ast.Pass())
+    if operator == "return":
+        return _edit(node, "value", _wrong_constant(node.value))
+    if operator == "not":  # the operand takes the operation's place
+        return _edit(*parents[id(node)], node.operand)
+    if operator == "break":
+        return _edit(*parents[id(node)], ast.Continue() if isinstance(node, ast.Break) else ast.Break())
+    raise ValueError(f"unknown operator {operator!r}")
 
 
 def count_sites(source: str) -> int:
-    return sum(1 for _ in _sites(ast.parse(source)))
+    return sum(1 for _ in _sites(parsing.parse(source)))
 
 
 def mutants(source: str, sites: list[int] | None = None) -> list[Mutant]:
     """The single-site mutants of `source` at `sites` (default: every site), dropping any whose text
-    equals the original or an earlier mutant, or does not compile."""
-    original = ast.unparse(ast.parse(source))
-    if sites is None:
-        sites = range(count_sites(source))
+    equals the original or an earlier mutant, or does not compile. One tree: each mutation is
+    applied, written out and undone before the next."""
+    tree = parsing.parse(source)
+    every = list(_sites(tree))
+    parents = _parents(tree)
+    original = ast.unparse(tree)
     out, seen = [], {original}
-    for k in sites:
-        tree = ast.parse(source)
-        operator, node, choice = next(itertools.islice(_sites(tree), k, None))
-        if operator == "not":
-            tree = _Replace(node, node.operand).visit(tree)
-        elif operator == "break":
-            tree = _Replace(node, ast.Continue() if isinstance(node, ast.Break) else ast.Break()).visit(tree)
-        else:
-            _apply(node, operator, choice)
+    for k in range(len(every)) if sites is None else sites:
+        operator, node, choice = every[k]
+        undo = _apply(node, operator, choice, parents)
         try:
             text = ast.unparse(tree)
             compile(text, "<mutant>", "exec")
         except (SyntaxError, ValueError):
             continue
+        finally:
+            undo()
         if text in seen:
             continue
         seen.add(text)

@@ -22,13 +22,14 @@ generator's own solution, each in its own namespace under its own deadline.
 
 from __future__ import annotations
 
-import ast
+import concurrent.futures
 import dataclasses
 import random
+from concurrent.futures import Future
 
 from code_in_pretraining.eval import sandbox
 from code_in_pretraining.synthetic import mutants as mutants_lib
-from code_in_pretraining.synthetic import programs, render
+from code_in_pretraining.synthetic import parsing, programs, render
 from code_in_pretraining.synthetic.problem import Problem
 
 REASONS = ("spec_error", "trivial_tests", "tests_fail", "differential", "few_mutants", "weak_tests", "sandbox_error")
@@ -57,44 +58,7 @@ class Verdict:
     verification: dict = dataclasses.field(default_factory=dict)
 
 
-def _run(sources: list[str], workers: int, config: Config, timeout_s: float) -> list[sandbox.SandboxResult]:
-    return sandbox.run_programs(sources, workers=workers, timeout_s=timeout_s, memory_mb=config.memory_mb)
-
-
-def expected_outputs(problems: list[Problem], *, workers: int = 2, config: Config = Config()) -> list:
-    """Per problem: the reprs of spec's outputs on tests + probes, or an error string."""
-    results: list = [None] * len(problems)
-    todo = list(range(len(problems)))
-    batch = config.spec_batch
-    while todo:
-        groups = _groups(todo, problems, batch)
-        sources = [programs.expected_program(
-            [(j, f"{problems[j].imports}\n{problems[j].spec}", list(problems[j].tests + problems[j].probes))
-             for j in g], config.seconds) for g in groups]
-        timeout = config.seconds * batch + 10
-        for g, res in zip(groups, _run(sources, workers, config, timeout)):
-            for job, outs, err in programs.reports(res.stdout).get("E", []):
-                results[job] = outs if err is None else f"spec raised {err}"
-            if res.status == "error":
-                for j in g:
-                    results[j] = results[j] or f"sandbox error: {res.stderr[-200:]}"
-        left = [j for j in todo if results[j] is None]
-        if batch == 1:  # alone and still silent: the specification itself hangs or crashes
-            for j in left:
-                results[j] = "spec produced no output (deadline or crash)"
-            break
-        todo, batch = left, 1
-    for j, outs in enumerate(results):
-        if isinstance(outs, list):
-            try:
-                for text in outs:
-                    ast.literal_eval(text)
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                results[j] = "spec output is not a literal"
-    return results
-
-
-def _groups(todo: list[int], problems: list[Problem], batch: int, max_chars: int = 16_000) -> list[list[int]]:
+def _groups(todo: list[int], problems: dict[int, Problem], batch: int, max_chars: int = 16_000) -> list[list[int]]:
     """Consecutive groups of at most `batch` problems whose inputs are small enough that their
     outputs fit the sandbox's captured stdout."""
     groups, cur, size = [], [], 0
@@ -113,74 +77,134 @@ def _sampled_mutants(problem: Problem, config: Config) -> tuple[int, list[mutant
     return mutants_lib.sample(source, config.max_mutants, random.Random(source))
 
 
-def check(problems: list[Problem], expected: list, *, workers: int = 2, config: Config = Config()) -> list[Verdict]:
-    """Runs the candidate programs (step 2) for problems whose expected outputs are known."""
-    verdicts: list[Verdict | None] = [None] * len(problems)
-    jobs = {}
-    for j, (p, outs) in enumerate(zip(problems, expected)):
+def _literal_outputs(outs: list[str]) -> list[str] | str:
+    try:
+        for text in outs:
+            parsing.literal_eval(text)
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return "spec output is not a literal"
+    return outs
+
+
+class Verifier:
+    """Problems on their way through verification, each step submitted to the sandbox as soon as
+    the one before it ends, so that the workers never wait for a whole batch.
+
+    A problem's specification runs first, in a program with others (`spec_batch`; one that stays
+    silent there runs again alone); then its candidate program; a program that a mutant stalled
+    runs again for the mutants that did not report. `wait()` hands back the verdicts as they come.
+    """
+
+    def __init__(self, submit, config: Config = Config()):
+        self.submit, self.config = submit, config
+        self.problems: dict[int, Problem] = {}
+        self.jobs: dict[int, dict] = {}
+        self.running: dict[Future, tuple] = {}
+        self.finished: list[tuple[int, Verdict]] = []
+        # The wall-clock bound of any candidate's program: solution, probes and every mutant at their deadlines.
+        self.candidate_timeout = 2 * config.seconds + 2 * config.mutant_seconds * config.max_mutants + 10
+
+    def add(self, problems: dict[int, Problem]) -> None:
+        """Starts verifying these problems (keys: the caller's ids, ints: they travel through JSON)."""
+        self.problems.update(problems)
+        for group in _groups(list(problems), self.problems, self.config.spec_batch):
+            self._run_specs(group, self.config.spec_batch)
+
+    def busy(self) -> int:
+        """Problems without a verdict yet."""
+        return len(self.problems)
+
+    def wait(self) -> list[tuple[int, Verdict]]:
+        """Blocks until a program ends; (id, verdict) of the problems that it settled (maybe none)."""
+        done, _ = concurrent.futures.wait(list(self.running), return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            kind, *what = self.running.pop(future)
+            (self._specs_ran if kind == "specs" else self._candidate_ran)(future.result(), *what)
+        out, self.finished = self.finished, []
+        return out
+
+    def _settle(self, j: int, verdict: Verdict) -> None:
+        del self.problems[j]
+        self.jobs.pop(j, None)
+        self.finished.append((j, verdict))
+
+    def _run_specs(self, group: list[int], batch: int) -> None:
+        source = programs.expected_program(
+            [(j, f"{self.problems[j].imports}\n{self.problems[j].spec}",
+              list(self.problems[j].tests + self.problems[j].probes)) for j in group], self.config.seconds)
+        future = self.submit(source, timeout_s=self.config.seconds * batch + 10, memory_mb=self.config.memory_mb)
+        self.running[future] = ("specs", group, batch)
+
+    def _specs_ran(self, res: sandbox.SandboxResult, group: list[int], batch: int) -> None:
+        outputs = {}
+        for job, outs, err in programs.reports(res.stdout).get("E", []):
+            outputs[job] = _literal_outputs(outs) if err is None else f"spec raised {err}"
+        silent = []
+        for j in group:
+            if j in outputs:
+                self._after_spec(j, outputs[j])
+            elif res.status == "error":
+                self._after_spec(j, f"sandbox error: {res.stderr[-200:]}")
+            elif batch > 1:
+                silent.append(j)
+            else:  # alone and still silent: the specification itself hangs or crashes
+                self._after_spec(j, "spec produced no output (deadline or crash)")
+        for one in silent:
+            self._run_specs([one], 1)
+
+    def _after_spec(self, j: int, outs: list[str] | str) -> None:
+        p = self.problems[j]
         if not isinstance(outs, list):
-            verdicts[j] = Verdict(False, "sandbox_error" if "sandbox" in outs else "spec_error", outs)
-            continue
+            return self._settle(j, Verdict(False, "sandbox_error" if "sandbox" in outs else "spec_error", outs))
         want_tests, want_probes = outs[:len(p.tests)], outs[len(p.tests):]
         if len(set(want_tests)) < 2 or all(w == repr(a[0]) for a, w in zip(p.tests, want_tests)):
-            verdicts[j] = Verdict(False, "trivial_tests", "every test expects the same value, or its input back")
-            continue
-        prompt = render.prompt(p, want_tests)
-        solution = render.solution(p)
-        tests = render.tests(p, want_tests)
-        n_all, sampled = _sampled_mutants(p, config)
-        muts = [(k, f"{p.imports}\n{m.source}") for k, m in enumerate(sampled)]
-        jobs[j] = dict(prompt=prompt, solution=solution, tests=tests, text=render.text(prompt, solution, tests),
-                       want=want_probes, n_all=n_all, mutants=muts, sampled=sampled,
-                       solution_report=None, diff_report=None, mutant_reports={})
-    pending = {j: True for j in jobs}  # j -> must the solution still run
-    while pending:
-        order = sorted(pending)
-        sources, timeouts = [], []
-        for j in order:
-            job, p = jobs[j], problems[j]
-            left = [m for m in job["mutants"] if m[0] not in job["mutant_reports"]]
-            sources.append(programs.candidate_program(
-                text=job["text"], tests=job["tests"], entry=p.entry, probes=list(p.probes), want=job["want"],
-                mutants=left, seconds=config.seconds, mutant_seconds=config.mutant_seconds,
-                run_solution=pending[j]))
-            timeouts.append(2 * config.seconds + 2 * config.mutant_seconds * len(left) + 10)
-        results = _run(sources, workers, config, max(timeouts))
-        next_pending = {}
-        for j, res in zip(order, results):
-            job = jobs[j]
-            rep = programs.reports(res.stdout)
-            if pending[j]:
-                if res.status == "error":
-                    verdicts[j] = Verdict(False, "sandbox_error", res.stderr[-200:])
-                    continue
-                if not rep.get("S"):
-                    verdicts[j] = Verdict(False, "tests_fail", f"solution run ended: {res.status}")
-                    continue
-                job["solution_report"] = rep["S"][0]
-                if not rep["S"][0][0]:
-                    continue
-                if not rep.get("D"):
-                    verdicts[j] = Verdict(False, "differential", "solution did not finish the probes")
-                    continue
-                job["diff_report"] = rep["D"][0]
-                if not rep["D"][0][0]:
-                    continue
-            for k, killed, differs in rep.get("M", []):
-                job["mutant_reports"][k] = (killed, differs)
-            left = [k for k, _ in job["mutants"] if k not in job["mutant_reports"]]
-            if left:
-                # The first silent mutant stalled the process: judge it from its partial report, rerun the rest.
-                stalled = left[0]
-                t_reports = {k: killed for k, killed in rep.get("T", [])}
-                job["mutant_reports"][stalled] = (t_reports.get(stalled, True), True)
-                if len(left) > 1:
-                    next_pending[j] = False
-        pending = next_pending
-    for j, job in jobs.items():
-        if verdicts[j] is None:
-            verdicts[j] = _decide(problems[j], job, config)
-    return verdicts
+            return self._settle(j, Verdict(False, "trivial_tests",
+                                           "every test expects the same value, or its input back"))
+        prompt, solution, tests = render.prompt(p, want_tests), render.solution(p), render.tests(p, want_tests)
+        n_all, sampled = _sampled_mutants(p, self.config)
+        self.jobs[j] = dict(prompt=prompt, solution=solution, tests=tests, text=render.text(prompt, solution, tests),
+                            want=want_probes, n_all=n_all, sampled=sampled, probes=programs.probe_data(list(p.probes)),
+                            mutants=[(k, f"{p.imports}\n{m.source}") for k, m in enumerate(sampled)],
+                            solution_report=None, diff_report=None, mutant_reports={})
+        self._run_candidate(j, run_solution=True)
+
+    def _run_candidate(self, j: int, run_solution: bool) -> None:
+        job, p = self.jobs[j], self.problems[j]
+        left = [m for m in job["mutants"] if m[0] not in job["mutant_reports"]]
+        source = programs.candidate_program(
+            text=job["text"], tests=job["tests"], entry=p.entry, probes=job["probes"], want=job["want"],
+            mutants=left, seconds=self.config.seconds, mutant_seconds=self.config.mutant_seconds,
+            run_solution=run_solution)
+        future = self.submit(source, timeout_s=self.candidate_timeout, memory_mb=self.config.memory_mb)
+        self.running[future] = ("candidate", j, run_solution)
+
+    def _candidate_ran(self, res: sandbox.SandboxResult, j: int, ran_solution: bool) -> None:
+        job = self.jobs[j]
+        rep = programs.reports(res.stdout)
+        if ran_solution:
+            if res.status == "error":
+                return self._settle(j, Verdict(False, "sandbox_error", res.stderr[-200:]))
+            if not rep.get("S"):
+                return self._settle(j, Verdict(False, "tests_fail", f"solution run ended: {res.status}"))
+            job["solution_report"] = rep["S"][0]
+            if not rep["S"][0][0]:
+                return self._settle(j, _decide(self.problems[j], job, self.config))
+            if not rep.get("D"):
+                return self._settle(j, Verdict(False, "differential", "solution did not finish the probes"))
+            job["diff_report"] = rep["D"][0]
+            if not rep["D"][0][0]:
+                return self._settle(j, _decide(self.problems[j], job, self.config))
+        for k, killed, differs in rep.get("M", []):
+            job["mutant_reports"][k] = (killed, differs)
+        left = [k for k, _ in job["mutants"] if k not in job["mutant_reports"]]
+        if left:
+            # The first silent mutant stalled the process: judge it from its partial report, rerun the rest.
+            stalled = left[0]
+            t_reports = {k: killed for k, killed in rep.get("T", [])}
+            job["mutant_reports"][stalled] = (t_reports.get(stalled, True), True)
+            if len(left) > 1:
+                return self._run_candidate(j, run_solution=False)
+        self._settle(j, _decide(self.problems[j], job, self.config))
 
 
 def _decide(p: Problem, job: dict, config: Config) -> Verdict:
@@ -226,5 +250,10 @@ def _decide(p: Problem, job: dict, config: Config) -> Verdict:
 
 def verify(problems: list[Problem], *, workers: int = 2, config: Config = Config()) -> list[Verdict]:
     """All checks for a batch of candidates; verdicts in input order."""
-    expected = expected_outputs(problems, workers=workers, config=config)
-    return check(problems, expected, workers=workers, config=config)
+    verdicts: dict[int, Verdict] = {}
+    with sandbox.session(workers) as submit:
+        verifier = Verifier(submit, config)
+        verifier.add(dict(enumerate(problems)))
+        while verifier.busy():
+            verdicts.update(verifier.wait())
+    return [verdicts[j] for j in range(len(problems))]
