@@ -58,6 +58,16 @@ def make_mesh(
         )
 
 
+def current_platform() -> str:
+    """'tpu', 'gpu' or 'cpu': the platform of the devices of the mesh in context (`jax.set_mesh`),
+    else of the default backend. A step compiled for a TPU topology on a CPU machine is a TPU
+    program, so kernels are chosen by the mesh, not by the process's backend."""
+    mesh = jax.sharding.get_abstract_mesh()
+    device = None if mesh.empty else getattr(mesh, "abstract_device", None)
+    platform = jax.default_backend() if device is None else device.platform
+    return {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+
+
 def parse_mesh(text: str) -> tuple[int, ...]:
     """'2,4,1' -> (2, 4, 1); used by the CLIs."""
     try:
