@@ -52,3 +52,10 @@ def attention(q_BxLxHxD, k_BxLxKxD, v_BxLxKxD, segment_ids_BxL, *, implementatio
         specs.append(logical_to_spec(SEG_AXES, segment_ids_BxL.shape, sizes))
     sharded = jax.shard_map(run, in_specs=tuple(specs), out_specs=q_spec, check_vma=False)
     return sharded(*args)
+
+
+def check_mesh(cfg, mesh) -> None:
+    """`check_heads` for a model config on a mesh, with "auto" resolved by the mesh's devices."""
+    platform = {"cuda": "gpu", "rocm": "gpu"}.get(mesh.devices.flat[0].platform, mesh.devices.flat[0].platform)
+    check_heads(dispatch.by_platform(cfg.attention_impl, platform), cfg.n_heads, cfg.n_kv_heads,
+                dict(mesh.shape).get("tensor", 1))

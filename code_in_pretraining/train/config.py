@@ -38,6 +38,9 @@ class TrainConfig:
     loss_vocab_block: int = -1  # -1 keeps the preset's; N > 0: blockwise loss (model/blockwise_ce.py)
     seq_len: int = 256
     global_batch: int = 16
+    # Gradient accumulation: the global batch split into this many microbatches inside one step
+    # (float32 gradient sum, one optimizer update); activations are held for one microbatch only.
+    microbatches: int = 1
     # Optimisation.
     peak_lr: float = 1e-3
     end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from code_in_pretraining.data import materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.phase_plan import PhasePlan
-from code_in_pretraining.model import restore
+from code_in_pretraining.model import restore, sharded_attention
 from code_in_pretraining.model.config import ModelConfig, get_preset
 from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.parallel import distributed
@@ -78,6 +78,9 @@ def prepare(cfg: TrainConfig) -> Prepared:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
     model_cfg = model_config(cfg, vocab_sizes.pop())
     determinism.check_attention(cfg.deterministic, model_cfg.attention_impl)
+    if not isinstance(cfg.microbatches, int) or cfg.microbatches < 1 or cfg.global_batch % cfg.microbatches:
+        raise ValueError(f"TrainConfig.microbatches={cfg.microbatches!r} must be a positive int dividing "
+                         f"TrainConfig.global_batch={cfg.global_batch}")
     if cfg.global_batch % jax.process_count():
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
                          f"{jax.process_count()} processes")
@@ -94,6 +97,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
             raise ValueError(f"TrainConfig.init_lr='continue': checkpoint {root / str(step)} records no LR")
         init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
+    sharded_attention.check_mesh(model_cfg, mesh)
     shards = _materialize(tasks, cfg.progress)
     return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init)
 
@@ -164,7 +168,7 @@ def build(p: Prepared, sched, num_sources: int, workdir: pathlib.Path | None = N
         graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
         param_shardings=nnx.to_pure_dict(state_shardings),
         opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state),
-        compiler_options=determinism.compiler_options(cfg.deterministic, workdir))
+        compiler_options=determinism.compiler_options(cfg.deterministic, workdir), microbatches=cfg.microbatches)
     return graphdef, params, opt_state, train_step
 
 
