@@ -29,9 +29,24 @@ def train_parser() -> Parser:
                         help="a gin file: a path, or one shipped with the package; repeatable")
     parser.add_argument("--gin-bindings", action="append", default=[], metavar="BINDING",
                         help="a gin binding, e.g. 'TrainConfig.seq_len = 2048'; repeatable, applied after the files")
-    parser.add_argument("--workdir", required=True, help="run directory; resumes from its latest checkpoint")
+    parser.add_argument("--workdir", help="run directory; resumes from its latest checkpoint (required unless "
+                                          "--compile-only)")
     add_module_imports(parser)
     add_distributed(parser)
+    g = parser.add_argument_group("compile only (before you book a pod)", (
+        "Compile the step this run would take on a TPU slice, without a TPU (needs libtpu: `make tpu-aot`, then "
+        ".venv-tpu-aot/bin/cip), and print per device: parameters, optimizer state, batch, temporaries and "
+        "total against the chip's HBM, the compile time, the collectives of one step, and a roofline estimate of "
+        "the throughput. Exits 0 when the step fits with the headroom, 1 otherwise, naming what does not fit "
+        "and what would reduce it.\n\n"
+        "  .venv-tpu-aot/bin/cip train --compile-only --topology v5e-256 --gin-file=models/470m.gin \\\n"
+        "      --gin-file=runtime/tpu_v5e.gin --gin-file=recipes/balanced_to_text.gin"))
+    g.add_argument("--compile-only", action="store_true", help="compile for --topology and report; train nothing")
+    g.add_argument("--topology", help="a slice: v5e-256, v5p-128, v4-64 (cloud names), or v5e:16x16")
+    g.add_argument("--num-slices", type=int, default=1, help="slices joined over DCN (data parallel across them)")
+    g.add_argument("--headroom", type=float, default=0.15,
+                   help="fraction of HBM to keep free: real data grows memory past the compiled figure")
+    g.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     return parser
 
 
@@ -39,6 +54,10 @@ def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
     if not args.gin_file:
         raise UsageError("give at least one --gin-file (e.g. demo.gin, or models/tiny.gin with a recipe)")
+    if args.compile_only:
+        return _compile_only(args)
+    if not args.workdir:
+        raise UsageError("--workdir is required (unless --compile-only)")
     import_modules(args)
     from code_in_pretraining.train import launch
 
@@ -50,6 +69,34 @@ def train(argv: list[str]) -> int:
     print(f"done: step {out['final'].get('step')}, loss {out['final'].get('loss', float('nan')):.4f}, "
           f"workdir {out['workdir']}")
     return 0
+
+
+def _compile_only(args) -> int:
+    if not args.topology:
+        raise UsageError("--compile-only needs --topology (e.g. v5e-256, v5p-128, v5e:16x16)")
+    if not 0 <= args.headroom < 1:
+        raise UsageError(f"--headroom {args.headroom}: a fraction in [0, 1)")
+    import_modules(args)
+    from code_in_pretraining.train import compile_only, fit_report, launch
+
+    cfg = launch.load_config(args.gin_file, args.gin_bindings)
+    try:
+        compiled = compile_only.compile_step(cfg, args.topology, args.num_slices)
+    except (KeyError, ValueError) as e:
+        raise launch.ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    except RuntimeError as e:  # no libtpu, or a topology it cannot describe
+        raise UsageError(str(e)) from None
+    print(fit_report.table(compiled, args.headroom))
+    if args.json:
+        import pathlib
+
+        pathlib.Path(args.json).write_text(json.dumps(fit_report.rows(compiled, args.headroom), indent=2))
+    fit = fit_report.check_fit(compiled, args.headroom)
+    if fit.fits:
+        print(f"fits: {compiled.total_bytes / 2**30:.2f} GiB of a {fit.budget_bytes / 2**30:.2f} GiB budget")
+        return 0
+    print("DOES NOT FIT: " + "\n".join(fit.problems))
+    return 1
 
 
 # -- cip model-info --------------------------------------------------------------------------------

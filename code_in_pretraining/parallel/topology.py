@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import re
 
 GiB = 2**30
@@ -97,6 +98,9 @@ def parse(name: str) -> Slice:
 
 def devices(slice_: Slice, num_slices: int = 1) -> list:
     """The abstract devices of `num_slices` such slices (libtpu's compiler; no TPU needed)."""
+    # libtpu takes a machine-wide lock meant for processes that drive TPUs; compiling drives none,
+    # so several compiles may run at once.
+    os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
     try:
         from jax.experimental import topologies
     except ImportError as e:  # pragma: no cover - jax always has it

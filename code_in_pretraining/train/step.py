@@ -46,6 +46,18 @@ def make_optimizer(schedule: optax.Schedule, *, b1: float, b2: float, eps: float
     )
 
 
+def optimizer_shardings(tx: optax.GradientTransformation, params, param_shardings, mesh):
+    """The optimizer state's shardings: each moment laid out like its parameter, counters
+    replicated. (jit(tx.init) alone leaves the moments replicated: zeros_like carries no
+    sharding from its operand, and every device would hold both moments whole.)"""
+    from jax.sharding import NamedSharding, PartitionSpec  # pylint: disable=g-import-not-at-top
+
+    state = jax.eval_shape(tx.init, params)
+    replicated = NamedSharding(mesh, PartitionSpec())
+    return optax.tree_map_params(tx, lambda _, sharding: sharding, state, param_shardings,
+                                 transform_non_params=lambda _: replicated)
+
+
 def restart_schedule(opt_state):
     """The optimizer state with its LR-schedule counter at 0 (moments kept): a continued run
     indexes its own schedule from its own step 0."""

@@ -31,7 +31,7 @@ from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
 from code_in_pretraining.train import checkpoint, determinism, metrics_log, schedule
-from code_in_pretraining.train.config import INIT_LRS, INIT_STATES, TrainConfig, phase_plan
+from code_in_pretraining.train.config import INIT_LRS, INIT_STATES, TrainConfig, effective_microbatches, phase_plan
 from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,8 @@ class Prepared:
 
 
 def model_config(cfg: TrainConfig, vocab_size: int) -> ModelConfig:
-    runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat}
+    runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat,
+               "scan_layers": cfg.scan_layers}
     runtime = {k: v for k, v in runtime.items() if v}
     if cfg.loss_vocab_block != -1:
         runtime["loss_vocab_block"] = cfg.loss_vocab_block
@@ -78,9 +79,6 @@ def prepare(cfg: TrainConfig) -> Prepared:
         raise ValueError(f"the run's mixtures mix tasks with different vocabularies: {tasks}")
     model_cfg = model_config(cfg, vocab_sizes.pop())
     determinism.check_attention(cfg.deterministic, model_cfg.attention_impl)
-    if not isinstance(cfg.microbatches, int) or cfg.microbatches < 1 or cfg.global_batch % cfg.microbatches:
-        raise ValueError(f"TrainConfig.microbatches={cfg.microbatches!r} must be a positive int dividing "
-                         f"TrainConfig.global_batch={cfg.global_batch}")
     if cfg.global_batch % jax.process_count():
         raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} is not divisible by "
                          f"{jax.process_count()} processes")
@@ -98,6 +96,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
         init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
     sharded_attention.check_mesh(model_cfg, mesh)
+    effective_microbatches(cfg, mesh.shape["data"] * mesh.shape["fsdp"])
     shards = _materialize(tasks, cfg.progress)
     return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init)
 
@@ -162,13 +161,14 @@ def build(p: Prepared, sched, num_sources: int, workdir: pathlib.Path | None = N
     graphdef, state, state_shardings = mesh_lib.init_sharded(
         lambda: Decoder(p.model_cfg, rngs=nnx.Rngs(cfg.seed)), p.mesh)
     params = nnx.to_pure_dict(state)
+    param_shardings = nnx.to_pure_dict(state_shardings)
+    opt_shardings = step_lib.optimizer_shardings(tx, params, param_shardings, p.mesh)
     with jax.set_mesh(p.mesh):
-        opt_state = jax.jit(tx.init)(params)
+        opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(params)
     train_step = step_lib.make_train_step(
         graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
-        param_shardings=nnx.to_pure_dict(state_shardings),
-        opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state),
-        compiler_options=determinism.compiler_options(cfg.deterministic, workdir), microbatches=cfg.microbatches)
+        param_shardings=param_shardings, opt_shardings=opt_shardings,
+        compiler_options=determinism.compiler_options(cfg.deterministic, workdir), microbatches=effective_microbatches(cfg, p.mesh.shape["data"] * p.mesh.shape["fsdp"]))
     return graphdef, params, opt_state, train_step
 
 
