@@ -18,11 +18,10 @@ KINDS = ("all-gather", "reduce-scatter", "all-reduce", "all-to-all", "collective
 DTYPE_BYTES = {"pred": 1, "s8": 1, "u8": 1, "s16": 2, "u16": 2, "bf16": 2, "f16": 2, "s32": 4, "u32": 4,
                "f32": 4, "s64": 8, "u64": 8, "f64": 8, "c64": 8}
 
-_COMPUTATION = re.compile(r"^(?:ENTRY\s+)?%?([\w.\-]+)\s.*\{\s*$")
+_HEADER = re.compile(r"^(ENTRY\s+)?%([\w.\-]+)\s+\(")
 _INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.+?)\s+([\w\-]+)\((.*)$")
 _ARRAY = re.compile(r"(\w+)\[([0-9,]*)\]")
 _TRIP = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
-_CALLS = re.compile(r"(?:body|to_apply|calls|branch_computations|condition)=\{?%?([\w.\-, %]+)\}?")
 
 
 @dataclasses.dataclass
@@ -62,64 +61,85 @@ def _kind(op: str) -> str | None:
     return base if base in KINDS else None
 
 
+def _split_computations(hlo_text: str) -> tuple[dict[str, list[str]], str | None]:
+    """{computation name: its instruction lines}, and the entry's name. Headers start at column 0
+    (`%name (params...) -> ... {`, possibly wrapped over several lines); instructions are indented."""
+    comps: dict[str, list[str]] = {}
+    entry = current = None
+    for line in hlo_text.splitlines():
+        m = _HEADER.match(line)
+        if m:
+            current = m.group(2)
+            comps[current] = []
+            if m.group(1):
+                entry = current
+        elif current is not None and line[:1] in (" ", "\t"):
+            comps[current].append(line)
+    return comps, entry
+
+
+def _trip_count(while_line: str, comps: dict[str, list[str]]) -> int:
+    """Iterations of a while loop: XLA's known trip count where it records one, else the bound of a
+    counter compared less-than a constant in the loop's condition (how scans lower), else 1."""
+    m = _TRIP.search(while_line)
+    if m:
+        return int(m.group(1))
+    cond = re.search(r"condition=%?([\w.\-]+)", while_line)
+    lines = comps.get(cond.group(1), []) if cond else []
+    consts = [int(c) for line in lines for c in re.findall(r"s32\[\]\S* constant\((\d+)\)", line)]
+    if len(consts) == 1 and any("direction=LT" in line for line in lines):
+        return consts[0]
+    return 1
+
+
 def collectives(hlo_text: str, num_devices: int) -> dict[str, Collective]:
     """{kind: Collective} of one run of the program's entry computation."""
-    comps: dict[str, list] = {}
-    entry = None
-    current = None
-    for line in hlo_text.splitlines():
-        m = _COMPUTATION.match(line) if line[:1] not in (" ", "\t") else None
-        if m:
-            current = m.group(1)
-            comps[current] = []
-            if line.startswith("ENTRY"):
-                entry = current
-            continue
-        if current is None:
-            continue
-        im = _INSTR.match(line)
-        if not im:
-            continue
-        shape, op, rest = im.groups()
-        kind = _kind(op)
-        if kind:
-            n = _group_size(rest, num_devices)
-            size = _bytes(shape)
-            if op.endswith("-start") and shape.startswith("("):  # (operand, result) of an async start
-                parts = _ARRAY.findall(shape)
-                size = _bytes(" ".join(f"{d}[{s}]" for d, s in parts[len(parts) // 2:]))
-            if kind == "all-gather":
-                moved = size * (n - 1) / n
-            elif kind == "reduce-scatter":
-                moved = size * (n - 1)  # operand = n x result
-            elif kind == "all-reduce":
-                moved = 2 * size * (n - 1) / n
-            else:
-                moved = size * (n - 1) / n if kind == "all-to-all" else size
-            comps[current].append(("collective", kind, moved if n > 1 else 0.0))
-        trip = _TRIP.search(rest)
-        for called in _CALLS.findall(rest):
-            for name in re.split(r"[,\s%]+", called):
-                if name:
-                    is_body = op == "while" and trip and re.search(rf"body=%?{re.escape(name)}(?![\w.\-])", rest)
-                    times = int(trip.group(1)) if is_body else 1
-                    comps[current].append(("call", name, times))
+    comps, entry = _split_computations(hlo_text)
     out = {k: Collective(k) for k in KINDS}
 
     def visit(name: str, times: int, depth: int = 0):
-        if depth > 50 or name not in comps:
-            return
-        for entry_ in comps[name]:
-            if entry_[0] == "collective":
-                _, kind, moved = entry_
+        for line in comps.get(name, []) if depth < 50 else []:
+            im = _INSTR.match(line)
+            if not im:
+                continue
+            shape, op, rest = im.groups()
+            kind = _kind(op)
+            if kind:
+                moved = _moved(kind, op, shape, _group_size(rest, num_devices))
                 out[kind].count += times
                 out[kind].bytes_per_device += moved * times
-            else:
-                visit(entry_[1], times * entry_[2], depth + 1)
+            if op == "while":
+                body = re.search(r"body=%?([\w.\-]+)", rest)
+                if body:
+                    visit(body.group(1), times * _trip_count(line, comps), depth + 1)
+                continue
+            for called in re.findall(r"(?:to_apply|calls|branch_computations)=\{?([%\w.\-, ]+)\}?", rest):
+                for callee in re.findall(r"%?([\w.\-]+)", called):
+                    if callee in comps and callee != name:
+                        visit(callee, times, depth + 1)
 
     if entry is not None:
         visit(entry, 1)
     return out
+
+
+def _moved(kind: str, op: str, shape: str, n: int) -> float:
+    """Bytes one device moves for one collective over groups of `n` (ring algorithms)."""
+    if n <= 1:
+        return 0.0
+    size = _bytes(shape)
+    if op.endswith("-start") and shape.startswith("("):  # (operands..., results...) of an async start
+        parts = _ARRAY.findall(shape)
+        size = _bytes(" ".join(f"{d}[{s}]" for d, s in parts[len(parts) // 2:]))
+    if kind == "all-gather":
+        return size * (n - 1) / n
+    if kind == "reduce-scatter":
+        return size * (n - 1)  # its operand is n x its result
+    if kind == "all-reduce":
+        return 2 * size * (n - 1) / n
+    if kind == "all-to-all":
+        return size * (n - 1) / n
+    return size
 
 
 def summary(found: dict[str, Collective]) -> dict[str, dict[str, float]]:

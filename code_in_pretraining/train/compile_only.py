@@ -89,25 +89,12 @@ def _sharded(tree, shardings):
     return jax.tree.map(lambda x, s: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=s), tree, shardings)
 
 
-def tpu_padded_elements(shape, itemsize: int) -> int:
-    """Elements a TPU stores for an array of `shape`: its last two dimensions in tiles of
-    (8 x 4 / itemsize, 128) (bfloat16 packs 16 rows, int8 32), a vector in tiles of 1024."""
-    if not shape:
-        return 1
-    if len(shape) == 1:
-        return -(-shape[0] // 1024) * 1024
-    rows = 8 * max(1, 4 // itemsize)
-    *lead, r, c = shape
-    return math.prod(lead) * (-(-r // rows) * rows) * (-(-c // 128) * 128)
-
-
 def _shard_bytes(tree) -> float:
-    """Bytes per device of the arrays in `tree`, as a TPU lays them out (tile padding included)."""
+    """Bytes per device of the arrays in `tree` (their shards' logical sizes)."""
     total = 0.0
     for x in jax.tree.leaves(tree):
         shape = x.sharding.shard_shape(x.shape) if x.sharding is not None else x.shape
-        itemsize = jnp.dtype(x.dtype).itemsize
-        total += tpu_padded_elements(shape, itemsize) * itemsize
+        total += math.prod(shape) * jnp.dtype(x.dtype).itemsize
     return total
 
 
@@ -128,10 +115,9 @@ class Lowered:
     microbatches: int
 
 
-def lower_step(cfg: TrainConfig, model_cfg: ModelConfig, num_sources: int, mesh) -> Lowered:
-    """The step `cip train` builds (trainer.build), lowered over `mesh` from shapes alone."""
-    check_mesh(model_cfg, mesh)
-    microbatches = effective_microbatches(cfg, mesh.shape["data"] * mesh.shape["fsdp"])
+def abstract_inputs(cfg: TrainConfig, model_cfg: ModelConfig, mesh):
+    """(graphdef, optimizer, schedule, params, optimizer state, batch) as sharded ShapeDtypeStructs: what
+    trainer.build and the loader give the step, from shapes alone."""
     sched = schedule.phased(phase_plan(cfg), peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps,
                             end_lr=cfg.end_lr, cooldown_end_lr=cfg.cooldown_end_lr, rewarm=cfg.rewarm)
     tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
@@ -146,6 +132,16 @@ def lower_step(cfg: TrainConfig, model_cfg: ModelConfig, num_sources: int, mesh)
     batch = {k: jax.ShapeDtypeStruct((B, L), jnp.int32, sharding=batch_sh)
              for k in ("tokens", "segment_ids", "positions")}
     batch["source_ids"] = jax.ShapeDtypeStruct((B, L), jnp.int8, sharding=batch_sh)
+    return graphdef, tx, sched, params, opt_state, batch
+
+
+def lower_step(cfg: TrainConfig, model_cfg: ModelConfig, num_sources: int, mesh) -> Lowered:
+    """The step `cip train` builds (trainer.build), lowered over `mesh` from shapes alone."""
+    check_mesh(model_cfg, mesh)
+    microbatches = effective_microbatches(cfg, mesh.shape["data"] * mesh.shape["fsdp"])
+    graphdef, tx, sched, params, opt_state, batch = abstract_inputs(cfg, model_cfg, mesh)
+    param_shardings = jax.tree.map(lambda x: x.sharding, params)
+    opt_shardings = jax.tree.map(lambda x: x.sharding, opt_state)
     step_index = jax.ShapeDtypeStruct((), jnp.int32, sharding=NamedSharding(mesh, P()))
     train_step = step_lib.make_train_step(graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
                                           param_shardings=param_shardings, opt_shardings=opt_shardings,
@@ -195,3 +191,15 @@ def compile_step(cfg: TrainConfig, topology_name: str, num_slices: int = 1) -> C
 _OUT_OF_HBM = re.compile(r"HLO temporaries \(([0-9.]+)([KMGT])\)")
 _UNIT = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
+
+
+def from_record(cfg: TrainConfig, topology_name: str, fields: dict, hlo_text: str) -> Compiled:
+    """A Compiled from its kept figures and HLO (benchmarks/tpu_fit.py renders tables without compiling)."""
+    model_cfg, num_sources, _ = model_config(cfg)
+    slice_ = topology.parse(topology_name)
+    mesh = make_mesh(cfg, topology.devices(slice_, fields["num_slices"]), fields["num_slices"])
+    *_, params, opt_state, batch = abstract_inputs(cfg, model_cfg, mesh)
+    fields = {**fields, "params_bytes": _shard_bytes(params), "optimizer_bytes": _shard_bytes(opt_state),
+              "batch_bytes": _shard_bytes(batch)}
+    found = collectives.collectives(hlo_text, slice_.num_devices * fields["num_slices"])
+    return Compiled(cfg=cfg, model_cfg=model_cfg, slice=slice_, collectives=found, hlo_text=hlo_text, **fields)
