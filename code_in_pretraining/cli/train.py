@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 from code_in_pretraining.cli.flags import (
     Parser,
@@ -106,7 +107,15 @@ def model_info_parser() -> Parser:
     parser.add_argument("--preset", required=True, help="a model preset: tiny, 470m or 2p8b")
     parser.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default: the preset's)")
     parser.add_argument("--seq-len", type=int, default=8192, help="sequence length")
-    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor")
+    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor; -1: the rest of --devices "
+                                                         "(runtime/tpu_v5e.gin's 1,-1,1 is FSDP over every chip)")
+    parser.add_argument("--devices", type=int, default=None,
+                        help="devices the mesh spans (default: --topology's, else the mesh's product)")
+    parser.add_argument("--topology", default=None,
+                        help="a TPU slice (v5e-256, v5p-128, v5e:16x16): its device count, and its HBM to flag "
+                             "a configuration that does not fit")
+    parser.add_argument("--loss-vocab-block", type=int, default=None,
+                        help="the blockwise loss's vocabulary block (default: the preset's; 0: whole logits)")
     parser.add_argument("--batch", type=int, default=512, help="global batch in sequences")
     parser.add_argument("--remat", default=None, choices=("none", "full", "save_dots"),
                         help="activation rematerialisation (default: the preset's)")
@@ -120,10 +129,21 @@ def model_info(argv: list[str]) -> int:
     from code_in_pretraining.model.info import model_info as info_of
     from code_in_pretraining.parallel.mesh import parse_mesh
 
-    cfg = get_preset(args.preset, **({} if args.vocab_size is None else {"vocab_size": args.vocab_size}))
+    from code_in_pretraining.parallel.mesh import resolve_shape
+    from code_in_pretraining.parallel.topology import parse as parse_topology
+
+    overrides = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
+    if args.loss_vocab_block is not None:
+        overrides["loss_vocab_block"] = args.loss_vocab_block
+    cfg = get_preset(args.preset, **overrides)
+    slice_ = parse_topology(args.topology) if args.topology else None
     mesh_shape = parse_mesh(args.mesh)
-    if any(s <= 0 for s in mesh_shape):
-        raise UsageError(f"--mesh {args.mesh}: sizes must be positive")
+    devices = args.devices or (slice_.num_devices if slice_ else None)
+    if devices is None:
+        if -1 in mesh_shape:
+            raise UsageError(f"--mesh {args.mesh}: -1 needs --devices N or --topology to say how many devices")
+        devices = math.prod(mesh_shape)
+    mesh_shape = resolve_shape(mesh_shape, devices)
     info = info_of(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
     info["preset"] = args.preset
     if args.json:
@@ -136,13 +156,19 @@ def model_info(argv: list[str]) -> int:
         ("  non-embedding", f"{info['params_non_embedding']:,}"),
         (f"FLOPs/token @ {args.seq_len}", f"{_si(info['flops_per_token'])} (dense {_si(info['flops_per_token_dense'])}, "
                                           f"attention {_si(info['flops_per_token_attention'])})"),
-        ("mesh data,fsdp,tensor", args.mesh),
+        ("mesh data,fsdp,tensor", ",".join(map(str, mesh_shape))),
         ("global batch x seq", f"{args.batch} x {args.seq_len}"),
         ("remat", info["remat"]),
     ]
     rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in info["memory_per_device_bytes"].items()]
+    total = info["memory_per_device_bytes"]["total"]
+    if slice_:
+        hbm = slice_.chip.hbm_bytes
+        verdict = "fits" if total <= hbm else "OVER HBM"
+        rows.append((f"{slice_.name} HBM/device", f"{hbm / 2**30:.2f} GiB: {verdict} ({total / hbm:.0%})"))
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print("(an estimate from shapes; the compiled step's own figures: `cip train --compile-only --topology ...`)")
     return 0
 
 
