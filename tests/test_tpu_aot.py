@@ -96,3 +96,25 @@ def test_a_config_that_cannot_fit_says_what_would_reduce_it():
                 "--gin-file=recipes/balanced_to_text.gin", "--gin-bindings=TrainConfig.remat = 'none'")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "DOES NOT FIT" in proc.stdout and "TrainConfig.remat = 'full'" in proc.stdout, proc.stdout
+
+
+def test_pod_dry_run_prints_what_each_vm_runs(tmp_path, capsys):
+    from code_in_pretraining.cli import main
+
+    assert main(["experiment", "--grid", "paper", "--scale", "470m", "--dry-run", "--workdir", str(tmp_path),
+                 "--variants", "balanced_to_text"]) == 0
+    out = capsys.readouterr().out
+    assert "cip train --distributed" in out and "CIP_VOCAB=" in out and "CIP_DATA_DIR=" in out, out
+    assert out.count("cip eval --checkpoint=") == 3, out  # one per phase
+    assert "not shared storage" in out, out  # tmp_path is a local disk
+
+
+def test_model_info_takes_the_tpu_mesh_and_flags_hbm(capsys):
+    from code_in_pretraining.cli import main
+
+    assert main(["model-info", "--preset", "2p8b", "--mesh", "1,-1,1", "--topology", "v5e-8"]) == 0
+    out = capsys.readouterr().out
+    assert "1,8,1" in out and "OVER HBM" in out, out
+    assert main(["model-info", "--preset", "470m", "--mesh", "1,-1,1", "--topology", "v5e-256", "--remat", "full",
+                 "--loss-vocab-block", "16000"]) == 0
+    assert "fits" in capsys.readouterr().out
