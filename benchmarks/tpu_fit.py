@@ -23,7 +23,6 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # the repository root
 
 import tasks  # noqa: E402,F401  (the recipe's mixtures)
-from code_in_pretraining.parallel import collectives  # noqa: E402
 from code_in_pretraining.train import compile_only, fit_report, launch  # noqa: E402
 
 GIN = {"470m": "models/470m.gin", "2p8b": "models/2p8b.gin"}

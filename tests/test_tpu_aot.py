@@ -23,7 +23,7 @@ PAPER_470M = ["--gin-file=models/470m.gin", "--gin-file=runtime/tpu_v5e.gin", "-
 def _run(*args, timeout=1800):
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     env.pop("XLA_FLAGS", None)
-    return subprocess.run([str(TPU_PYTHON), *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    return subprocess.run([str(TPU_PYTHON), *args], cwd=ROOT, check=False, capture_output=True, text=True, timeout=timeout,
                           env=env)
 
 

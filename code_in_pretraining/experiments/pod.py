@@ -65,7 +65,7 @@ def vm_commands(train_flags: str, train_dir: pathlib.Path, phases: list[tuple[st
                 results_dir: pathlib.Path, venv: str = ".venv") -> list[str]:
     """The shell lines of one variant: training on every VM, then each phase's evaluation."""
     env = " ".join(f"{k}={shlex.quote(v)}" for k, v in environment().items())
-    lines = [f"# on every VM of the slice (gcloud compute tpus tpu-vm ssh $TPU --worker=all --command=...):",
+    lines = ["# on every VM of the slice (gcloud compute tpus tpu-vm ssh $TPU --worker=all --command=...):",
              f"{env} {venv}/bin/cip train --distributed {train_flags} --workdir={train_dir}"]
     for phase, step in phases:
         lines.append(f"# after phase {phase!r} (its permanent checkpoint, step {step:,}), on one VM:")

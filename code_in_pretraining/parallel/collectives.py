@@ -9,7 +9,6 @@ count once per iteration, from the trip count XLA records on the loop.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import math
 import re
@@ -142,13 +141,5 @@ def _moved(kind: str, op: str, shape: str, n: int) -> float:
     return size
 
 
-def summary(found: dict[str, Collective]) -> dict[str, dict[str, float]]:
-    return {k: {"count": c.count, "bytes_per_device": c.bytes_per_device} for k, c in found.items() if c.count}
-
-
 def total_bytes(found: dict[str, Collective]) -> float:
     return sum(c.bytes_per_device for c in found.values())
-
-
-def counter(found: dict[str, Collective]) -> collections.Counter:
-    return collections.Counter({k: c.count for k, c in found.items()})

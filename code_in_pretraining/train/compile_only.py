@@ -168,7 +168,7 @@ def compile_step(cfg: TrainConfig, topology_name: str, num_slices: int = 1) -> C
                   batch_bytes=_shard_bytes(batch))
     try:
         compiled = low.lowered.compile()
-    except Exception as e:  # noqa: BLE001 - XLA's error type is private; only running out of HBM is ours
+    except Exception as e:  # XLA's error type is private; only running out of HBM is handled here
         temps = _OUT_OF_HBM.search(str(e))
         if "RESOURCE_EXHAUSTED" not in str(e) or not temps:
             raise
@@ -195,7 +195,7 @@ _UNIT = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
 
 def from_record(cfg: TrainConfig, topology_name: str, fields: dict, hlo_text: str) -> Compiled:
     """A Compiled from its kept figures and HLO (benchmarks/tpu_fit.py renders tables without compiling)."""
-    model_cfg, num_sources, _ = model_config(cfg)
+    model_cfg, _, _ = model_config(cfg)
     slice_ = topology.parse(topology_name)
     mesh = make_mesh(cfg, topology.devices(slice_, fields["num_slices"]), fields["num_slices"])
     *_, params, opt_state, batch = abstract_inputs(cfg, model_cfg, mesh)
