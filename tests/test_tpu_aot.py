@@ -118,3 +118,13 @@ def test_model_info_takes_the_tpu_mesh_and_flags_hbm(capsys):
     assert main(["model-info", "--preset", "470m", "--mesh", "1,-1,1", "--topology", "v5e-256", "--remat", "full",
                  "--loss-vocab-block", "16000"]) == 0
     assert "fits" in capsys.readouterr().out
+
+
+@needs_libtpu
+def test_two_slices_join_over_dcn_on_the_data_axis():
+    code = ("from code_in_pretraining.parallel import mesh, topology\n"
+            "m = mesh.make_multislice_mesh((1, -1, 1), topology.devices(topology.parse('v5e-16'), 2), 2)\n"
+            "print(dict(m.shape), sorted({d.slice_index for d in m.devices[1].flat}))")
+    proc = _run("-c", code, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == "{'data': 2, 'fsdp': 16, 'tensor': 1} [1]", proc.stdout
