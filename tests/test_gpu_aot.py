@@ -85,3 +85,11 @@ def test_train_step_compiles_for_h100(tmp_path):
         model = row["roofline"]["ms_per_step"]
         assert all(model[c] > 0 for c in ("matmuls", "attention", "loss", "optimizer")), (row["loss"], model)
     assert stdout.count("Modelled device time per step") == 4
+
+
+def test_tiny_step_compiles_for_eight_h100s_data_parallel():
+    """The step with pallas_gpu on eight described H100s of one host, data parallel: the kernel runs
+    per shard (shard_map) and compiles through Triton."""
+    r = json.loads(_run("tests/helpers/aot_step_check.py", "gpu").strip().splitlines()[-1])
+    assert r["devices"] == 8 and r["mesh"] == {"data": 8, "fsdp": 1, "tensor": 1}, r
+    assert r["attention"] == "pallas_gpu" and r["triton_calls"] > 0, r

@@ -93,7 +93,13 @@ def _dry_run(grid: str, scale_name: str, workdir: str, variants: list[str] | Non
     from code_in_pretraining.experiments import runner
     from code_in_pretraining.experiments.grids import get_grid, get_scale
 
+    from code_in_pretraining.experiments import pod
+
     scale, root, planned = get_scale(scale_name), pathlib.Path(workdir), []
+    on_pod = not scale.default_data  # the paper's scales: a TPU slice, the user's data
+    if on_pod:
+        print("# Every VM of the slice runs the same commands; environment: "
+              + "; ".join(f"{k}: {why}" for k, why in pod.ENV.items()))
     for name in variants or get_grid(grid):
         v = runner.plan_variant(name, scale, bindings)
         print(f"{name}: {v.plan.total_steps:,} steps, {v.plan.total_steps * v.plan.tokens_per_step:,} tokens: "
@@ -105,8 +111,17 @@ def _dry_run(grid: str, scale_name: str, workdir: str, variants: list[str] | Non
                   f"{root / other.name / 'train' / 'checkpoints' / str(step)} into "
                   f"{root / name / 'train' / 'checkpoints'} and `cip train` continues from step {step}")
         flags = " ".join([*(f"--gin-file={f}" for f in v.gin_files), *(f"--gin-bindings='{b}'" for b in v.bindings)])
-        print(f"  cip train {flags} --workdir={root / name / 'train'}")
         planned.append(v)
+        train_dir = root / name / "train"
+        if not on_pod:
+            print(f"  cip train {flags} --workdir={train_dir}")
+            continue
+        phases = [(ph.name, end) for ph, end in zip(v.plan.phases, v.plan.ends)]
+        for line in pod.vm_commands(flags, train_dir, phases, root / name / "results"):
+            print(f"  {line}")
+    warning = pod.shared_storage_warning(workdir) if on_pod else None
+    if warning:
+        print(warning)
     return 0
 
 

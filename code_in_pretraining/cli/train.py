@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 
 from code_in_pretraining.cli.flags import (
@@ -30,9 +31,24 @@ def train_parser() -> Parser:
                         help="a gin file: a path, or one shipped with the package; repeatable")
     parser.add_argument("--gin-bindings", action="append", default=[], metavar="BINDING",
                         help="a gin binding, e.g. 'TrainConfig.seq_len = 2048'; repeatable, applied after the files")
-    parser.add_argument("--workdir", required=True, help="run directory; resumes from its latest checkpoint")
+    parser.add_argument("--workdir", help="run directory; resumes from its latest checkpoint (required unless "
+                                          "--compile-only)")
     add_module_imports(parser)
     add_distributed(parser)
+    g = parser.add_argument_group("compile only (before you book a pod)", (
+        "Compile the step this run would take on a TPU slice, without a TPU (needs libtpu: `make tpu-aot`, then "
+        ".venv-tpu-aot/bin/cip), and print per device: parameters, optimizer state, batch, temporaries and "
+        "total against the chip's HBM, the compile time, the collectives of one step, and a roofline estimate of "
+        "the throughput. Exits 0 when the step fits with the headroom, 1 otherwise, naming what does not fit "
+        "and what would reduce it.\n\n"
+        "  .venv-tpu-aot/bin/cip train --compile-only --topology v5e-256 --gin-file=models/470m.gin \\\n"
+        "      --gin-file=runtime/tpu_v5e.gin --gin-file=recipes/balanced_to_text.gin"))
+    g.add_argument("--compile-only", action="store_true", help="compile for --topology and report; train nothing")
+    g.add_argument("--topology", help="a slice: v5e-256, v5p-128, v4-64 (cloud names), or v5e:16x16")
+    g.add_argument("--num-slices", type=int, default=1, help="slices joined over DCN (data parallel across them)")
+    g.add_argument("--headroom", type=float, default=0.15,
+                   help="fraction of HBM to keep free: real data grows memory past the compiled figure")
+    g.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
     return parser
 
 
@@ -40,6 +56,10 @@ def train(argv: list[str]) -> int:
     args = train_parser().parse_args(argv)
     if not args.gin_file:
         raise UsageError("give at least one --gin-file (e.g. demo.gin, or models/tiny.gin with a recipe)")
+    if args.compile_only:
+        return _compile_only(args)
+    if not args.workdir:
+        raise UsageError("--workdir is required (unless --compile-only)")
     import_modules(args)
     from code_in_pretraining.train import launch
 
@@ -53,6 +73,34 @@ def train(argv: list[str]) -> int:
     return 0
 
 
+def _compile_only(args) -> int:
+    if not args.topology:
+        raise UsageError("--compile-only needs --topology (e.g. v5e-256, v5p-128, v5e:16x16)")
+    if not 0 <= args.headroom < 1:
+        raise UsageError(f"--headroom {args.headroom}: a fraction in [0, 1)")
+    import_modules(args)
+    from code_in_pretraining.train import compile_only, fit_report, launch
+
+    cfg = launch.load_config(args.gin_file, args.gin_bindings)
+    try:
+        compiled = compile_only.compile_step(cfg, args.topology, args.num_slices)
+    except (KeyError, ValueError) as e:
+        raise launch.ConfigError(str(e.args[0]) if e.args else str(e)) from None
+    except RuntimeError as e:  # no libtpu, or a topology it cannot describe
+        raise UsageError(str(e)) from None
+    print(fit_report.table(compiled, args.headroom))
+    if args.json:
+        import pathlib
+
+        pathlib.Path(args.json).write_text(json.dumps(fit_report.rows(compiled, args.headroom), indent=2))
+    fit = fit_report.check_fit(compiled, args.headroom)
+    if fit.fits:
+        print(f"fits: {compiled.total_bytes / 2**30:.2f} GiB of a {fit.budget_bytes / 2**30:.2f} GiB budget")
+        return 0
+    print("DOES NOT FIT: " + "\n".join(fit.problems))
+    return 1
+
+
 # -- cip model-info --------------------------------------------------------------------------------
 def model_info_parser() -> Parser:
     parser = Parser(prog="cip model-info", description="Parameters, FLOPs per token and memory per device of a "
@@ -60,7 +108,15 @@ def model_info_parser() -> Parser:
     parser.add_argument("--preset", required=True, help="a model preset: tiny, 470m or 2p8b")
     parser.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default: the preset's)")
     parser.add_argument("--seq-len", type=int, default=8192, help="sequence length")
-    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor")
+    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor; -1: the rest of --devices "
+                                                         "(runtime/tpu_v5e.gin's 1,-1,1 is FSDP over every chip)")
+    parser.add_argument("--devices", type=int, default=None,
+                        help="devices the mesh spans (default: --topology's, else the mesh's product)")
+    parser.add_argument("--topology", default=None,
+                        help="a TPU slice (v5e-256, v5p-128, v5e:16x16): its device count, and its HBM to flag "
+                             "a configuration that does not fit")
+    parser.add_argument("--loss-vocab-block", type=int, default=None,
+                        help="the blockwise loss's vocabulary block (default: the preset's; 0: whole logits)")
     parser.add_argument("--batch", type=int, default=512, help="global batch in sequences")
     parser.add_argument("--remat", default=None, choices=("none", "full", "save_dots"),
                         help="activation rematerialisation (default: the preset's)")
@@ -74,10 +130,21 @@ def model_info(argv: list[str]) -> int:
     from code_in_pretraining.model.info import model_info as info_of
     from code_in_pretraining.parallel.mesh import parse_mesh
 
-    cfg = get_preset(args.preset, **({} if args.vocab_size is None else {"vocab_size": args.vocab_size}))
+    from code_in_pretraining.parallel.mesh import resolve_shape
+    from code_in_pretraining.parallel.topology import parse as parse_topology
+
+    overrides = {} if args.vocab_size is None else {"vocab_size": args.vocab_size}
+    if args.loss_vocab_block is not None:
+        overrides["loss_vocab_block"] = args.loss_vocab_block
+    cfg = get_preset(args.preset, **overrides)
+    slice_ = parse_topology(args.topology) if args.topology else None
     mesh_shape = parse_mesh(args.mesh)
-    if any(s <= 0 for s in mesh_shape):
-        raise UsageError(f"--mesh {args.mesh}: sizes must be positive")
+    devices = args.devices or (slice_.num_devices if slice_ else None)
+    if devices is None:
+        if -1 in mesh_shape:
+            raise UsageError(f"--mesh {args.mesh}: -1 needs --devices N or --topology to say how many devices")
+        devices = math.prod(mesh_shape)
+    mesh_shape = resolve_shape(mesh_shape, devices)
     info = info_of(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
     info["preset"] = args.preset
     if args.json:
@@ -90,13 +157,19 @@ def model_info(argv: list[str]) -> int:
         ("  non-embedding", f"{info['params_non_embedding']:,}"),
         (f"FLOPs/token @ {args.seq_len}", f"{_si(info['flops_per_token'])} (dense {_si(info['flops_per_token_dense'])}, "
                                           f"attention {_si(info['flops_per_token_attention'])})"),
-        ("mesh data,fsdp,tensor", args.mesh),
+        ("mesh data,fsdp,tensor", ",".join(map(str, mesh_shape))),
         ("global batch x seq", f"{args.batch} x {args.seq_len}"),
         ("remat", info["remat"]),
     ]
     rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in info["memory_per_device_bytes"].items()]
+    total = info["memory_per_device_bytes"]["total"]
+    if slice_:
+        hbm = slice_.chip.hbm_bytes
+        verdict = "fits" if total <= hbm else "OVER HBM"
+        rows.append((f"{slice_.name} HBM/device", f"{hbm / 2**30:.2f} GiB: {verdict} ({total / hbm:.0%})"))
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
+    print("(an estimate from shapes; the compiled step's own figures: `cip train --compile-only --topology ...`)")
     return 0
 
 

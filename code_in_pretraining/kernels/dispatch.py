@@ -1,11 +1,13 @@
 """`attention()`: one entry point that picks an implementation.
 
-"auto" chooses by backend (gpu -> pallas_gpu, tpu -> pallas_tpu, cpu -> xla)
-and falls back to the xla reference, logging the reason once, whenever the
+"auto" chooses by the platform of the mesh in context, else of the default
+backend (gpu -> pallas_gpu, tpu -> pallas_tpu, cpu -> xla), and falls back to the xla reference, logging the reason once, whenever the
 kernel cannot handle the inputs. Explicitly requested kernels raise instead
 of silently falling back: a named kernel runs, or the call fails.
 "pallas_gpu_fused" is pallas_gpu with its one-kernel backward (atomic dQ:
 fewer matmuls, but dQ is not bitwise reproducible on a GPU).
+On a CPU a named Pallas kernel runs in interpret mode (its semantics, slowly):
+there is no kernel compiler for it there.
 All decisions use static shapes and dtypes only, so this works under jit.
 """
 
@@ -18,10 +20,14 @@ import jax
 import jax.numpy as jnp
 
 from code_in_pretraining.kernels import reference, shapes
+from code_in_pretraining.parallel.mesh import current_platform
 
 log = logging.getLogger(__name__)
 
 IMPLEMENTATIONS = ("auto", "xla", "pallas_gpu", "pallas_gpu_fused", "pallas_tpu", "cudnn")
+# Custom calls that XLA's partitioner cannot split: they run per shard (model/sharded_attention.py).
+PALLAS = ("pallas_gpu", "pallas_gpu_fused", "pallas_tpu")
+_BY_PLATFORM = {"gpu": "pallas_gpu", "tpu": "pallas_tpu"}
 
 _KERNEL_DTYPES = (jnp.float32, jnp.bfloat16, jnp.float16)
 _MAX_HEAD_DIM = 256
@@ -47,6 +53,32 @@ def unsupported_reason(implementation: str, q, k, sm_scale: float = 1.0) -> str 
     if D > _MAX_HEAD_DIM:
         return f"{implementation} supports head_dim <= {_MAX_HEAD_DIM}; got {D}"
     return None
+
+
+def by_platform(implementation: str, platform: str | None = None) -> str:
+    """`implementation` with "auto" replaced by the kernel for `platform` (default: the mesh's)."""
+    if implementation != "auto":
+        return implementation
+    return _BY_PLATFORM.get(platform or current_platform(), "xla")
+
+
+def choose(implementation: str, q, k, sm_scale: float) -> str:
+    """The implementation that runs these inputs: "auto" resolved by platform, falling back to
+    xla (logged once) where the kernel cannot take them; a named kernel that cannot raises."""
+    if implementation not in IMPLEMENTATIONS:
+        raise ValueError(
+            f"unknown attention implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
+        )
+    impl = by_platform(implementation)
+    if impl not in PALLAS:
+        return impl
+    reason = unsupported_reason(impl, q, k, sm_scale)
+    if reason is None:
+        return impl
+    if implementation == "auto":
+        _log_once(reason)
+        return "xla"
+    raise ValueError(reason + " (use implementation='auto' to fall back)")
 
 
 def _cudnn(q, k, v, segment_ids, *, causal, sm_scale):
@@ -84,29 +116,11 @@ def attention(
     Returns:
       [B, L, H, D] in q's dtype.
     """
-    if implementation not in IMPLEMENTATIONS:
-        raise ValueError(
-            f"unknown attention implementation {implementation!r}; valid: {', '.join(IMPLEMENTATIONS)}"
-        )
     q, k, v, seg = q_BxLxHxD, k_BxLxKxD, v_BxLxKxD, segment_ids_BxL
     sm_scale = shapes.check(q, k, v, seg, sm_scale)
 
-    impl = implementation
-    if impl == "auto":
-        backend = jax.default_backend()
-        impl = {"gpu": "pallas_gpu", "cuda": "pallas_gpu", "rocm": "pallas_gpu", "tpu": "pallas_tpu"}.get(
-            backend, "xla"
-        )
-        if impl != "xla":
-            reason = unsupported_reason(impl, q, k, sm_scale)
-            if reason is not None:
-                _log_once(reason)
-                impl = "xla"
-    elif impl in ("pallas_gpu", "pallas_gpu_fused", "pallas_tpu"):
-        reason = unsupported_reason(impl, q, k, sm_scale)
-        if reason is not None:
-            raise ValueError(reason + " (use implementation='auto' to fall back)")
-
+    impl = choose(implementation, q, k, sm_scale)
+    interpret = interpret or (impl in PALLAS and current_platform() == "cpu")
     if impl == "xla":
         return reference.attention(q, k, v, seg, causal=causal, sm_scale=sm_scale)
     if impl == "cudnn":

@@ -189,7 +189,7 @@ class _TileStats(NamedTuple):
 def _tile_stats(seg_BxL, size: int) -> _TileStats:
     B, L = seg_BxL.shape
     seg_BxNxS = seg_BxL.reshape(B, L // size, size)
-    pos_NxS = jnp.arange(L, dtype=jnp.int32).reshape(L // size, size)
+    pos_NxS = np.arange(L, dtype=np.int32).reshape(L // size, size)
     valid_BxNxS = seg_BxNxS != 0
     lo_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MAX).min(axis=-1)
     hi_id = jnp.where(valid_BxNxS, seg_BxNxS, _INT_MIN).max(axis=-1)
@@ -211,35 +211,36 @@ def _first_end(tiles_BxRxC):
 
 
 def _positions(R: int, C: int, rows: int, cols: int, *, causal: bool, key_side: bool):
-    """From positions alone, per row tile ([R] each): [lo, hi), the column tiles that
-    can hold a visible pair, and `edge`, from which on (key side) or before which
+    """From positions alone, per row tile ([R] each, numpy: constants of the program, built
+    without a device, so that a deviceless compile can fold them): [lo, hi), the column
+    tiles that can hold a visible pair, and `edge`, from which on (key side) or before which
     (query side) every pair of a tile is causally visible."""
-    r_R = jnp.arange(R, dtype=jnp.int32)
+    r_R = np.arange(R, dtype=np.int32)
     if not causal:
-        zero, full = jnp.zeros_like(r_R), jnp.full_like(r_R, C)
+        zero, full = np.zeros_like(r_R), np.full_like(r_R, C)
         return zero, full, zero if key_side else full
     if key_side:  # queries from the tile's first key on; whole from past its last
-        return lax.div(r_R * rows, cols), jnp.full_like(r_R, C), lax.div(r_R * rows + rows - 1 + cols - 1, cols)
+        return r_R * rows // cols, np.full_like(r_R, C), (r_R * rows + rows - 1 + cols - 1) // cols
     # keys up to the tile's last query; whole up to before its first
-    return jnp.zeros_like(r_R), lax.div(r_R * rows + rows - 1, cols) + 1, lax.div(r_R * rows + 1, cols)
+    return np.zeros_like(r_R), (r_R * rows + rows - 1) // cols + 1, (r_R * rows + 1) // cols
 
 
-def _split(lo, hi, same_first, same_end, edge, *, key_side: bool):
+def _split(lo, hi, same_first, same_end, edge, *, key_side: bool, xp=jnp):
     """The five bounds of `_bounds` from the candidates [lo, hi), the one contiguous run
     [same_first, same_end) of tiles that share the row tile's only id (empty: same_end
     <= same_first), and the causal `edge`. Where there is no such run meeting the edge,
     the tiles on the far side of the edge take the segment mask alone, the rest both."""
     if key_side:  # (lo, diag, first, end, hi)
         ok = (same_first < same_end) & (same_end >= edge)
-        end = jnp.clip(jnp.where(ok, same_end, edge), lo, hi)
-        first = jnp.where(ok, jnp.clip(jnp.maximum(same_first, edge), lo, end), end)
-        diag = jnp.where(ok, jnp.clip(same_first, lo, first), first)
+        end = xp.clip(xp.where(ok, same_end, edge), lo, hi)
+        first = xp.where(ok, xp.clip(xp.maximum(same_first, edge), lo, end), end)
+        diag = xp.where(ok, xp.clip(same_first, lo, first), first)
         return lo, diag, first, end, hi
     # (lo, first, end, diag, hi)
     ok = (same_first < same_end) & (same_first <= edge)
-    first = jnp.clip(jnp.where(ok, same_first, edge), lo, hi)
-    end = jnp.where(ok, jnp.clip(jnp.minimum(same_end, edge), first, hi), first)
-    diag = jnp.where(ok, jnp.clip(same_end, end, hi), end)
+    first = xp.clip(xp.where(ok, same_first, edge), lo, hi)
+    end = xp.where(ok, xp.clip(xp.minimum(same_end, edge), first, hi), first)
+    diag = xp.where(ok, xp.clip(same_end, end, hi), end)
     return lo, first, end, diag, hi
 
 
@@ -264,13 +265,12 @@ def _bounds(seg_BxL, cfg: _Config, rows: int, cols: int, *, key_side: bool):
     """
     B, L = seg_BxL.shape
     R, C = L // rows, L // cols
-    with jax.ensure_compile_time_eval():  # static: constants of the compiled program
-        lo, hi, edge = _positions(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
-        if not cfg.has_segments:  # every tile is in the run
-            bounds = _split(lo, hi, 0, C, edge, key_side=key_side)
-            return tuple(np.broadcast_to(b, (B, R)) for b in bounds)
+    lo, hi, edge = _positions(R, C, rows, cols, causal=cfg.causal, key_side=key_side)
+    if not cfg.has_segments:  # every tile is in the run: numpy constants
+        bounds = _split(lo, hi, 0, C, edge, key_side=key_side, xp=np)
+        return tuple(np.broadcast_to(b, (B, R)) for b in bounds)
     row, col = _tile_stats(seg_BxL, rows), _tile_stats(seg_BxL, cols)
-    c_1xC = jnp.arange(C, dtype=jnp.int32)[None, :]
+    c_1xC = np.arange(C, dtype=np.int32)[None, :]
     cand_BxRxC = (col.lo_id[:, None, :] <= row.hi_id[:, :, None]) & (col.hi_id[:, None, :] >= row.lo_id[:, :, None])
     if cfg.causal and key_side:  # against the row's first real key
         cand_BxRxC &= (c_1xC * cols + cols - 1)[None] >= row.first[:, :, None]

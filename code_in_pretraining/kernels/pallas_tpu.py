@@ -9,10 +9,12 @@ queries zeroed (splash would let padding attend to padding).
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from code_in_pretraining.kernels import shapes
 
@@ -21,7 +23,20 @@ DEFAULT_BLOCK = 128
 
 @functools.lru_cache(maxsize=32)
 def _kernel(seq_len: int, group: int, causal: bool, block: int, interpret: bool):
-    """Builds (and caches: mask preprocessing runs in numpy) an MQA kernel."""
+    """An MQA kernel whose mask-info arrays are numpy constants, cached per shape.
+
+    Splash preprocesses the mask with jnp ops. Run where the kernel is first needed
+    (inside a jit trace, a shard_map, or the mesh of a deviceless compile, whose devices
+    cannot hold arrays) they would be tracers or arrays of that context, so the kernel
+    is built on a worker thread: jax's trace and mesh contexts are per thread, and
+    there it runs eagerly on the default device, once; its arrays come back as numpy.
+    """
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        kernel = pool.submit(_build_kernel, seq_len, group, causal, block, interpret).result()
+    return jax.tree.map(np.asarray, kernel)
+
+
+def _build_kernel(seq_len: int, group: int, causal: bool, block: int, interpret: bool):
     from jax.experimental.pallas.ops.tpu import splash_attention as splash  # pylint: disable=g-import-not-at-top
 
     shape = (seq_len, seq_len)
@@ -37,16 +52,7 @@ def _kernel(seq_len: int, group: int, causal: bool, block: int, interpret: bool)
         block_q_dq=block,
         block_kv_dq=block,
     )
-    # The kernel holds mask-info arrays; make them concrete even when first
-    # built inside a jit trace, or the cached kernel would leak tracers.
-    with jax.ensure_compile_time_eval():
-        return splash.make_splash_mqa(
-            mask,
-            block_sizes=blocks,
-            head_shards=1,
-            q_seq_shards=1,
-            interpret=interpret,
-        )
+    return splash.make_splash_mqa(mask, block_sizes=blocks, head_shards=1, q_seq_shards=1, interpret=interpret)
 
 
 def attention(

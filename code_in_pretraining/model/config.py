@@ -26,7 +26,7 @@ from typing import Any
 
 DTYPES = ("float32", "bfloat16", "float16")
 # How the model runs, not what it computes: a checkpoint carries over between these.
-RUNTIME_FIELDS = ("dtype", "attention_impl", "remat", "loss_vocab_block")
+RUNTIME_FIELDS = ("dtype", "attention_impl", "remat", "loss_vocab_block", "scan_layers")
 REMAT_POLICIES = ("none", "full", "save_dots")
 
 
@@ -54,6 +54,9 @@ class ModelConfig:
     # 0: the training loss takes [B, L, V] float32 logits. N > 0: it computes them N
     # vocabulary rows at a time and never holds them whole (model/blockwise_ce.py).
     loss_vocab_block: int = 0
+    # True: the blocks run as one scan over their stacked parameters (decoder.py), so a sharded
+    # step gathers each layer's parameters, and reduces its gradients, one layer at a time.
+    scan_layers: bool = False
 
     def __post_init__(self):
         def bad(field, why):
@@ -96,6 +99,8 @@ class ModelConfig:
         if not isinstance(self.loss_vocab_block, int) or isinstance(self.loss_vocab_block, bool) \
                 or self.loss_vocab_block < 0:
             raise bad("loss_vocab_block", "must be an int >= 0 (0: whole logits)")
+        if not isinstance(self.scan_layers, bool):
+            raise bad("scan_layers", "must be True or False")
         if self.remat not in REMAT_POLICIES:
             raise bad("remat", f"must be one of {REMAT_POLICIES}")
         from code_in_pretraining.kernels import IMPLEMENTATIONS  # jax-only import

@@ -72,11 +72,31 @@ class Decoder(nnx.Module):
             positions_BxL = jnp.broadcast_to(jnp.arange(L, dtype=jnp.int32), (B, L))
         x_BxLxD = constrain(embed(self.embedding_VxD[...], tokens_BxL, cfg.dtype), ACT_BxLxD)
 
-        def block_fn(block, x, positions, segment_ids):
-            return block(x, positions, segment_ids)
+        if cfg.scan_layers:
+            x_BxLxD = self._scan_blocks(x_BxLxD, positions_BxL, segment_ids_BxL)
+        else:
+            def block_fn(block, x, positions, segment_ids):
+                return block(x, positions, segment_ids)
 
-        if cfg.remat != "none":
-            block_fn = nnx.remat(block_fn, policy=REMAT_POLICY[cfg.remat])
-        for block in self.blocks:
-            x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
+            if cfg.remat != "none":
+                block_fn = nnx.remat(block_fn, policy=REMAT_POLICY[cfg.remat])
+            for block in self.blocks:
+                x_BxLxD = block_fn(block, x_BxLxD, positions_BxL, segment_ids_BxL)
         return self.final_norm(x_BxLxD)
+
+    def _scan_blocks(self, x_BxLxD, positions_BxL, segment_ids_BxL):
+        """The blocks as a scan over their parameters stacked on a new leading axis: the same
+        function as the loop, but XLA sees one layer's body, so FSDP gathers (and the backward
+        reduce-scatters) one layer's parameters at a time instead of scheduling every layer's at
+        once. The parameters stay a list of blocks (checkpoints, export); stacking a device's
+        shards copies them once, a small price against the memory it frees."""
+        graphdef = nnx.graphdef(self.blocks[0])
+        stacked = jax.tree.map(lambda *xs: jnp.stack(xs), *(nnx.state(b) for b in self.blocks))
+
+        def body(x, state):
+            return nnx.merge(graphdef, state)(x, positions_BxL, segment_ids_BxL), None
+
+        if self.cfg.remat != "none":
+            body = jax.checkpoint(body, policy=REMAT_POLICY[self.cfg.remat])
+        x_BxLxD, _ = jax.lax.scan(body, x_BxLxD, stacked)
+        return x_BxLxD

@@ -12,8 +12,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from code_in_pretraining import kernels
 from code_in_pretraining.model.config import ModelConfig
+from code_in_pretraining.model import sharded_attention
 from code_in_pretraining.model.rope import apply_rope
 from code_in_pretraining.parallel.rules import ACT_BxLxD, constrain, partitioned
 
@@ -87,14 +87,8 @@ class Attention(nnx.Module):
         with jax.named_scope("attn_core"):
             q_BxLxHxDh = apply_rope(q_BxLxHxDh, positions_BxL, cfg.rope_theta)
             k_BxLxKxDh = apply_rope(k_BxLxKxDh, positions_BxL, cfg.rope_theta)
-            o_BxLxHxDh = kernels.attention(
-                q_BxLxHxDh,
-                k_BxLxKxDh,
-                v_BxLxKxDh,
-                segment_ids_BxL,
-                causal=True,
-                implementation=cfg.attention_impl,
-            )
+            o_BxLxHxDh = sharded_attention.attention(
+                q_BxLxHxDh, k_BxLxKxDh, v_BxLxKxDh, segment_ids_BxL, implementation=cfg.attention_impl)
         o_BxLxHxDh = constrain(o_BxLxHxDh, ("act_batch", "act_length", "act_heads", "act_head_dim"))
         return jnp.einsum("blhk,hkd->bld", o_BxLxHxDh, self.o_HxDhxD[...].astype(dt))
 

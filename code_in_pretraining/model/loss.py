@@ -28,11 +28,14 @@ def next_token_loss(logits_BxLxV, targets_BxL, weights_BxL, z_loss=0.0):
     return weighted_loss(*token_nll(logits_BxLxV, targets_BxL), weights_BxL, z_loss)
 
 
-def weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss=0.0):
-    """`next_token_loss` from per-token NLL and log Z (see `token_nll`)."""
+def weighted_loss(nll_BxL, log_z_BxL, weights_BxL, z_loss=0.0, denominator=None):
+    """`next_token_loss` from per-token NLL and log Z (see `token_nll`). `denominator`: the
+    token count to average over, where this batch is one microbatch of a larger one (its
+    shares then add up to the whole batch's loss); default this batch's own."""
     w_BxL = weights_BxL.astype(jnp.float32)
     tokens = jnp.sum(w_BxL)
-    denom = jnp.where(tokens > 0, tokens, 1.0)
+    denom = tokens if denominator is None else denominator
+    denom = jnp.where(denom > 0, denom, 1.0)
     ce = jnp.sum(nll_BxL * w_BxL) / denom
     z_term = z_loss * jnp.sum(jnp.square(log_z_BxL) * w_BxL) / denom
     loss = ce + z_term

@@ -58,6 +58,32 @@ def make_mesh(
         )
 
 
+def make_multislice_mesh(shape: Sequence[int], devices: Sequence[Any], num_slices: int,
+                         axis_names: Sequence[str] = AXES) -> Mesh:
+    """A mesh over `num_slices` TPU slices: `shape` (-1: the rest) within each slice over ICI,
+    the slices side by side on the first axis (data parallel over DCN, whose bandwidth is far
+    below ICI's: only the gradient reduction crosses it)."""
+    from jax.experimental import mesh_utils
+
+    devices = list(devices)
+    if len(devices) % num_slices:
+        raise ValueError(f"{len(devices)} devices do not split into {num_slices} slices")
+    per_slice = resolve_shape(shape, len(devices) // num_slices)
+    dcn = (num_slices,) + (1,) * (len(per_slice) - 1)
+    grid = mesh_utils.create_hybrid_device_mesh(per_slice, dcn, devices)
+    return Mesh(grid, tuple(axis_names), axis_types=(AxisType.Auto,) * len(per_slice))
+
+
+def current_platform() -> str:
+    """'tpu', 'gpu' or 'cpu': the platform of the devices of the mesh in context (`jax.set_mesh`),
+    else of the default backend. A step compiled for a TPU topology on a CPU machine is a TPU
+    program, so kernels are chosen by the mesh, not by the process's backend."""
+    mesh = jax.sharding.get_abstract_mesh()
+    device = None if mesh.empty else getattr(mesh, "abstract_device", None)
+    platform = jax.default_backend() if device is None else device.platform
+    return {"cuda": "gpu", "rocm": "gpu"}.get(platform, platform)
+
+
 def parse_mesh(text: str) -> tuple[int, ...]:
     """'2,4,1' -> (2, 4, 1); used by the CLIs."""
     try:

@@ -36,8 +36,15 @@ class TrainConfig:
     compute_dtype: str = ""  # "" keeps the preset's
     remat: str = ""  # "" keeps the preset's
     loss_vocab_block: int = -1  # -1 keeps the preset's; N > 0: blockwise loss (model/blockwise_ce.py)
+    scan_layers: bool = False  # True: the blocks as one scan over stacked parameters (model/decoder.py)
     seq_len: int = 256
     global_batch: int = 16
+    # Gradient accumulation: the global batch split into this many microbatches inside one step
+    # (float32 gradient sum, one optimizer update); activations are held for one microbatch only.
+    microbatches: int = 1
+    # > 0: more microbatches where needed, so that no device holds more than this many sequences
+    # at a time (the rule runtime/tpu_v5e.gin uses: one gin file for every slice size).
+    max_device_sequences: int = 0
     # Optimisation.
     peak_lr: float = 1e-3
     end_lr: float = 3e-4  # cosine floor, as in the paper's sibling work for this model family
@@ -79,3 +86,23 @@ def phase_plan(cfg: TrainConfig) -> PhasePlan:
         raise ValueError("TrainConfig.steps is set, but TrainConfig.phases fixes the length (token budgets "
                          "x TrainConfig.budget_scale)")
     return PhasePlan.from_budgets(parse_phases(cfg.phases), tokens_per_step, cfg.budget_scale, cfg.budget_rounding)
+
+
+def effective_microbatches(cfg: TrainConfig, batch_shards: int) -> int:
+    """The microbatches a step runs on a mesh of `batch_shards` batch shards: TrainConfig.microbatches,
+    raised to the fewest that divide each shard's rows and keep at most max_device_sequences of them
+    at a time."""
+    if not isinstance(cfg.microbatches, int) or cfg.microbatches < 1:
+        raise ValueError(f"TrainConfig.microbatches={cfg.microbatches!r} must be a positive int")
+    if cfg.global_batch % batch_shards:
+        raise ValueError(f"TrainConfig.global_batch={cfg.global_batch} does not split over the mesh's "
+                         f"{batch_shards} batch shards (data x fsdp)")
+    rows = cfg.global_batch // batch_shards
+    if rows % cfg.microbatches:
+        raise ValueError(f"TrainConfig.microbatches={cfg.microbatches} must divide the {rows} sequences "
+                         f"per batch shard ({cfg.global_batch} over {batch_shards} shards)")
+    k = cfg.microbatches
+    if cfg.max_device_sequences > 0:
+        while rows % k or rows // k > cfg.max_device_sequences:
+            k += 1
+    return k

@@ -26,14 +26,14 @@ from tqdm import tqdm
 from code_in_pretraining.data import materialize, mixtures, vocabulary
 from code_in_pretraining.data.loader import MixingLoader
 from code_in_pretraining.data.phase_plan import PhasePlan
-from code_in_pretraining.model import restore
+from code_in_pretraining.model import restore, sharded_attention
 from code_in_pretraining.model.config import PAPER_PRESETS, PRESETS, ModelConfig, get_preset
 from code_in_pretraining.model.info import param_counts
 from code_in_pretraining.model.decoder import Decoder
 from code_in_pretraining.parallel import distributed
 from code_in_pretraining.parallel import mesh as mesh_lib
 from code_in_pretraining.train import checkpoint, determinism, metrics_log, schedule
-from code_in_pretraining.train.config import INIT_LRS, INIT_STATES, TrainConfig, phase_plan
+from code_in_pretraining.train.config import INIT_LRS, INIT_STATES, TrainConfig, effective_microbatches, phase_plan
 from code_in_pretraining.train import step as step_lib
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def model_config(cfg: TrainConfig, vocab_size: int, vocab: str = "the tasks' voc
     """The preset with the runtime choices, sized to the data's vocabulary (`vocab`, of `vocab_size`
     pieces). A paper preset (470m, 2p8b) over a vocabulary of another size than its 256k is refused
     unless asked for: TrainConfig.model_overrides = {'vocab_size': N}, N the vocabulary's size."""
-    runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat}
+    runtime = {"attention_impl": cfg.attention_impl, "dtype": cfg.compute_dtype, "remat": cfg.remat,
+               "scan_layers": cfg.scan_layers}
     runtime = {k: v for k, v in runtime.items() if v}
     if cfg.loss_vocab_block != -1:
         runtime["loss_vocab_block"] = cfg.loss_vocab_block
@@ -118,6 +119,8 @@ def prepare(cfg: TrainConfig) -> Prepared:
             raise ValueError(f"TrainConfig.init_lr='continue': checkpoint {root / str(step)} records no LR")
         init = (root, step, meta)
     mesh = mesh_lib.make_mesh(cfg.mesh_shape)
+    sharded_attention.check_mesh(model_cfg, mesh)
+    effective_microbatches(cfg, mesh.shape["data"] * mesh.shape["fsdp"])
     shards = _materialize(tasks, cfg.progress)
     return Prepared(cfg, model_cfg, plan, weights, shards, mesh, init, parameters)
 
@@ -184,13 +187,14 @@ def build(p: Prepared, sched, num_sources: int, workdir: pathlib.Path | None = N
     graphdef, state, state_shardings = mesh_lib.init_sharded(
         lambda: Decoder(p.model_cfg, rngs=nnx.Rngs(cfg.seed)), p.mesh)
     params = nnx.to_pure_dict(state)
+    param_shardings = nnx.to_pure_dict(state_shardings)
+    opt_shardings = step_lib.optimizer_shardings(tx, params, param_shardings, p.mesh)
     with jax.set_mesh(p.mesh):
-        opt_state = jax.jit(tx.init)(params)
+        opt_state = jax.jit(tx.init, out_shardings=opt_shardings)(params)
     train_step = step_lib.make_train_step(
         graphdef, tx, sched, z_loss=cfg.z_loss, num_sources=num_sources,
-        param_shardings=nnx.to_pure_dict(state_shardings),
-        opt_shardings=jax.tree.map(lambda x: x.sharding, opt_state),
-        compiler_options=determinism.compiler_options(cfg.deterministic, workdir))
+        param_shardings=param_shardings, opt_shardings=opt_shardings,
+        compiler_options=determinism.compiler_options(cfg.deterministic, workdir), microbatches=effective_microbatches(cfg, p.mesh.shape["data"] * p.mesh.shape["fsdp"]))
     return graphdef, params, opt_state, train_step
 
 

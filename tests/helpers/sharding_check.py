@@ -27,6 +27,7 @@ import sys  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from batches import two_document_batch  # noqa: E402  (tests/helpers/, this script's directory)
 from flax import nnx  # noqa: E402
 from jax.sharding import NamedSharding  # noqa: E402
 from jax.sharding import PartitionSpec as P  # noqa: E402
@@ -51,14 +52,7 @@ CFG = get_preset(
 
 
 def make_batch(B=8, L=16):
-    rng = np.random.default_rng(0)
-    tokens = rng.integers(1, CFG.vocab_size, (B, L)).astype(np.int32)
-    cut = rng.integers(3, L - 3, (B,))
-    idx = np.arange(L)[None, :]
-    segment_ids = np.where(idx < cut[:, None], 1, 2).astype(np.int32)
-    segment_ids[:, -2:] = 0  # padding tail
-    positions = np.where(idx < cut[:, None], idx, idx - cut[:, None]).astype(np.int32)
-    return dict(tokens=tokens, positions=positions, segment_ids=segment_ids)
+    return two_document_batch(CFG.vocab_size, B, L, pad=2)
 
 
 def loss_and_grads(graphdef):
