@@ -119,7 +119,7 @@ def abstract_inputs(cfg: TrainConfig, model_cfg: ModelConfig, mesh):
     """(graphdef, optimizer, schedule, params, optimizer state, batch) as sharded ShapeDtypeStructs: what
     trainer.build and the loader give the step, from shapes alone."""
     sched = schedule.phased(phase_plan(cfg), peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps,
-                            end_lr=cfg.end_lr, cooldown_end_lr=cfg.cooldown_end_lr, rewarm=cfg.rewarm)
+                            end_lr=cfg.end_lr, cooldown_end_lr=cfg.cooldown_end_lr)
     tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
                                  clip_norm=cfg.clip_norm)
     graphdef, abs_state = nnx.split(nnx.eval_shape(lambda: Decoder(model_cfg, rngs=nnx.Rngs(cfg.seed))))
