@@ -119,8 +119,8 @@ def test_dry_run_prints_the_2p8b_grid_and_its_forks(capsys, tmp_path):
     assert main(["experiment", "--dry-run", "--grid", "paper_2p8b", "--scale", "2p8b", "--workdir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for name in ("balanced_only", "balanced_to_text", "code_to_text"):
-        assert (f"cip train --gin-file=models/2p8b.gin --gin-file=runtime/tpu_v5e.gin --gin-file=recipes/{name}.gin "
-                f"--workdir={tmp_path / name / 'train'}") in out
+        assert (f"cip train --distributed --gin-file=models/2p8b.gin --gin-file=runtime/tpu_v5e.gin "
+                f"--gin-file=recipes/{name}.gin --workdir={tmp_path / name / 'train'}") in out  # on every VM
     assert "balanced_to_text: 104,905 steps" in out and "shares" not in out
     assert main(["experiment", "--dry-run", "--scale", "2p8b", "--workdir", str(tmp_path),
                  "--variants", "code_sweep_100,code_to_text"]) == 0
