@@ -159,10 +159,15 @@ def evaluate_variant(v: Variant, root: pathlib.Path, scale: Scale, scale_name: s
                  step=end, tokens=end * v.plan.tokens_per_step, mixture=ph.mixture, scale=scale_name,
                  checkpoint=str(train_dir / "checkpoints" / str(end)), total_wall_s=round(time.perf_counter() - t0, 1),
                  fingerprints=json.loads((train_dir / "plan.json").read_text())["fingerprints"])
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(r, indent=2))
-        tmp.replace(out)  # a result file is complete or absent
+        write_json(out, r)
+
+
+def write_json(path: pathlib.Path, data) -> None:
+    """A JSON file of the experiment, complete or absent (written aside, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2))
+    tmp.replace(path)
 
 
 def _check_experiment(root: pathlib.Path, record: dict) -> None:

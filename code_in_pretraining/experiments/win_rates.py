@@ -29,7 +29,7 @@ import threading
 
 from code_in_pretraining.eval import judge, paper_figures
 from code_in_pretraining.experiments.grids import Scale
-from code_in_pretraining.experiments.runner import Variant
+from code_in_pretraining.experiments.runner import Variant, write_json
 from code_in_pretraining.model import restore
 
 TEXT_ONLY = ("text_only", "code_sweep_0")  # the text-only models, in order of preference as a baseline
@@ -79,13 +79,6 @@ def _read(path: pathlib.Path, setup: dict) -> dict | None:
     return data if data.get("setup") == setup else None
 
 
-def _write(path: pathlib.Path, data) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2))
-    tmp.replace(path)  # complete or absent
-
-
 def answers(root: pathlib.Path, v: Variant, phase: str, prompts: list[str], setup: dict, scale: Scale) -> list[str]:
     """The answers of `v`'s model at the end of `phase`, served as `cip serve` serves it, over HTTP."""
     from code_in_pretraining.eval.lm import LanguageModel
@@ -109,7 +102,7 @@ def answers(root: pathlib.Path, v: Variant, phase: str, prompts: list[str], setu
         server.shutdown()
         server.server_close()
         thread.join()
-    _write(path, {"variant": v.name, "phase": phase, "step": step, "setup": setup, "answers": out})
+    write_json(path, {"variant": v.name, "phase": phase, "step": step, "setup": setup, "answers": out})
     return out
 
 
@@ -152,11 +145,11 @@ def run(root: str | pathlib.Path, variants: list[Variant], scale: Scale, client:
             records = cached["records"]
         else:
             records = judge.judge_pairs(prompts, a, b, client)
-            _write(path, {**dataclasses.asdict(pair), "setup": judged_setup, "records": records})
+            write_json(path, {**dataclasses.asdict(pair), "setup": judged_setup, "records": records})
         entry = {**dataclasses.asdict(pair), **judge.win_rate(records),
                  "paper": paper_figures.WIN_RATES.get(pair.key), "setup": judged_setup}
         print(f"  {pair.variant}/{pair.phase} vs {pair.against}/{pair.against_phase}: {entry['wins']} wins, "
               f"{entry['ties']} ties, {entry['losses']} losses of {entry['judgements']}", flush=True)
         entries.append(entry)
-    _write(root / "win_rates.json", entries)
+    write_json(root / "win_rates.json", entries)
     return entries

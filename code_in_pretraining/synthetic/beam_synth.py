@@ -28,7 +28,6 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import pathlib
 import threading
 from collections.abc import Callable, Sequence
@@ -49,13 +48,6 @@ FIRST_ACCEPTANCE = 0.97  # share of representatives kept, guessed before a strea
 class Target:
     raw_end: int  # candidates [0, raw_end) get keys
     want: int  # the first `want` representatives get verdicts
-
-
-def _write_atomic(path: pathlib.Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def _chunks(reps: list[int], target: Target) -> list[list[int]]:
@@ -84,7 +76,7 @@ class _BlockKeys:
         else:
             keys = [dedup.key(streams_lib.dedup_source(streams_lib.candidate(self.seed, family, j)))
                     for j in range(start, start + BLOCK)]
-            _write_atomic(path, json.dumps(keys))
+            output.write_atomic(path, json.dumps(keys))
         end = self.targets[family].raw_end
         return [((family, key), start + i) for i, key in enumerate(keys) if start + i < end]
 
@@ -99,7 +91,8 @@ class _Plan:
         family, reps = item
         reps = sorted(reps)
         target = self.targets[family]
-        _write_atomic(self.work / "reps" / f"{family}.json", json.dumps({"raw_end": target.raw_end, "reps": reps}))
+        output.write_atomic(self.work / "reps" / f"{family}.json",
+                            json.dumps({"raw_end": target.raw_end, "reps": reps}))
         return [(family, chunk) for chunk in _chunks(reps, target)
                 if not _verdict_file(self.work, family, chunk).exists()]
 
@@ -129,7 +122,7 @@ class _VerifyChunks:
                         lines = [{"j": j, "reason": verdicts[k, j][0].reason,
                                   "record": streams_lib.record(self.seed, j, verdicts[k, j][1], verdicts[k, j][0])
                                   if verdicts[k, j][0].kept else None} for j in chunk]
-                        _write_atomic(_verdict_file(self.work, family, chunk),
+                        output.write_atomic(_verdict_file(self.work, family, chunk),
                                       "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines))
         return len(problems)
 
@@ -229,7 +222,7 @@ def _check_work(work: pathlib.Path, seed: int, config: verify.Config) -> None:
         if found != made_for:
             raise ValueError(f"{work} holds work for {found}, not {made_for}: use another output directory")
     else:
-        _write_atomic(path, json.dumps(made_for, indent=2) + "\n")
+        output.write_atomic(path, json.dumps(made_for, indent=2) + "\n")
 
 
 def shard_paths(out: pathlib.Path, n_records: int, per_shard: int = 2000) -> list[pathlib.Path]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import collections
 import gzip
+import io
 import json
 import os
 import pathlib
+import threading
 from collections.abc import Callable
 
 from code_in_pretraining.synthetic.streams import Outcome
@@ -37,18 +39,23 @@ def family_stats(outcomes: list[Outcome], records: list[dict], count_tokens: Cal
     return out
 
 
+def write_atomic(path: pathlib.Path, data: bytes | str) -> None:
+    """The file complete or absent: written under a name of this process and thread, then renamed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    os.replace(tmp, path)
+
+
 def write_jsonl(records: list[dict], path: pathlib.Path) -> None:
     """Atomic write; gzip with a fixed header (no name, mtime 0) so that bytes depend on content only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-    with open(tmp, "wb") as f:
-        if path.suffix == ".gz":
-            with gzip.GzipFile(filename="", mode="wb", fileobj=f, mtime=0) as gz:
-                gz.write(data)
-        else:
-            f.write(data)
-    os.replace(tmp, path)
+    if path.suffix == ".gz":
+        buffer = io.BytesIO()
+        with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as gz:
+            gz.write(data)
+        data = buffer.getvalue()
+    write_atomic(path, data)
 
 
 def stats_path(out: pathlib.Path) -> pathlib.Path:
