@@ -30,8 +30,8 @@ from code_in_pretraining.model.sharded_attention import check_mesh
 from code_in_pretraining.parallel import collectives
 from code_in_pretraining.parallel import mesh as mesh_lib
 from code_in_pretraining.parallel import topology
-from code_in_pretraining.train import schedule
 from code_in_pretraining.train import step as step_lib
+from code_in_pretraining.train import trainer
 from code_in_pretraining.train.config import TrainConfig, effective_microbatches, phase_plan
 
 
@@ -118,10 +118,8 @@ class Lowered:
 def abstract_inputs(cfg: TrainConfig, model_cfg: ModelConfig, mesh):
     """(graphdef, optimizer, schedule, params, optimizer state, batch) as sharded ShapeDtypeStructs: what
     trainer.build and the loader give the step, from shapes alone."""
-    sched = schedule.phased(phase_plan(cfg), peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps,
-                            end_lr=cfg.end_lr, cooldown_end_lr=cfg.cooldown_end_lr)
-    tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
-                                 clip_norm=cfg.clip_norm)
+    sched = trainer.make_schedule(cfg, phase_plan(cfg))
+    tx = trainer.make_optimizer(cfg, sched)
     graphdef, abs_state = nnx.split(nnx.eval_shape(lambda: Decoder(model_cfg, rngs=nnx.Rngs(cfg.seed))))
     param_shardings = nnx.to_pure_dict(mesh_lib.state_shardings(abs_state, mesh))
     params = _sharded(nnx.to_pure_dict(abs_state), param_shardings)

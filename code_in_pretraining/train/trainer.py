@@ -145,11 +145,15 @@ def make_loader(p: Prepared) -> MixingLoader:
                         seed=p.cfg.seed, row_start=start, row_end=start + per_process)
 
 
-def make_schedule(p: Prepared):
-    cfg = p.cfg
-    start_lr = float(p.init[2]["lr"]) if p.init and cfg.init_lr == "continue" else None
-    return schedule.phased(p.plan, peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
+def make_schedule(cfg: TrainConfig, plan: PhasePlan, start_lr: float | None = None):
+    """The run's LR schedule; `start_lr`: the LR a continued run takes over from its source."""
+    return schedule.phased(plan, peak_lr=cfg.peak_lr, warmup_steps=cfg.warmup_steps, end_lr=cfg.end_lr,
                            cooldown_end_lr=cfg.cooldown_end_lr, start_lr=start_lr)
+
+
+def make_optimizer(cfg: TrainConfig, sched):
+    return step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps, weight_decay=cfg.weight_decay,
+                                   clip_norm=cfg.clip_norm)
 
 
 def plan_record(p: Prepared, sched) -> dict:
@@ -182,8 +186,7 @@ def _init_from(p: Prepared, params, opt_state):
 def build(p: Prepared, sched, num_sources: int, workdir: pathlib.Path | None = None):
     """(graphdef, params, optimizer state, jitted step): the model initialised into its shardings."""
     cfg = p.cfg
-    tx = step_lib.make_optimizer(sched, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps,
-                                 weight_decay=cfg.weight_decay, clip_norm=cfg.clip_norm)
+    tx = make_optimizer(cfg, sched)
     graphdef, state, state_shardings = mesh_lib.init_sharded(
         lambda: Decoder(p.model_cfg, rngs=nnx.Rngs(cfg.seed)), p.mesh)
     params = nnx.to_pure_dict(state)
@@ -207,7 +210,8 @@ def train(cfg: TrainConfig, workdir: str | pathlib.Path, *, gin_config: str = ""
     workdir = pathlib.Path(workdir)
     p = prepared or prepare(cfg)
     chief = distributed.is_chief()
-    sched = make_schedule(p)
+    start_lr = float(p.init[2]["lr"]) if p.init and p.cfg.init_lr == "continue" else None
+    sched = make_schedule(p.cfg, p.plan, start_lr)
     record = plan_record(p, sched)
     if chief:
         workdir.mkdir(parents=True, exist_ok=True)
