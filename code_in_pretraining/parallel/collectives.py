@@ -21,6 +21,7 @@ _HEADER = re.compile(r"^(ENTRY\s+)?%([\w.\-]+)\s+\(")
 _INSTR = re.compile(r"^\s*(?:ROOT\s+)?%?[\w.\-]+\s*=\s*(.+?)\s+([\w\-]+)\((.*)$")
 _ARRAY = re.compile(r"(\w+)\[([0-9,]*)\]")
 _TRIP = re.compile(r'"known_trip_count":\{"n":"(\d+)"')
+_CHANNEL = re.compile(r"channel_id=(\d+)")
 
 
 @dataclasses.dataclass
@@ -92,33 +93,41 @@ def _trip_count(while_line: str, comps: dict[str, list[str]]) -> int:
 
 
 def collectives(hlo_text: str, num_devices: int) -> dict[str, Collective]:
-    """{kind: Collective} of one run of the program's entry computation."""
+    """{kind: Collective} of one run of the program's entry computation.
+
+    The TPU compiler splits an asynchronous collective over several fusions (its start and the
+    computations it overlaps), each holding a copy of the instruction with the same channel id:
+    within one run of a computation (the entry, or one iteration of a loop body), a channel
+    counts once."""
     comps, entry = _split_computations(hlo_text)
     out = {k: Collective(k) for k in KINDS}
 
-    def visit(name: str, times: int, depth: int = 0):
+    def visit(name: str, times: int, seen: set[str], depth: int = 0):
         for line in comps.get(name, []) if depth < 50 else []:
             im = _INSTR.match(line)
             if not im:
                 continue
             shape, op, rest = im.groups()
             kind = _kind(op)
-            if kind:
+            channel = _CHANNEL.search(rest)
+            if kind and not (channel and channel.group(1) in seen):
+                if channel:
+                    seen.add(channel.group(1))
                 moved = _moved(kind, op, shape, _group_size(rest, num_devices))
                 out[kind].count += times
                 out[kind].bytes_per_device += moved * times
             if op == "while":
                 body = re.search(r"body=%?([\w.\-]+)", rest)
                 if body:
-                    visit(body.group(1), times * _trip_count(line, comps), depth + 1)
+                    visit(body.group(1), times * _trip_count(line, comps), set(), depth + 1)
                 continue
             for called in re.findall(r"(?:to_apply|calls|branch_computations)=\{?([%\w.\-, ]+)\}?", rest):
                 for callee in re.findall(r"%?([\w.\-]+)", called):
                     if callee in comps and callee != name:
-                        visit(callee, times, depth + 1)
+                        visit(callee, times, seen, depth + 1)
 
     if entry is not None:
-        visit(entry, 1)
+        visit(entry, 1, set())
     return out
 
 
@@ -127,8 +136,10 @@ def _moved(kind: str, op: str, shape: str, n: int) -> float:
     if n <= 1:
         return 0.0
     size = _bytes(shape)
-    if op.endswith("-start") and shape.startswith("("):  # (operands..., results...) of an async start
-        parts = _ARRAY.findall(shape)
+    parts = _ARRAY.findall(shape)
+    if kind == "collective-permute" and op.endswith("-start"):  # (operand, result, context scalars...)
+        size = _bytes("{}[{}]".format(*parts[0]))
+    elif op.endswith("-start") and shape.startswith("("):  # (operands..., results...) of an async start
         size = _bytes(" ".join(f"{d}[{s}]" for d, s in parts[len(parts) // 2:]))
     if kind == "all-gather":
         return size * (n - 1) / n
