@@ -59,6 +59,30 @@ ENTRY %main (a: f32[8]) -> f32[8] {
     assert found["reduce-scatter"].count == 1 and found["reduce-scatter"].bytes_per_device == 64 * 4 * 3
 
 
+def test_async_collective_split_over_fusions_counts_once():
+    """The TPU compiler copies an asynchronous all-gather into each fusion that overlaps it (same
+    channel id): one collective. A collective-permute moves its operand, not its context scalars."""
+    hlo = """HloModule m
+
+%start (p: bf16[1,8]) -> bf16[4,8] {
+  %ag.1 = bf16[4,8]{1,0} all-gather(%p), channel_id=7, replica_groups=[1,4]<=[4], dimensions={0}
+}
+
+%overlap (p: bf16[1,8]) -> bf16[4,8] {
+  %ag.2 = bf16[4,8]{1,0} all-gather(%p), channel_id=7, replica_groups=[1,4]<=[4], dimensions={0}
+}
+
+ENTRY %main (a: bf16[1,8]) -> bf16[4,8] {
+  %s = bf16[4,8]{1,0} fusion(%a), kind=kCustom, calls=%start
+  %o = bf16[4,8]{1,0} fusion(%a), kind=kLoop, calls=%overlap
+  %cp = (bf16[16,8]{1,0}, bf16[16,8]{1,0}, u32[], u32[]) collective-permute-start(%x), channel_id=9, source_target_pairs={{0,1},{1,2},{2,3},{3,0}}
+}
+"""
+    found = collectives.collectives(hlo, 4)
+    assert found["all-gather"].count == 1 and found["all-gather"].bytes_per_device == 4 * 8 * 2 * 3 / 4
+    assert found["collective-permute"].count == 1 and found["collective-permute"].bytes_per_device == 16 * 8 * 2
+
+
 def test_max_device_sequences_picks_microbatches():
     cfg = TrainConfig(global_batch=512, max_device_sequences=2)
     assert effective_microbatches(cfg, 256) == 1  # 2 sequences per chip
