@@ -20,6 +20,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from code_in_pretraining.model.cross_entropy import logits_grad
+from code_in_pretraining.model.embed import replicated
 from code_in_pretraining.model.unembed import unembed_grads
 
 _NEG = -1e30  # padded vocabulary columns: finite, so exp() gives exact zeros
@@ -68,7 +69,7 @@ def _forward(h_BxLxD, w_VxD, targets_BxL, scale, block):
 
 
 def _fwd(h_BxLxD, table_VxD, targets_BxL, scale, block):
-    w_VxD = table_VxD.astype(h_BxLxD.dtype)  # kept for the backward: cast (and gathered) once
+    w_VxD = replicated(table_VxD, h_BxLxD.dtype)  # kept for the backward: cast and gathered once
     nll, log_z = _forward(h_BxLxD, w_VxD, targets_BxL, scale, block)
     return (nll, log_z), (h_BxLxD, w_VxD, table_VxD, targets_BxL, log_z)
 

@@ -39,8 +39,14 @@ def embed(table_VxD, tokens_BxL, dtype: str):
     sharded table makes GSPMD replicate and re-partition the result, and an
     all-gather of the table is what FSDP does for every weight anyway. The cast comes first,
     on each device's shard, so that the gather moves compute-dtype bytes (half, in bf16)."""
-    table_VxD = constrain(constrain(table_VxD.astype(dtype), TABLE_AXES), (None, None))
-    return jnp.take(table_VxD, tokens_BxL, axis=0)
+    return jnp.take(replicated(table_VxD, dtype), tokens_BxL, axis=0)
+
+
+def replicated(table_VxD, dtype):
+    """The table cast to `dtype` on each device's shard, then gathered whole. The lookup and the
+    blockwise loss both read this one expression, so XLA gathers the table once per step for
+    both, not again for every vocabulary block of the loss."""
+    return constrain(constrain(table_VxD.astype(dtype), TABLE_AXES), (None, None))
 
 
 def _fwd(table_VxD, tokens_BxL, dtype):
