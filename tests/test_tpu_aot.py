@@ -94,13 +94,19 @@ def test_max_device_sequences_picks_microbatches():
 @needs_libtpu
 def test_tiny_step_compiles_for_v5e_through_mosaic():
     """The step with pallas_tpu on a 2x2 v5e slice: splash runs per shard and compiles through Mosaic
-    (its custom call is in the program), and XLA's argument bytes match the per-chip accounting."""
+    (its custom call is in the program), and XLA's argument bytes match the per-chip accounting;
+    then the same step over two such slices."""
     proc = _run("tests/helpers/aot_step_check.py", "tpu")
     assert proc.returncode == 0, proc.stderr[-3000:]
     r = json.loads(proc.stdout.strip().splitlines()[-1])
     assert r["devices"] == 4 and r["attention"] == "pallas_tpu"
     assert r["mosaic_calls"] > 0 and r["shard_map"], r
     assert r["argument_bytes"] == pytest.approx(r["own_bytes"], rel=0.10), r
+    # Two slices (--num_slices 2): the step compiles over both, data-parallel across them; the
+    # gradients are summed over all 8 chips (all-reduces move at least the parameter shard's bytes).
+    two = r["two_slices"]
+    assert two["devices"] == 8 and two["mesh"] == {"data": 2, "fsdp": 4, "tensor": 1}, two
+    assert two["mosaic_calls"] > 0 and two["all_reduce_bytes"] >= two["params_bytes"], two
 
 
 @needs_libtpu
@@ -142,6 +148,16 @@ def test_model_info_takes_the_tpu_mesh_and_flags_hbm(capsys):
     assert main(["model-info", "--preset", "470m", "--mesh", "1,-1,1", "--topology", "v5e-256", "--remat", "full",
                  "--loss-vocab-block", "16000"]) == 0
     assert "fits" in capsys.readouterr().out
+
+
+@needs_libtpu
+def test_model_info_compile_prints_the_compiled_figures():
+    """`cip model-info --compile` runs `cip train --compile-only`'s code on the preset and flags."""
+    proc = _run("-m", "code_in_pretraining.cli", "model-info", "--preset", "tiny", "--topology", "v5e:2x2",
+                "--compile", "--seq-len", "256", "--batch", "8", "--remat", "none", timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "compiled for v5e:2x2" in proc.stdout and "remat 'none'" in proc.stdout, proc.stdout
+    assert "temporaries" in proc.stdout and "fits:" in proc.stdout, proc.stdout
 
 
 @needs_libtpu

@@ -79,21 +79,28 @@ def _compile_only(args) -> int:
     if not 0 <= args.headroom < 1:
         raise UsageError(f"--headroom {args.headroom}: a fraction in [0, 1)")
     import_modules(args)
+    return _compile_and_report(args.gin_file, args.gin_bindings, args.topology, args.num_slices, args.headroom,
+                               args.json)
+
+
+def _compile_and_report(files: list[str], bindings: list[str], topology: str, num_slices: int = 1,
+                        headroom: float = 0.15, json_path: str | None = None) -> int:
+    """Compiles the run's step for the slice and prints its figures; 0 when it fits with the headroom."""
     from code_in_pretraining.train import compile_only, fit_report, launch
 
-    cfg = launch.load_config(args.gin_file, args.gin_bindings)
+    cfg = launch.load_config(files, bindings)
     try:
-        compiled = compile_only.compile_step(cfg, args.topology, args.num_slices)
+        compiled = compile_only.compile_step(cfg, topology, num_slices)
     except (KeyError, ValueError) as e:
         raise launch.ConfigError(str(e.args[0]) if e.args else str(e)) from None
     except RuntimeError as e:  # no libtpu, or a topology it cannot describe
         raise UsageError(str(e)) from None
-    print(fit_report.table(compiled, args.headroom))
-    if args.json:
+    print(fit_report.table(compiled, headroom))
+    if json_path:
         import pathlib
 
-        pathlib.Path(args.json).write_text(json.dumps(fit_report.rows(compiled, args.headroom), indent=2))
-    fit = fit_report.check_fit(compiled, args.headroom)
+        pathlib.Path(json_path).write_text(json.dumps(fit_report.rows(compiled, headroom), indent=2))
+    fit = fit_report.check_fit(compiled, headroom)
     if fit.fits:
         print(f"fits: {compiled.total_bytes / 2**30:.2f} GiB of a {fit.budget_bytes / 2**30:.2f} GiB budget")
         return 0
@@ -108,8 +115,9 @@ def model_info_parser() -> Parser:
     parser.add_argument("--preset", required=True, help="a model preset: tiny, 470m or 2p8b")
     parser.add_argument("--vocab-size", type=int, default=None, help="vocabulary size (default: the preset's)")
     parser.add_argument("--seq-len", type=int, default=8192, help="sequence length")
-    parser.add_argument("--mesh", default="1,1,1", help="mesh sizes data,fsdp,tensor; -1: the rest of --devices "
-                                                         "(runtime/tpu_v5e.gin's 1,-1,1 is FSDP over every chip)")
+    parser.add_argument("--mesh", default=None, help="mesh sizes data,fsdp,tensor; -1: the rest of --devices "
+                                                      "(default 1,1,1; with --compile, runtime/tpu_v5e.gin's 1,-1,1: "
+                                                      "FSDP over every chip)")
     parser.add_argument("--devices", type=int, default=None,
                         help="devices the mesh spans (default: --topology's, else the mesh's product)")
     parser.add_argument("--topology", default=None,
@@ -118,14 +126,43 @@ def model_info_parser() -> Parser:
     parser.add_argument("--loss-vocab-block", type=int, default=None,
                         help="the blockwise loss's vocabulary block (default: the preset's; 0: whole logits)")
     parser.add_argument("--batch", type=int, default=512, help="global batch in sequences")
+    parser.add_argument("--microbatches", type=int, default=1,
+                        help="the batch split into this many microbatches (TrainConfig.microbatches; "
+                             "runtime/tpu_v5e.gin holds 2 sequences per chip at a time)")
     parser.add_argument("--remat", default=None, choices=("none", "full", "save_dots"),
                         help="activation rematerialisation (default: the preset's)")
+    parser.add_argument("--compile", action="store_true",
+                        help="compile this configuration's train step for --topology (runtime/tpu_v5e.gin with "
+                             "the flags above; needs libtpu: `make tpu-aot`) and print the compiled figures, as "
+                             "`cip train --compile-only` does, instead of the estimate")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     return parser
 
 
+def _model_info_compiled(args) -> int:
+    """The flags as a TrainConfig over the TPU runtime, compiled by `cip train --compile-only`'s code."""
+    if not args.topology:
+        raise UsageError("--compile needs --topology (e.g. v5e-256)")
+    bindings = [f"TrainConfig.model_preset = '{args.preset}'", f"TrainConfig.seq_len = {args.seq_len}",
+                f"TrainConfig.global_batch = {args.batch}",
+                f"TrainConfig.microbatches = {args.microbatches}", "TrainConfig.max_device_sequences = 0",
+                "TrainConfig.mixture = 'balanced'", "TrainConfig.steps = 1"]
+    if args.mesh is not None:
+        bindings.append(f"TrainConfig.mesh_shape = ({args.mesh},)")
+    if args.vocab_size is not None:
+        bindings.append(f"TrainConfig.model_overrides = {{'vocab_size': {args.vocab_size}}}")
+    if args.remat is not None:
+        bindings.append(f"TrainConfig.remat = '{args.remat}'")
+    if args.loss_vocab_block is not None:
+        bindings.append(f"TrainConfig.loss_vocab_block = {args.loss_vocab_block}")
+    import_modules(args)
+    return _compile_and_report(["runtime/tpu_v5e.gin"], bindings, args.topology)
+
+
 def model_info(argv: list[str]) -> int:
     args = model_info_parser().parse_args(argv)
+    if args.compile:
+        return _model_info_compiled(args)
     from code_in_pretraining.model.config import get_preset
     from code_in_pretraining.model.info import model_info as info_of
     from code_in_pretraining.parallel.mesh import parse_mesh
@@ -138,14 +175,15 @@ def model_info(argv: list[str]) -> int:
         overrides["loss_vocab_block"] = args.loss_vocab_block
     cfg = get_preset(args.preset, **overrides)
     slice_ = parse_topology(args.topology) if args.topology else None
-    mesh_shape = parse_mesh(args.mesh)
+    mesh_shape = parse_mesh(args.mesh or "1,1,1")
     devices = args.devices or (slice_.num_devices if slice_ else None)
     if devices is None:
         if -1 in mesh_shape:
             raise UsageError(f"--mesh {args.mesh}: -1 needs --devices N or --topology to say how many devices")
         devices = math.prod(mesh_shape)
     mesh_shape = resolve_shape(mesh_shape, devices)
-    info = info_of(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat)
+    info = info_of(cfg, seq_len=args.seq_len, mesh_shape=mesh_shape, batch=args.batch, remat=args.remat,
+                   microbatches=args.microbatches)
     info["preset"] = args.preset
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True))
@@ -158,7 +196,8 @@ def model_info(argv: list[str]) -> int:
         (f"FLOPs/token @ {args.seq_len}", f"{_si(info['flops_per_token'])} (dense {_si(info['flops_per_token_dense'])}, "
                                           f"attention {_si(info['flops_per_token_attention'])})"),
         ("mesh data,fsdp,tensor", ",".join(map(str, mesh_shape))),
-        ("global batch x seq", f"{args.batch} x {args.seq_len}"),
+        ("global batch x seq", f"{args.batch} x {args.seq_len}" + (
+            f" in {args.microbatches} microbatches" if args.microbatches > 1 else "")),
         ("remat", info["remat"]),
     ]
     rows += [(f"mem/device {k}", f"{v / 2**30:.2f} GiB") for k, v in info["memory_per_device_bytes"].items()]
@@ -169,7 +208,8 @@ def model_info(argv: list[str]) -> int:
         rows.append((f"{slice_.name} HBM/device", f"{hbm / 2**30:.2f} GiB: {verdict} ({total / hbm:.0%})"))
     width = max(len(k) for k, _ in rows)
     print("\n".join(f"{k:<{width}}  {v}" for k, v in rows))
-    print("(an estimate from shapes; the compiled step's own figures: `cip train --compile-only --topology ...`)")
+    print("(an estimate from shapes, within about -5% to +35% of the compiled step's total on the TPU slices of "
+          "benchmarks/RESULTS.md; the compiled figures: add --compile, or `cip train --compile-only --topology ...`)")
     return 0
 
 

@@ -51,17 +51,8 @@ def flops_per_token(cfg: ModelConfig, seq_len: int) -> dict[str, int]:
     discounted), forward (2x) + backward (4x). Remat recompute is NOT included,
     so this is the model-FLOPs numerator of MFU.
     """
-    L, D, H, K, Dh, F, V = (
-        cfg.n_layers,
-        cfg.d_model,
-        cfg.n_heads,
-        cfg.n_kv_heads,
-        cfg.head_dim,
-        cfg.mlp_dim,
-        cfg.vocab_size,
-    )
-    per_layer = D * (H + 2 * K) * Dh + H * Dh * D + 3 * D * F
-    matmul_params = L * per_layer + V * D
+    L, D, H, Dh, V = cfg.n_layers, cfg.d_model, cfg.n_heads, cfg.head_dim, cfg.vocab_size
+    matmul_params = L * _layer_params(cfg) + V * D
     dense = 6 * matmul_params
     attention = 12 * L * H * Dh * seq_len
     return {
@@ -89,15 +80,27 @@ def _activation_bytes_per_token_per_layer(cfg: ModelConfig, tensor: int, remat: 
     return b * (2 * D + 2 * qkv + H * Dh / tensor + 3 * F / tensor) + 4 * H / tensor
 
 
-def memory_per_device(
-    cfg: ModelConfig, mesh_shape=(1, 1, 1), batch: int = 512, seq_len: int = 8192, remat: str | None = None
-) -> dict[str, float]:
-    """Bytes per device: params, grads, AdamW moments (sharded per the rules), activations.
+def _layer_params(cfg: ModelConfig) -> int:
+    D, H, K, Dh, F = cfg.d_model, cfg.n_heads, cfg.n_kv_heads, cfg.head_dim, cfg.mlp_dim
+    return D * (H + 2 * K) * Dh + H * Dh * D + 3 * D * F
 
-    Params, grads and both Adam moments are held in `param_dtype`. Activations are
-    an estimate: per-layer saved tensors for the remat policy, plus one block's
-    working set when rematerialising, plus float32 logits and their gradient (one
-    vocabulary block of them with `loss_vocab_block`).
+
+def memory_per_device(
+    cfg: ModelConfig, mesh_shape=(1, 1, 1), batch: int = 512, seq_len: int = 8192, remat: str | None = None,
+    microbatches: int = 1,
+) -> dict[str, float]:
+    """Bytes per device: params, grads, AdamW moments (sharded per the rules), activations, and
+    the working copies of the weights.
+
+    Params, grads and both Adam moments are held in `param_dtype`. Activations are an estimate
+    for one microbatch: per-layer saved tensors for the remat policy, plus one block's working
+    set when rematerialising, plus float32 logits and their gradient (one vocabulary block of
+    them with `loss_vocab_block`). Weights: the embedding table gathered whole in the compute
+    dtype (the lookup and the loss share it), its float32 gradient before it is reduced (and
+    the loss's rows of it, in the compute dtype, with the blockwise loss), and one layer's
+    gathered weights (forward and recompute) with their float32 gradient. Against the compiled
+    step (`cip train --compile-only`) the total is within about 10% for the presets on TPU slices
+    (benchmarks/RESULTS.md, "TPU slices").
     """
     remat = cfg.remat if remat is None else remat
     sizes = dict(zip(mesh_lib.AXES, mesh_shape))
@@ -112,26 +115,32 @@ def memory_per_device(
                 split *= sizes[ax]
         param_bytes += pb * math.prod(v.shape) / split
     tensor = sizes["tensor"]
-    tokens = batch * seq_len / (sizes["data"] * sizes["fsdp"])
+    tokens = batch * seq_len / (sizes["data"] * sizes["fsdp"] * microbatches)
     per_layer = _activation_bytes_per_token_per_layer(cfg, tensor, remat)
     act = tokens * per_layer * cfg.n_layers
     if remat != "none":  # one block recomputed at a time during backward
         act += tokens * _activation_bytes_per_token_per_layer(cfg, tensor, "none")
     vocab = min(cfg.loss_vocab_block or cfg.vocab_size, cfg.vocab_size)
     act += tokens * 2 * 4 * vocab / tensor  # float32 logits + their gradient
-    out = {"params": param_bytes, "grads": param_bytes, "optimizer": 2 * param_bytes, "activations": act}
+    b = DTYPE_BYTES[cfg.dtype]
+    table = cfg.vocab_size * cfg.d_model
+    weights = table * (b + 4 + (b if cfg.loss_vocab_block else 0)) + _layer_params(cfg) / tensor * (2 * b + 4)
+    out = {"params": param_bytes, "grads": param_bytes, "optimizer": 2 * param_bytes, "activations": act,
+           "weights_working": weights}
     out["total"] = sum(out.values())
     return out
 
 
-def model_info(cfg: ModelConfig, *, seq_len=8192, mesh_shape=(1, 1, 1), batch=512, remat=None) -> dict:
+def model_info(cfg: ModelConfig, *, seq_len=8192, mesh_shape=(1, 1, 1), batch=512, remat=None,
+               microbatches: int = 1) -> dict:
     info = {**param_counts(cfg), **flops_per_token(cfg, seq_len)}
     info.update(
         seq_len=seq_len,
         mesh=dict(zip(mesh_lib.AXES, mesh_shape)),
         batch=batch,
         remat=cfg.remat if remat is None else remat,
-        memory_per_device_bytes=memory_per_device(cfg, mesh_shape, batch, seq_len, remat),
+        microbatches=microbatches,
+        memory_per_device_bytes=memory_per_device(cfg, mesh_shape, batch, seq_len, remat, microbatches),
         config=cfg.to_dict(),
     )
     return info

@@ -30,10 +30,16 @@ def tpu() -> dict:
     cfg = launch.load_config(["models/tiny.gin", "runtime/tpu_v5e.gin"], BINDINGS + [widths])
     c = compile_only.compile_step(cfg, "v5e:2x2")
     own = c.params_bytes + c.optimizer_bytes + c.batch_bytes
+    # The same step over two such slices: the data axis joins them over DCN.
+    two = compile_only.compile_step(cfg, "v5e:2x2", num_slices=2)
     return {"mosaic_calls": c.hlo_text.count('custom_call_target="tpu_custom_call"'),
             "shard_map": "shard_map" in c.hlo_text, "argument_bytes": c.argument_bytes, "own_bytes": own,
             "temp_bytes": c.temp_bytes, "attention": c.model_cfg.attention_impl, "devices": c.num_devices,
-            "compile_s": c.compile_s}
+            "compile_s": c.compile_s,
+            "two_slices": {"devices": two.num_devices, "mesh": two.mesh_shape,
+                           "all_reduce_bytes": two.collectives["all-reduce"].bytes_per_device,
+                           "params_bytes": two.params_bytes,
+                           "mosaic_calls": two.hlo_text.count('custom_call_target="tpu_custom_call"')}}
 
 
 def gpu() -> dict:
