@@ -42,7 +42,11 @@ class Config:
     max_mutants: int = 30          # mutants run per problem (a deterministic sample)
     spec_batch: int = 24           # specifications per sandbox process (fewer when their inputs are large)
     seconds: float = 5.0           # CPU-time deadline of one specification / of the solution's run
-    mutant_seconds: float = 0.1    # CPU-time deadline of one mutant (tests + probes); solutions need milliseconds
+    # CPU-time deadline of one mutant (tests + probes). A mutant that outlives it counts as killed by
+    # the tests (or as differing, in the probes), as mutation testers count timeouts. Solutions need
+    # milliseconds: of 4,363 mutants that finished (220 problems, seed 1) the slowest took 16 ms, while
+    # every mutant that loops forever costs the whole deadline (117 of them there).
+    mutant_seconds: float = 0.03
     memory_mb: int = 1024
 
 
